@@ -1,0 +1,1240 @@
+"""d2lite: the small helper library behind the AlexNet-on-Fashion-MNIST book.
+
+Run a chapter, and it imports this module:
+
+    import d2lite
+    device = d2lite.try_gpu()                                  # cuda -> mps -> cpu
+    train_iter, test_iter = d2lite.load_data_fashion_mnist(128, resize=224)
+    net = d2lite.alexnet()
+    d2lite.init_weights(net)                                   # a separate, named step
+    history = d2lite.train(net, train_iter, test_iter, num_epochs=10, lr=0.01, device=device)
+
+The sections follow the data: device & seed -> data -> model -> metrics -> plotting ->
+training & evaluation -> checkpoints -> prediction. The names are the ones readers of the
+Dive-into-Deep-Learning tutorial know (`load_data_fashion_mnist`, `Accumulator`, `Animator`,
+`train`, ...), with sturdier behaviour behind them: data found offline, clear errors, a
+history returned, checkpoints that survive interruption, and a fast GPU-resident path.
+
+Settings (environment variables, read when a function is called, never at import):
+    D2LITE_DATA   folder that holds Fashion-MNIST (searched before the project's `data/`).
+    D2LITE_QUICK  "1" selects the quick setting (small subset, short run) used by tests and CI.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import math
+import os
+import random
+import struct
+import sys
+import time
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils import data
+
+__all__ = [
+    # settings, device & seed
+    "is_quick", "try_gpu", "resolve_device", "set_seed",
+    # data
+    "DataError", "DataNotFoundError", "FASHION_MNIST_FILES", "TEXT_LABELS",
+    "read_idx", "find_data_dir", "FashionMNISTArrays", "load_fashion_mnist_arrays",
+    "FashionMNISTDataset", "DeviceLoader", "default_num_workers", "load_data_fashion_mnist",
+    "get_fashion_mnist_labels",
+    # model
+    "InputSizeError", "AlexNet", "alexnet", "lenet", "init_weights", "LayerInfo", "trace_shapes",
+    # metrics
+    "Accumulator", "Timer", "accuracy", "evaluate_accuracy_gpu",
+    # plotting
+    "use_cjk_font", "set_axes", "show_images", "Animator",
+    # training
+    "History", "TrainingDivergedError", "train",
+    # checkpoints
+    "CheckpointError", "save_checkpoint", "load_checkpoint",
+    # prediction
+    "Predictions", "predict", "show_predictions", "predict_all", "confusion_matrix",
+]
+
+# ----------------------------------------------------------------------------------------------
+# Settings, device & seed
+# ----------------------------------------------------------------------------------------------
+
+
+def is_quick() -> bool:
+    """Return True when D2LITE_QUICK asks for the quick setting (tests, CI, a first look).
+
+    Any value other than "", "0", "false", "no" or "off" (case-insensitive) turns it on.
+    """
+    return os.environ.get("D2LITE_QUICK", "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def try_gpu(i: int = 0) -> torch.device:
+    """Return the best available device: ``cuda:i``, then Apple ``mps``, then ``cpu``.
+
+    Like the tutorial's function it never fails: with no GPU it returns the CPU.
+    """
+    if torch.cuda.is_available() and torch.cuda.device_count() > i:
+        return torch.device(f"cuda:{i}")
+    mps = getattr(torch.backends, "mps", None)
+    if i == 0 and mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """Turn ``device`` into a ``torch.device`` and check that it exists here.
+
+    ``None`` means :func:`try_gpu`. Asking for CUDA or MPS on a machine without it raises a
+    ``RuntimeError`` that says so and how to fall back, instead of failing deep inside PyTorch.
+    """
+    if device is None:
+        return try_gpu()
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = 0 if dev.index is None else dev.index
+        if index >= count:
+            raise RuntimeError(
+                f"Device {dev} was requested, but this machine has {count} CUDA device(s) "
+                f"(torch {torch.__version__}, CUDA build: {torch.version.cuda or 'none'}). "
+                "Use d2lite.try_gpu() to pick the best available device, or device='cpu'."
+            )
+    if dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise RuntimeError(
+                "Device 'mps' was requested, but Apple's Metal backend is not available here. "
+                "Use d2lite.try_gpu() or device='cpu'."
+            )
+    return dev
+
+
+def set_seed(seed: int, deterministic: bool = False) -> None:
+    """Seed Python, NumPy and PyTorch (all devices).
+
+    With ``deterministic=True`` PyTorch also picks deterministic kernels, so two runs on the
+    CPU give identical metrics (slower on a GPU; some GPU ops then raise instead of running).
+    """
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
+# ----------------------------------------------------------------------------------------------
+# Data
+# ----------------------------------------------------------------------------------------------
+
+
+class DataError(RuntimeError):
+    """A Fashion-MNIST file exists but cannot be used (truncated, corrupt, unreadable)."""
+
+
+class DataNotFoundError(DataError, FileNotFoundError):
+    """Fashion-MNIST was found nowhere and could not be downloaded."""
+
+
+FASHION_MNIST_FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+TEXT_LABELS = {
+    "en": ["t-shirt", "trouser", "pullover", "dress", "coat",
+           "sandal", "shirt", "sneaker", "bag", "ankle boot"],
+    "zh": ["T恤", "裤子", "套衫", "连衣裙", "外套", "凉鞋", "衬衫", "运动鞋", "包", "短靴"],
+}
+DEBIAN_DATA_DIR = Path("/usr/share/datasets/fashion-mnist")
+_IDX_DTYPES = {0x08: np.uint8}  # Fashion-MNIST only uses unsigned bytes
+_EXPECTED_MAGIC = {"images": 2051, "labels": 2049}  # 0x00000803 and 0x00000801
+
+
+def read_idx(path: str | os.PathLike) -> torch.Tensor:
+    """Read one IDX file (plain or ``.gz``) into a uint8 tensor, checking it thoroughly.
+
+    Returns shape ``(N, 28, 28)`` for image files and ``(N,)`` for label files. A truncated,
+    corrupt or unreadable file raises :class:`DataError` naming the file.
+    """
+    path = Path(path)
+    try:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError, gzip.BadGzipFile) as err:  # BadGzipFile, truncated stream, EACCES
+        raise DataError(
+            f"Cannot read {path}: {err}. The file is damaged or unreadable: delete it and "
+            "copy or download it again (see the README, 'Where the data comes from')."
+        ) from None
+    if len(raw) < 8:
+        raise DataError(f"{path} is truncated: only {len(raw)} bytes, not even an IDX header.")
+    zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
+    if zero != 0 or dtype_code not in _IDX_DTYPES or ndim not in (1, 3):
+        magic = struct.unpack(">I", raw[:4])[0]
+        raise DataError(
+            f"{path} is not a Fashion-MNIST IDX file: magic number {magic} "
+            f"(expected {_EXPECTED_MAGIC['images']} for images or "
+            f"{_EXPECTED_MAGIC['labels']} for labels)."
+        )
+    header = 4 + 4 * ndim
+    shape = struct.unpack(f">{ndim}I", raw[4:header])
+    expected = header + int(np.prod(shape))
+    if len(raw) != expected:
+        raise DataError(
+            f"{path} is {'truncated' if len(raw) < expected else 'too long'}: "
+            f"{len(raw):,} bytes, but its header {tuple(shape)} needs {expected:,}. "
+            "Delete it and copy or download it again."
+        )
+    array = np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+    return torch.from_numpy(array.copy())
+
+
+def _project_data_dir() -> Path:
+    """The project's default data folder: ``<checkout>/data``, else ``~/.cache/d2lite``."""
+    here = Path(__file__).resolve().parent
+    if (here / "pyproject.toml").exists():  # running from a checkout (pip install -e .)
+        return here / "data"
+    return Path.home() / ".cache" / "d2lite"
+
+
+def _files_in(folder: Path) -> dict[str, Path] | None:
+    """Return the four IDX files found in ``folder`` (or its FashionMNIST/raw), else None."""
+    for sub in (folder / "FashionMNIST" / "raw", folder / "raw", folder):
+        found = {}
+        for key, name in FASHION_MNIST_FILES.items():
+            for candidate in (sub / name, sub / f"{name}.gz"):
+                if candidate.is_file():
+                    found[key] = candidate
+                    break
+        if len(found) == len(FASHION_MNIST_FILES):
+            return found
+    return None
+
+
+def _candidate_dirs(data_dir: str | os.PathLike | None) -> list[tuple[str, Path]]:
+    """The places searched, in order, each with the reason it is searched."""
+    places = []
+    if data_dir is not None:
+        places.append(("the data_dir argument", Path(data_dir).expanduser()))
+    if os.environ.get("D2LITE_DATA"):
+        places.append(("$D2LITE_DATA", Path(os.environ["D2LITE_DATA"]).expanduser()))
+    places.append(("the project's data folder", _project_data_dir()))
+    places.append(("Debian's dataset-fashion-mnist package", DEBIAN_DATA_DIR))
+    return places
+
+
+def find_data_dir(data_dir: str | os.PathLike | None = None) -> dict[str, Path] | None:
+    """Find the four Fashion-MNIST files without downloading; None when they are nowhere.
+
+    Order: the ``data_dir`` argument, ``$D2LITE_DATA``, the project's data folder, Debian's
+    ``/usr/share/datasets/fashion-mnist``. Each folder may hold the files directly, in
+    ``raw/`` or in ``FashionMNIST/raw/`` (torchvision's layout), plain or gzipped.
+    """
+    for _, folder in _candidate_dirs(data_dir):
+        files = _files_in(folder)
+        if files is not None:
+            return files
+    return None
+
+
+def _download(target: Path) -> dict[str, Path]:
+    """Download with torchvision into ``target``; any failure becomes a plain exception."""
+    import torchvision  # imported here: only the online path needs it
+
+    for train in (True, False):
+        torchvision.datasets.FashionMNIST(root=str(target), train=train, download=True)
+    files = _files_in(target)
+    if files is None:
+        raise DataError(f"the download finished but {target} does not hold the four files")
+    return files
+
+
+@dataclass
+class FashionMNISTArrays:
+    """The whole dataset as uint8 tensors: 55 MB, small enough to keep in memory or on a GPU."""
+
+    train_images: torch.Tensor  # (60000, 28, 28) uint8
+    train_labels: torch.Tensor  # (60000,) uint8
+    test_images: torch.Tensor  # (10000, 28, 28) uint8
+    test_labels: torch.Tensor  # (10000,) uint8
+    source: str  # where the files were read from
+
+
+_ARRAY_CACHE: dict[tuple[str, ...], FashionMNISTArrays] = {}
+
+
+def load_fashion_mnist_arrays(
+    data_dir: str | os.PathLike | None = None, download: bool = True
+) -> FashionMNISTArrays:
+    """Find (or download) Fashion-MNIST and return it as uint8 tensors.
+
+    Search order: ``data_dir``, ``$D2LITE_DATA``, the project's ``data/`` folder, Debian's
+    package folder, then torchvision's download into the first of those three folders.
+    Offline with no data, raises :class:`DataNotFoundError` naming every place searched and
+    the ways to fix it. Results are cached per folder, so a second call is free.
+    """
+    files = find_data_dir(data_dir)
+    places = _candidate_dirs(data_dir)
+    if files is None:
+        target = places[0][1]  # the argument, else $D2LITE_DATA, else the project folder
+        reason = "download=False"
+        if download:
+            try:
+                files = _download(target)
+            except Exception as err:  # noqa: BLE001 - any network/IO failure gets one message
+                reason = f"the download into {target} failed ({type(err).__name__}: {err})"
+        if files is None:
+            looked = "\n".join(f"  - {why}: {folder}" for why, folder in places)
+            raise DataNotFoundError(
+                "Fashion-MNIST was not found. Looked in:\n"
+                f"{looked}\n"
+                f"and {reason}.\nFix it in one of three ways:\n"
+                "  1. point d2lite at a copy: export D2LITE_DATA=/path/to/folder "
+                "(or pass data_dir=...); the folder holds train-images-idx3-ubyte(.gz) and "
+                "the three other files, directly or in FashionMNIST/raw/;\n"
+                "  2. on Debian/Ubuntu: sudo apt-get install dataset-fashion-mnist;\n"
+                "  3. connect to the internet and run again: torchvision downloads it "
+                f"into {target}."
+            ) from None
+    key = tuple(str(files[k]) for k in FASHION_MNIST_FILES)
+    if key not in _ARRAY_CACHE:
+        arrays = {k: read_idx(p) for k, p in files.items()}
+        for split in ("train", "test"):
+            images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+            if images.dim() != 3 or labels.dim() != 1:
+                raise DataError(
+                    f"{files[f'{split}_images']} or {files[f'{split}_labels']} has the wrong "
+                    "kind of content (images must be 3-D, labels 1-D): are the files swapped?"
+                )
+            if len(images) != len(labels):
+                raise DataError(
+                    f"{files[f'{split}_images']} holds {len(images):,} images but "
+                    f"{files[f'{split}_labels']} holds {len(labels):,} labels: the files come "
+                    "from different versions or one is damaged. Copy both again."
+                )
+        _ARRAY_CACHE[key] = FashionMNISTArrays(**arrays, source=str(files["train_images"].parent))
+    return _ARRAY_CACHE[key]
+
+
+def _resize_batch(x: torch.Tensor, size: int | None) -> torch.Tensor:
+    """Resize a (B, 1, H, W) float batch to size x size with bilinear interpolation."""
+    if size is None or x.shape[-1] == size and x.shape[-2] == size:
+        return x
+    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+
+
+class FashionMNISTDataset(data.Dataset):
+    """A map-style dataset over uint8 images that yields ``(float image (1, R, R), label)``.
+
+    Pixels are scaled to [0, 1] like ``transforms.ToTensor``; ``resize`` enlarges each image
+    with bilinear interpolation. The 28x28 originals stay available as ``.images``.
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, resize: int | None = None):
+        self.images, self.labels, self.resize = images, labels.long(), resize
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.images[i].float().div_(255).unsqueeze(0)  # (1, 28, 28)
+        return _resize_batch(x.unsqueeze(0), self.resize)[0], self.labels[i]
+
+
+class DeviceLoader:
+    """The fast path: the whole uint8 dataset lives on ``device``; batches are cut there.
+
+    Each trick in one line:
+    - uint8 on the device: 60,000 images are 47 MB, copied once instead of every step;
+    - shuffling with one ``randperm`` and indexing on the device: no Python per image;
+    - ``F.interpolate`` resizes a whole batch at once on the device instead of PIL per image;
+    - ``channels_last`` (optional) matches what tensor-core convolutions want in memory.
+    The shuffle order comes from PyTorch's global CPU generator, so ``set_seed`` fixes it and
+    checkpoints can restore it.
+    """
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        batch_size: int,
+        resize: int | None = None,
+        shuffle: bool = False,
+        device: str | torch.device = "cpu",
+        channels_last: bool = False,
+        drop_last: bool = False,
+    ):
+        _check_batch_size(batch_size)
+        self.device = torch.device(device)
+        self.images = images.to(self.device)  # (N, 28, 28) uint8
+        self.labels = labels.to(self.device).long()
+        self.batch_size, self.resize, self.shuffle = batch_size, resize, shuffle
+        self.channels_last, self.drop_last = channels_last, drop_last
+        self.dataset = self  # so that code written for DataLoader finds .dataset.images
+
+    def __len__(self) -> int:
+        n, b = len(self.images), self.batch_size
+        return n // b if self.drop_last else math.ceil(n / b)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n = len(self.images)
+        order = torch.randperm(n).to(self.device) if self.shuffle else None
+        for b in range(len(self)):
+            idx = slice(b * self.batch_size, min(n, (b + 1) * self.batch_size))
+            if order is not None:
+                idx = order[idx]
+            x = self.images[idx].unsqueeze(1).float().div_(255)  # (B, 1, 28, 28)
+            x = _resize_batch(x, self.resize)  # (B, 1, R, R)
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            yield x, self.labels[idx]
+
+
+def default_num_workers() -> int:
+    """DataLoader worker processes that are safe here.
+
+    0 on Windows and macOS: there workers start with 'spawn', which re-imports the notebook's
+    code and can hang or fail in Jupyter. Elsewhere one worker per spare core, at most 4, so a
+    2-core machine keeps a core for training.
+    """
+    if sys.platform in ("win32", "darwin"):
+        return 0
+    return max(0, min(4, (os.cpu_count() or 1) - 1))
+
+
+def _check_batch_size(batch_size: Any) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+
+
+def _subset(images, labels, n: int | None, seed: int):
+    """The first-come, class-mixed subset of n examples (a fixed random choice)."""
+    if n is None or n >= len(images):
+        return images, labels
+    if n <= 0:
+        raise ValueError(f"subset sizes must be positive, got {n}.")
+    idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n]
+    return images[idx], labels[idx]
+
+
+def load_data_fashion_mnist(
+    batch_size: int,
+    resize: int | None = None,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    subset: int | tuple[int, int] | None = None,
+    device: str | torch.device | None = None,
+    channels_last: bool = False,
+    num_workers: int | None = None,
+    download: bool = True,
+) -> tuple[Iterable, Iterable]:
+    """Return ``(train_iter, test_iter)`` over Fashion-MNIST, like the tutorial's function.
+
+    - ``resize``: enlarge the 28x28 images (AlexNet needs 224).
+    - ``subset``: keep only n training examples, or ``(n_train, n_test)``: a fixed random
+      choice, used by the quick setting.
+    - ``device``: None gives ordinary ``DataLoader``s (workers: :func:`default_num_workers`).
+      A device gives :class:`DeviceLoader`s that keep the data there (the fast path).
+    A batch size larger than the dataset gives one smaller batch. Where the data is searched
+    for is described in :func:`load_fashion_mnist_arrays`.
+    """
+    _check_batch_size(batch_size)
+    if resize is not None and (not isinstance(resize, int) or resize < 1):
+        raise ValueError(f"resize must be a positive integer (e.g. 224) or None, got {resize!r}.")
+    arrays = load_fashion_mnist_arrays(data_dir, download=download)
+    n_train, n_test = subset if isinstance(subset, tuple) else (subset, None)
+    train = _subset(arrays.train_images, arrays.train_labels, n_train, seed=0)
+    test = _subset(arrays.test_images, arrays.test_labels, n_test, seed=1)
+    if device is not None:
+        dev = resolve_device(device)
+        return (DeviceLoader(*train, batch_size, resize, True, dev, channels_last),
+                DeviceLoader(*test, batch_size, resize, False, dev, channels_last))
+    workers = default_num_workers() if num_workers is None else num_workers
+    kwargs = dict(num_workers=workers, persistent_workers=workers > 0)
+    return (data.DataLoader(FashionMNISTDataset(*train, resize), batch_size, shuffle=True,
+                            **kwargs),
+            data.DataLoader(FashionMNISTDataset(*test, resize), batch_size, shuffle=False,
+                            **kwargs))
+
+
+def get_fashion_mnist_labels(labels: Iterable, lang: str = "en") -> list[str]:
+    """Turn numeric labels (ints or a tensor) into class names in English or Chinese."""
+    if lang not in TEXT_LABELS:
+        raise ValueError(f"lang must be one of {sorted(TEXT_LABELS)}, got {lang!r}.")
+    names = TEXT_LABELS[lang]
+    return [names[int(i)] for i in labels]
+
+
+# ----------------------------------------------------------------------------------------------
+# Model
+# ----------------------------------------------------------------------------------------------
+
+
+class InputSizeError(ValueError):
+    """The input's height/width cannot pass through the network."""
+
+
+def _alexnet_feature_side(side: int) -> int:
+    """Side of AlexNet's last feature map for a square input side (conv/pool arithmetic)."""
+    side = (side + 2 * 1 - 11) // 4 + 1  # conv 11x11, stride 4, padding 1
+    for _ in range(3):  # three 3x3/2 max-pools (the 5x5 and 3x3 convs keep the size)
+        side = (side - 3) // 2 + 1
+    return side
+
+
+class AlexNet(nn.Sequential):
+    """AlexNet as an ``nn.Sequential`` (iterate it layer by layer) that checks its input size."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        if _alexnet_feature_side(h) != 5 or _alexnet_feature_side(w) != 5:
+            raise InputSizeError(
+                f"AlexNet got {h}x{w} images, but its first dense layer expects a 256x5x5 "
+                "feature map, which only 224x224 to 227x227 inputs give. Load the data with "
+                "d2lite.load_data_fashion_mnist(batch_size, resize=224)."
+            )
+        return super().forward(x)
+
+
+def alexnet(num_classes: int = 10, dropout: float = 0.5, in_channels: int = 1) -> AlexNet:
+    """AlexNet for 1x224x224 inputs, laid out exactly as the tutorial does (21 layers).
+
+    The tutorial used ``dropout=0.9``; 0.5 is the paper's value and the default here.
+    """
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
+    return AlexNet(
+        # A large 11x11 window with stride 4 sees a whole garment part and shrinks the map fast.
+        nn.Conv2d(in_channels, 96, kernel_size=11, stride=4, padding=1), nn.ReLU(),  # (B,96,54,54)
+        nn.MaxPool2d(kernel_size=3, stride=2),  # (B, 96, 26, 26)
+        # 5x5 window, padding 2 keeps the size; more channels.
+        nn.Conv2d(96, 256, kernel_size=5, padding=2), nn.ReLU(),  # (B, 256, 26, 26)
+        nn.MaxPool2d(kernel_size=3, stride=2),  # (B, 256, 12, 12)
+        # Three 3x3 convolutions in a row, no pooling between them.
+        nn.Conv2d(256, 384, kernel_size=3, padding=1), nn.ReLU(),  # (B, 384, 12, 12)
+        nn.Conv2d(384, 384, kernel_size=3, padding=1), nn.ReLU(),  # (B, 384, 12, 12)
+        nn.Conv2d(384, 256, kernel_size=3, padding=1), nn.ReLU(),  # (B, 256, 12, 12)
+        nn.MaxPool2d(kernel_size=3, stride=2),  # (B, 256, 5, 5)
+        nn.Flatten(),  # (B, 6400)
+        # Two 4096-wide dense layers hold 92% of the parameters; dropout keeps them honest.
+        nn.Linear(6400, 4096), nn.ReLU(), nn.Dropout(p=dropout),
+        nn.Linear(4096, 4096), nn.ReLU(), nn.Dropout(p=dropout),
+        nn.Linear(4096, num_classes),  # 10 Fashion-MNIST classes, not ImageNet's 1000
+    )
+
+
+def lenet(num_classes: int = 10, activation: str = "sigmoid") -> nn.Sequential:
+    """LeNet-5 for 1x28x28 inputs as in d2l (sigmoid + average pooling), for comparison."""
+    act = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU}[activation]
+    return nn.Sequential(
+        nn.Conv2d(1, 6, kernel_size=5, padding=2), act(),  # (B, 6, 28, 28)
+        nn.AvgPool2d(kernel_size=2, stride=2),  # (B, 6, 14, 14)
+        nn.Conv2d(6, 16, kernel_size=5), act(),  # (B, 16, 10, 10)
+        nn.AvgPool2d(kernel_size=2, stride=2),  # (B, 16, 5, 5)
+        nn.Flatten(),  # (B, 400)
+        nn.Linear(16 * 5 * 5, 120), act(),
+        nn.Linear(120, 84), act(),
+        nn.Linear(84, num_classes),
+    )
+
+
+def init_weights(net: nn.Module, seed: int | None = None) -> nn.Module:
+    """Xavier-uniform init for every Linear and Conv2d weight (the tutorial's choice).
+
+    Biases keep PyTorch's default. Returns ``net`` so it can be chained.
+    """
+    if seed is not None:
+        torch.manual_seed(seed)
+    for m in net.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d)):
+            nn.init.xavier_uniform_(m.weight)
+    return net
+
+
+@dataclass
+class LayerInfo:
+    """One row of :func:`trace_shapes`."""
+
+    layer: str
+    output_shape: tuple[int, ...]
+    params: int
+    flops: int
+
+    def __str__(self) -> str:
+        return f"{self.layer:<10}{str(list(self.output_shape)):<22}{self.params:>12,}"
+
+
+def trace_shapes(net: nn.Sequential, X: torch.Tensor) -> list[LayerInfo]:
+    """Run ``X`` through each layer of ``net`` and return (layer, output shape, params, FLOPs).
+
+    FLOPs are counted by PyTorch's own ``torch.utils.flop_counter`` (a multiply-add counts 2).
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    rows = []
+    was_training = net.training
+    net.eval()
+    with torch.inference_mode():
+        for layer in net:
+            counter = FlopCounterMode(display=False)
+            with counter:
+                X = layer(X)
+            rows.append(LayerInfo(type(layer).__name__, tuple(X.shape),
+                                  sum(p.numel() for p in layer.parameters()),
+                                  counter.get_total_flops()))
+    net.train(was_training)
+    return rows
+
+
+# ----------------------------------------------------------------------------------------------
+# Metrics
+# ----------------------------------------------------------------------------------------------
+
+
+class Accumulator:
+    """Running sums over n slots, e.g. (loss sum, correct count, examples).
+
+    Values may be numbers or 0-d tensors: tensors stay on their device until read, so adding
+    them never forces the GPU to synchronise. Reading a slot returns a float.
+    """
+
+    def __init__(self, n: int):
+        self.data: list[Any] = [0.0] * n
+
+    def add(self, *args: float | torch.Tensor) -> None:
+        if len(args) != len(self.data):
+            raise ValueError(f"Accumulator has {len(self.data)} slots, got {len(args)} values.")
+        self.data = [a + (b.detach() if torch.is_tensor(b) else float(b))
+                     for a, b in zip(self.data, args)]
+
+    def reset(self) -> None:
+        self.data = [0.0] * len(self.data)
+
+    def __getitem__(self, idx: int) -> float:
+        return float(self.data[idx])
+
+
+class Timer:
+    """Record several running times (wall clock, ``time.perf_counter``)."""
+
+    def __init__(self):
+        self.times: list[float] = []
+        self.start()
+
+    def start(self) -> None:
+        self.tik = time.perf_counter()
+
+    def stop(self) -> float:
+        self.times.append(time.perf_counter() - self.tik)
+        return self.times[-1]
+
+    def avg(self) -> float:
+        return sum(self.times) / len(self.times) if self.times else 0.0
+
+    def sum(self) -> float:
+        return sum(self.times)
+
+    def cumsum(self) -> list[float]:
+        return np.cumsum(self.times).tolist()
+
+
+def _correct(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Number of correct predictions as a 0-d tensor on y's device (no synchronisation)."""
+    if y_hat.dim() > 1 and y_hat.shape[1] > 1:
+        y_hat = y_hat.argmax(dim=1)
+    return (y_hat.to(y.dtype) == y).sum()
+
+
+def accuracy(y_hat: torch.Tensor, y: torch.Tensor) -> float:
+    """Number of correct predictions (divide by ``y.numel()`` for the accuracy).
+
+    ``y_hat`` holds either class scores ``(B, C)`` (the argmax is taken) or class indices.
+    """
+    return float(_correct(y_hat, y))
+
+
+def evaluate_accuracy_gpu(
+    net: nn.Module, data_iter: Iterable, device: str | torch.device | None = None,
+    amp: bool = False,
+) -> float:
+    """Accuracy of ``net`` on ``data_iter``, computed in eval mode under ``inference_mode``.
+
+    ``device`` defaults to where the model's parameters are. ``amp`` runs in bf16 autocast.
+    The mode the model was in (train or eval) is restored afterwards.
+    """
+    device = next(net.parameters()).device if device is None else torch.device(device)
+    was_training = net.training
+    net.eval()
+    metric = Accumulator(2)  # correct predictions, predictions
+    with torch.inference_mode(), _autocast(device, amp):
+        for X, y in data_iter:
+            X, y = X.to(device), y.to(device)
+            metric.add(_correct(net(X), y), y.numel())
+    net.train(was_training)
+    if metric[1] == 0:
+        raise ValueError("data_iter yielded no examples: cannot compute an accuracy.")
+    return metric[0] / metric[1]
+
+
+# ----------------------------------------------------------------------------------------------
+# Plotting
+# ----------------------------------------------------------------------------------------------
+
+_CJK_FAMILIES = ["Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Micro Hei",
+                 "WenQuanYi Zen Hei", "PingFang SC", "Hiragino Sans GB", "Microsoft YaHei",
+                 "SimHei", "Noto Sans CJK JP"]
+
+
+def use_cjk_font() -> str | None:
+    """Make matplotlib draw Chinese with a real CJK font; return its family name or None.
+
+    It uses, in order: Noto Sans CJK SC from the ``mplfonts`` package (SIL Open Font
+    License, installed by requirements.txt), then a CJK font the system already has. With
+    none, it warns once, says how to install one, and returns None: Chinese text would show
+    as empty boxes, so callers should fall back to English labels.
+    """
+    import importlib.util
+
+    import matplotlib as mpl
+    from matplotlib import font_manager
+
+    spec = importlib.util.find_spec("mplfonts")
+    if spec is not None and spec.submodule_search_locations:
+        for folder in spec.submodule_search_locations:
+            font = Path(folder) / "fonts" / "NotoSansCJKsc-Regular.otf"
+            if font.is_file():
+                font_manager.fontManager.addfont(str(font))
+    available = {f.name for f in font_manager.fontManager.ttflist}
+    for family in _CJK_FAMILIES:
+        if family in available:
+            current = [f for f in mpl.rcParams["font.sans-serif"] if f != family]
+            mpl.rcParams["font.sans-serif"] = [family, *current]
+            mpl.rcParams["font.family"] = "sans-serif"
+            mpl.rcParams["axes.unicode_minus"] = False  # CJK fonts often lack U+2212
+            return family
+    warnings.warn(
+        "No CJK font found, so Chinese plot labels would show as boxes. Install one with "
+        "`pip install mplfonts` (Noto Sans CJK, SIL OFL) or `apt-get install fonts-noto-cjk`.",
+        stacklevel=2,
+    )
+    return None
+
+
+def set_axes(axes, xlabel=None, ylabel=None, xlim=None, ylim=None, xscale="linear",
+             yscale="linear", legend=None) -> None:
+    """Set labels, limits, scales, legend and grid of one matplotlib ``Axes``."""
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    axes.set_xscale(xscale)
+    axes.set_yscale(yscale)
+    axes.set_xlim(xlim)
+    axes.set_ylim(ylim)
+    if legend:
+        axes.legend(legend)
+    axes.grid(True)
+
+
+def show_images(imgs: Sequence, num_rows: int, num_cols: int, titles: Sequence[str] | None = None,
+                scale: float = 1.5, title_colors: Sequence[str] | None = None, cmap: str = "gray"):
+    """Draw images in a grid and return the flat array of axes.
+
+    ``imgs`` may be tensors (H, W) or (1, H, W), NumPy arrays or PIL images.
+    ``title_colors`` colours each title (e.g. green for right, red for wrong).
+    """
+    import matplotlib.pyplot as plt
+
+    figsize = (num_cols * scale, num_rows * scale)
+    _, axes = plt.subplots(num_rows, num_cols, figsize=figsize, squeeze=False)
+    axes = axes.flatten()
+    for i, (ax, img) in enumerate(zip(axes, imgs)):
+        if torch.is_tensor(img):
+            img = img.detach().cpu().squeeze().numpy()
+        ax.imshow(img, cmap=cmap)
+        ax.axis("off")
+        if titles is not None and i < len(titles):
+            color = title_colors[i] if title_colors is not None else None
+            ax.set_title(titles[i], color=color, fontsize=9)
+    for ax in axes[len(imgs):]:
+        ax.axis("off")
+    return axes
+
+
+def _in_jupyter() -> bool:
+    """True inside a Jupyter kernel (where rich display works), False in scripts and CI."""
+    ipython = sys.modules.get("IPython")
+    if ipython is None:
+        return False
+    shell = ipython.get_ipython()
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
+
+
+class Animator:
+    """A live plot of several curves that works in Jupyter, in scripts and in CI.
+
+    In Jupyter it draws one figure and updates it in place through a display handle, so the
+    saved notebook (and the website) keep the final curves. Elsewhere it records the points
+    and prints one line each time ``x`` reaches a whole number (an epoch). ``add`` takes one
+    value per curve; ``None`` skips that curve at this x::
+
+        animator.add(epoch + (i + 1) / num_batches, (train_l, train_acc, None))
+    """
+
+    def __init__(self, xlabel: str | None = None, ylabel: str | None = None,
+                 legend: Sequence[str] | None = None, xlim=None, ylim=None,
+                 xscale: str = "linear", yscale: str = "linear",
+                 fmts: Sequence[str] = ("-", "m--", "g-.", "r:"), figsize=(4.5, 3.0),
+                 live: bool | None = None, out=None):
+        self.legend = list(legend) if legend else []
+        self.axes_kw = dict(xlabel=xlabel, ylabel=ylabel, xlim=xlim, ylim=ylim,
+                            xscale=xscale, yscale=yscale, legend=self.legend)
+        self.fmts, self.figsize = tuple(fmts), figsize
+        self.live = _in_jupyter() if live is None else live
+        self.out = out  # where headless lines go (default sys.stdout)
+        self.X: list[list[float]] = []
+        self.Y: list[list[float]] = []
+        self.fig = self.axes = self._handle = None
+
+    def add(self, x: float, y: float | Sequence[float | None]) -> None:
+        """Add one point per curve at ``x``, then redraw (Jupyter) or maybe print (elsewhere)."""
+        ys = list(y) if isinstance(y, (list, tuple)) else [y]
+        if not self.X:
+            self.X = [[] for _ in ys]
+            self.Y = [[] for _ in ys]
+        for i, v in enumerate(ys):
+            if v is not None:
+                self.X[i].append(float(x))
+                self.Y[i].append(float(v))
+        if self.live:
+            self._draw()
+        elif float(x).is_integer():
+            names = self.legend or [f"y{i}" for i in range(len(ys))]
+            parts = [f"{n} {v:.3f}" for n, v in zip(names, ys) if v is not None]
+            print(f"{self.axes_kw['xlabel'] or 'x'} {x:g}: " + ", ".join(parts),
+                  file=self.out or sys.stdout, flush=True)
+
+    def figure(self):
+        """Draw the curves so far and return the matplotlib Figure (for saving or display)."""
+        import matplotlib.pyplot as plt
+
+        if self.fig is None:
+            self.fig, self.axes = plt.subplots(figsize=self.figsize)
+            plt.close(self.fig)  # shown through the display handle only, never twice
+        self.axes.cla()
+        for xs, ys, fmt in zip(self.X, self.Y, self.fmts):
+            self.axes.plot(xs, ys, fmt)
+        set_axes(self.axes, **self.axes_kw)
+        self.fig.tight_layout()
+        return self.fig
+
+    def _draw(self) -> None:
+        from IPython.display import display
+
+        fig = self.figure()
+        if self._handle is None:
+            self._handle = display(fig, display_id=True)
+        else:
+            self._handle.update(fig)
+
+
+# ----------------------------------------------------------------------------------------------
+# Training
+# ----------------------------------------------------------------------------------------------
+
+
+class TrainingDivergedError(FloatingPointError):
+    """The loss became NaN or infinite. ``.history`` holds the epochs completed before."""
+
+    def __init__(self, message: str, history: History):
+        super().__init__(message)
+        self.history = history
+
+
+@dataclass
+class History:
+    """What :func:`train` measured, one entry per epoch (epoch 0 = evaluation only)."""
+
+    epoch: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    train_acc: list[float] = field(default_factory=list)
+    test_acc: list[float] = field(default_factory=list)
+    examples_per_sec: list[float] = field(default_factory=list)  # wall time, data loading incl.
+    seconds: list[float] = field(default_factory=list)  # wall time of each epoch's training
+    device: str = ""
+    interrupted: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        if not self.epoch:
+            return "History(no epochs)"
+        return (f"loss {self.train_loss[-1]:.3f}, train acc {self.train_acc[-1]:.3f}, "
+                f"test acc {self.test_acc[-1]:.3f}\n"
+                f"{self.examples_per_sec[-1]:.1f} examples/sec on {self.device}")
+
+
+def _autocast(device: torch.device, enabled: bool):
+    """bf16 autocast where the device supports it; a no-op context otherwise."""
+    if not enabled or device.type not in ("cuda", "cpu"):
+        return contextlib.nullcontext()
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def _check_train_args(num_epochs: Any, lr: Any) -> None:
+    if isinstance(num_epochs, bool) or not isinstance(num_epochs, int) or num_epochs < 0:
+        raise ValueError(
+            f"num_epochs must be an integer >= 0 (0 only evaluates), got {num_epochs!r}.")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) \
+            or lr <= 0:
+        raise ValueError(f"lr must be a finite number > 0 (e.g. 0.01), got {lr!r}.")
+
+
+def _oom_message(err: BaseException, batch_size: int | None) -> str:
+    smaller = max(1, (batch_size or 2) // 2)
+    return (f"Out of GPU memory at batch size {batch_size}. Try batch_size={smaller} "
+            f"(or a smaller resize); free other notebooks' GPU memory first. ({err})")
+
+
+def train(
+    net: nn.Module,
+    train_iter: Iterable,
+    test_iter: Iterable,
+    num_epochs: int,
+    lr: float,
+    device: str | torch.device | None = None,
+    *,
+    momentum: float = 0.0,
+    weight_decay: float = 0.0,
+    label_smoothing: float = 0.0,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: Any = None,
+    amp: bool = False,
+    channels_last: bool = False,
+    compile: bool = False,
+    animator: Animator | bool | None = True,
+    checkpoint: str | os.PathLike | None = None,
+    resume: bool = False,
+    verbose: bool = True,
+) -> History:
+    """Train ``net`` with SGD and cross-entropy; return a :class:`History`.
+
+    It does not initialise weights: call :func:`init_weights` first (a separate step).
+
+    - Metrics accumulate on the device and are read only at the ~5 log points per epoch, so
+      a GPU never waits for the host in between.
+    - ``amp`` trains under bf16 autocast (tensor cores; faster on recent CPUs too),
+      ``channels_last`` stores activations NHWC, ``compile`` wraps the model in
+      ``torch.compile``. On CUDA, ``cudnn.benchmark`` picks the fastest convolution kernels.
+    - ``checkpoint``: a file written atomically after every epoch (model, optimizer, epoch,
+      history, RNG states). With ``resume=True`` training continues from it up to
+      ``num_epochs`` in total, and gives the same result as an uninterrupted run.
+    - Ctrl-C (KeyboardInterrupt) stops cleanly: the model keeps its last weights, the
+      history so far is returned with ``interrupted=True``, and the message says how to resume.
+    - A NaN/inf loss raises :class:`TrainingDivergedError` naming the epoch and step.
+    Prints the tutorial's closing lines (loss/train acc/test acc, examples/sec on device).
+    """
+    _check_train_args(num_epochs, lr)
+    device = resolve_device(device)
+    net.to(device)
+    if channels_last:
+        net.to(memory_format=torch.channels_last)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # pick the fastest conv algorithm per shape
+    optimizer = optimizer or torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum,
+                                             weight_decay=weight_decay)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+    model = torch.compile(net) if compile else net
+    history = History(device=str(device))
+    start_epoch = 0
+    ckpt_path = Path(checkpoint) if checkpoint is not None else None
+    if resume and ckpt_path is not None and ckpt_path.exists():
+        state = load_checkpoint(ckpt_path, net, optimizer, scheduler)
+        history = History(**state["history"])
+        history.interrupted = False
+        start_epoch = state["epoch"]
+        _set_rng_state(state["rng"])
+        if verbose:
+            print(f"resumed from {ckpt_path} after epoch {start_epoch}")
+    if animator is True:
+        animator = Animator(xlabel="epoch", xlim=[1, max(1, num_epochs)],
+                            legend=["train loss", "train acc", "test acc"])
+    elif animator is False:
+        animator = None
+    if animator is not None:
+        for e, l_, a, t in zip(history.epoch, history.train_loss, history.train_acc,
+                               history.test_acc):
+            if e > 0:
+                animator.add(e, (l_, a, t))
+    if verbose:
+        print(f"training on {device}")
+
+    if num_epochs == 0:  # evaluation only
+        test_acc = evaluate_accuracy_gpu(model, test_iter, device, amp)
+        _append(history, 0, math.nan, math.nan, test_acc, math.nan, 0.0)
+        if verbose:
+            print(f"test acc {test_acc:.3f} (num_epochs=0: evaluation only)")
+        return history
+
+    batch_size = getattr(train_iter, "batch_size", None)
+    epoch, step = start_epoch, -1
+    try:
+        for epoch in range(start_epoch, num_epochs):
+            num_batches = len(train_iter)
+            if num_batches == 0:
+                raise ValueError("train_iter yielded no batches: is the dataset empty?")
+            log_every = max(1, num_batches // 5)  # ~5 points per epoch, fine with < 5 batches
+            metric = Accumulator(3)  # sum of losses, correct predictions, examples
+            model.train()
+            t0 = time.perf_counter()
+            for step, (X, y) in enumerate(train_iter):
+                X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                if channels_last:
+                    X = X.contiguous(memory_format=torch.channels_last)
+                optimizer.zero_grad(set_to_none=True)
+                with _autocast(device, amp):
+                    y_hat = model(X)
+                    loss = loss_fn(y_hat.float(), y)
+                loss.backward()
+                optimizer.step()
+                metric.add(loss.detach() * y.numel(), _correct(y_hat.detach(), y), y.numel())
+                last = step == num_batches - 1
+                if (step + 1) % log_every == 0 or last:
+                    train_l, train_acc = metric[0] / metric[2], metric[1] / metric[2]
+                    if not math.isfinite(train_l):
+                        raise TrainingDivergedError(
+                            f"The loss became {train_l} in epoch {epoch + 1}, by step "
+                            f"{step + 1} of {num_batches} (checked every {log_every} steps). "
+                            f"lr={lr} is probably too large: try lr={lr / 10:g}.", history)
+                    if animator is not None and not last:
+                        animator.add(epoch + (step + 1) / num_batches, (train_l, train_acc, None))
+            if scheduler is not None:
+                scheduler.step()
+            seconds = time.perf_counter() - t0
+            test_acc = evaluate_accuracy_gpu(model, test_iter, device, amp)
+            _append(history, epoch + 1, train_l, train_acc, test_acc, metric[2] / seconds,
+                    seconds)
+            if animator is not None:
+                animator.add(epoch + 1, (train_l, train_acc, test_acc))
+            if ckpt_path is not None:
+                save_checkpoint(ckpt_path, net, optimizer, epoch + 1, history, scheduler)
+    except KeyboardInterrupt:
+        history.interrupted = True
+        where = (f"the checkpoint {ckpt_path} holds epoch {history.epoch[-1]}"
+                 if ckpt_path is not None and history.epoch else "no checkpoint was saved")
+        print(f"\nInterrupted in epoch {epoch + 1} at step {step + 1}. The model keeps its last "
+              f"weights and the history holds {len(history.epoch)} finished epoch(s); {where}. "
+              + ("Resume with train(..., checkpoint=..., resume=True)." if ckpt_path else
+                 "Pass checkpoint='run.pt' to be able to resume next time."))
+        return history
+    except torch.cuda.OutOfMemoryError as err:
+        raise RuntimeError(_oom_message(err, batch_size)) from None
+    if verbose:
+        print(history)
+    return history
+
+
+def _append(h: History, epoch, loss, train_acc, test_acc, eps, seconds) -> None:
+    h.epoch.append(epoch)
+    h.train_loss.append(float(loss))
+    h.train_acc.append(float(train_acc))
+    h.test_acc.append(float(test_acc))
+    h.examples_per_sec.append(float(eps))
+    h.seconds.append(float(seconds))
+
+
+# ----------------------------------------------------------------------------------------------
+# Checkpoints
+# ----------------------------------------------------------------------------------------------
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file is damaged or belongs to a different model."""
+
+
+def _get_rng_state() -> dict:
+    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
+             "numpy": list(np.random.get_state()[1].tolist())}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(_tuplify(state["python"]))
+    np.random.set_state(("MT19937", np.array(state["numpy"], dtype=np.uint32), 624, 0, 0.0))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _tuplify(x):
+    return tuple(_tuplify(v) for v in x) if isinstance(x, (list, tuple)) else x
+
+
+def save_checkpoint(path: str | os.PathLike, net: nn.Module,
+                    optimizer: torch.optim.Optimizer | None = None, epoch: int = 0,
+                    history: History | None = None, scheduler: Any = None) -> Path:
+    """Save model, optimizer, epoch, history and RNG states to ``path`` atomically.
+
+    The file is written next to ``path`` under a temporary name, flushed to disk, then
+    renamed over ``path``: a crash mid-write leaves the previous checkpoint intact.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {
+        "model": net.state_dict(),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "epoch": epoch,
+        "history": (history or History()).to_dict(),
+        "rng": _get_rng_state(),
+        "torch_version": torch.__version__,
+    }
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)  # atomic on POSIX and Windows
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, net: nn.Module,
+                    optimizer: torch.optim.Optimizer | None = None, scheduler: Any = None,
+                    map_location: str | torch.device | None = "cpu") -> dict:
+    """Load a checkpoint into ``net`` (and optimizer/scheduler); return the whole state dict.
+
+    Uses ``torch.load(weights_only=True)``: no arbitrary code runs. A damaged file, or one
+    saved from a different architecture or class count, raises :class:`CheckpointError`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"No checkpoint at {path}.")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+        model_state = state["model"]
+    except Exception as err:  # noqa: BLE001 - unpickling errors come in many types
+        raise CheckpointError(
+            f"{path} is not a readable d2lite checkpoint ({type(err).__name__}: {err}). "
+            "It may be truncated or damaged: delete it and train again.") from None
+    own = net.state_dict()
+    problems = [f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"
+                for k, v in model_state.items() if k in own and own[k].shape != v.shape]
+    missing = sorted(set(own) - set(model_state))
+    unexpected = sorted(set(model_state) - set(own))
+    if problems or missing or unexpected:
+        detail = "; ".join(problems[:3] + [f"missing {m}" for m in missing[:3]]
+                           + [f"unexpected {u}" for u in unexpected[:3]])
+        raise CheckpointError(
+            f"{path} was saved from a different model ({detail}). Build the same architecture "
+            "with the same num_classes before loading, or train a new checkpoint.")
+    net.load_state_dict(model_state)
+    if optimizer is not None and state.get("optimizer") is not None:
+        optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None and state.get("scheduler") is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    return state
+
+
+# ----------------------------------------------------------------------------------------------
+# Prediction
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Predictions:
+    """Images (28x28 originals), true labels and predicted labels of some test examples."""
+
+    images: torch.Tensor  # (n, 28, 28) uint8 or float
+    labels: torch.Tensor  # (n,)
+    preds: torch.Tensor  # (n,)
+
+    @property
+    def correct(self) -> torch.Tensor:
+        return self.labels == self.preds
+
+
+def _originals(dataset: Any, idx: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
+    """The 28x28 originals when the dataset keeps them, else X shrunk back to 28x28."""
+    images = getattr(dataset, "images", None)
+    if images is not None:
+        return images[idx.to(images.device)].cpu()
+    return F.interpolate(X.float().cpu(), size=(28, 28), mode="area")[:, 0]
+
+
+def predict(net: nn.Module, test_iter: Any, n: int = 6,
+            device: str | torch.device | None = None, start: int = 0) -> Predictions:
+    """Predict the classes of test examples ``start .. start+n-1`` (dataset order).
+
+    The model sees what ``test_iter`` feeds it (e.g. 224x224); the returned images are the
+    28x28 originals kept by the dataset, so nothing is loaded a second time.
+    """
+    device = next(net.parameters()).device if device is None else torch.device(device)
+    dataset = getattr(test_iter, "dataset", test_iter)
+    idx = torch.arange(start, min(start + n, len(dataset)))
+    if isinstance(dataset, DeviceLoader):
+        X = _resize_batch(dataset.images[idx.to(dataset.device)].unsqueeze(1).float() / 255,
+                          dataset.resize)
+        y = dataset.labels[idx.to(dataset.device)]
+    else:
+        X, y = (torch.stack(t) for t in zip(*(dataset[int(i)] for i in idx)))
+    was_training = net.training
+    net.eval()
+    with torch.inference_mode():
+        preds = net(X.to(device)).argmax(dim=1).cpu()
+    net.train(was_training)
+    return Predictions(_originals(dataset, idx, X), torch.as_tensor(y).cpu(), preds)
+
+
+def show_predictions(p: Predictions, lang: str = "en", num_cols: int = 6, scale: float = 1.6):
+    """Show predictions in a grid: true label on top, prediction below, green if right, red if
+    wrong (and marked ✓/✗ so the difference does not rely on colour alone). Returns the axes."""
+    trues = get_fashion_mnist_labels(p.labels, lang)
+    preds = get_fashion_mnist_labels(p.preds, lang)
+    ok = p.correct.tolist()
+    titles = [f"{t}\n{'✓' if c else '✗'} {q}" for t, q, c in zip(trues, preds, ok)]
+    colors = ["tab:green" if c else "tab:red" for c in ok]
+    rows = math.ceil(len(titles) / num_cols)
+    return show_images(p.images, rows, num_cols, titles, scale, colors)
+
+
+def predict_all(net: nn.Module, data_iter: Iterable, device: str | torch.device | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """All true labels and predictions over ``data_iter`` as two CPU tensors."""
+    device = next(net.parameters()).device if device is None else torch.device(device)
+    was_training = net.training
+    net.eval()
+    ys, ps = [], []
+    with torch.inference_mode():
+        for X, y in data_iter:
+            ps.append(net(X.to(device)).argmax(dim=1).cpu())
+            ys.append(torch.as_tensor(y).cpu())
+    net.train(was_training)
+    return torch.cat(ys), torch.cat(ps)
+
+
+def confusion_matrix(labels: torch.Tensor, preds: torch.Tensor, num_classes: int = 10
+                     ) -> torch.Tensor:
+    """Counts ``C[i, j]`` of examples of true class i predicted as class j."""
+    labels, preds = labels.long().flatten(), preds.long().flatten()
+    return torch.bincount(labels * num_classes + preds,
+                          minlength=num_classes * num_classes).reshape(num_classes, num_classes)
