@@ -1,0 +1,60 @@
+# One entry point for every routine task. `make help` lists them.
+# `make book` and `make test` each work on a fresh clone: they create .venv when missing.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+NOTEBOOKS := $(sort $(wildcard book/zh/*.ipynb book/en/*.ipynb))
+# Tests and CI run the notebooks in quick mode (a small subset, one short epoch).
+export D2LITE_QUICK ?= 1
+
+.PHONY: help install book test test-lib test-notebooks test-site sync execute lint format bench clean system-deps
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt -e .
+	@touch $@
+
+install: $(STAMP)  ## create .venv and install requirements.txt + d2lite (editable)
+
+system-deps:  ## Debian packages for the browser test: chromium and a CJK font
+	@if ! command -v chromium >/dev/null || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	fi
+
+book: $(STAMP)  ## build the bilingual site into _build/html (offline, warnings are errors)
+	$(PY) tools/build_book.py
+
+test: $(STAMP) system-deps book  ## the whole suite: library, tools, notebooks (quick mode), site
+	$(PY) -m pytest tests $(NOTEBOOKS) --nbval-lax --nbval-current-env -p no:cacheprovider
+
+test-lib: $(STAMP)  ## library and tool tests only (no notebooks, no browser)
+	$(PY) -m pytest tests --ignore=tests/test_site.py
+
+test-notebooks: $(STAMP)  ## run every executed notebook in quick mode with nbval
+	$(PY) -m pytest $(NOTEBOOKS) --nbval-lax --nbval-current-env
+
+sync: $(STAMP)  ## bring each notebooks/<lang>/*.py and its book/<lang>/*.ipynb into line
+	$(VENV)/bin/jupytext --sync notebooks/zh/*.py notebooks/en/*.py
+
+execute: $(STAMP)  ## re-execute the .ipynb editions (set D2LITE_QUICK=0 for the full setting)
+	$(PY) tools/execute_notebooks.py
+
+lint: $(STAMP)  ## ruff check
+	$(VENV)/bin/ruff check .
+
+format: $(STAMP)  ## ruff format the tests, tools and benchmarks
+	$(VENV)/bin/ruff format tests tools benchmarks
+
+bench: $(STAMP)  ## the CPU-sized benchmarks (throughput, time to accuracy)
+	$(PY) benchmarks/throughput.py
+	$(PY) benchmarks/time_to_accuracy.py --quick
+
+clean:  ## remove build outputs (keeps .venv and data/)
+	rm -rf _build .pytest_cache .ruff_cache **/__pycache__ checkpoints
