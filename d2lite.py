@@ -27,6 +27,7 @@ import gzip
 import math
 import os
 import random
+import stat
 import struct
 import sys
 import time
@@ -174,6 +175,11 @@ def read_idx(path: str | os.PathLike) -> torch.Tensor:
         opener = gzip.open if path.suffix == ".gz" else open
         with opener(path, "rb") as f:
             raw = f.read()
+    except PermissionError:
+        raise DataError(
+            f"Cannot read {path}: permission denied. Make it readable (chmod a+r {path}) or "
+            "point D2LITE_DATA at a readable copy."
+        ) from None
     except (OSError, EOFError, gzip.BadGzipFile) as err:  # BadGzipFile, truncated stream, EACCES
         raise DataError(
             f"Cannot read {path}: {err}. The file is damaged or unreadable: delete it and "
@@ -216,12 +222,25 @@ def _files_in(folder: Path) -> dict[str, Path] | None:
         found = {}
         for key, name in FASHION_MNIST_FILES.items():
             for candidate in (sub / name, sub / f"{name}.gz"):
-                if candidate.is_file():
+                if _is_file(candidate, folder):
                     found[key] = candidate
                     break
         if len(found) == len(FASHION_MNIST_FILES):
             return found
     return None
+
+
+def _is_file(path: Path, folder: Path) -> bool:
+    """``path.is_file()``, except that a folder we may not search raises :class:`DataError`."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except PermissionError:  # Path.is_file() raises it (3.11) or hides it (3.14): be explicit
+        raise DataError(
+            f"Cannot look inside {path.parent}: permission denied. Make {folder} readable "
+            f"(chmod -R a+rX {folder}) or point D2LITE_DATA at a readable copy."
+        ) from None
+    except (OSError, ValueError):  # missing, not a folder, a bad name: simply not here
+        return False
 
 
 def _candidate_dirs(data_dir: str | os.PathLike | None) -> list[tuple[str, Path]]:
@@ -905,9 +924,12 @@ def _check_train_args(num_epochs: Any, lr: Any) -> None:
 
 
 def _oom_message(err: BaseException, batch_size: int | None) -> str:
-    smaller = max(1, (batch_size or 2) // 2)
-    return (f"Out of GPU memory at batch size {batch_size}. Try batch_size={smaller} "
-            f"(or a smaller resize); free other notebooks' GPU memory first. ({err})")
+    if batch_size:
+        advice = f" at batch size {batch_size}. Try batch_size={max(1, batch_size // 2)}"
+    else:  # a custom iterable without .batch_size
+        advice = ". Try a smaller batch_size"
+    return (f"Out of GPU memory{advice} (or a smaller resize); free other notebooks' GPU "
+            f"memory first. ({err})")
 
 
 def train(
@@ -962,11 +984,14 @@ def train(
     history = History(device=str(device))
     start_epoch = 0
     ckpt_path = Path(checkpoint) if checkpoint is not None else None
+    saved_epoch = None  # the epoch the checkpoint file holds, for the Ctrl-C message
+    if ckpt_path is not None:
+        _remove_stale_tmp(ckpt_path)
     if resume and ckpt_path is not None and ckpt_path.exists():
         state = load_checkpoint(ckpt_path, net, optimizer, scheduler)
         history = History(**state["history"])
         history.interrupted = False
-        start_epoch = state["epoch"]
+        start_epoch = saved_epoch = state["epoch"]
         _set_rng_state(state["rng"])
         if verbose:
             print(f"resumed from {ckpt_path} after epoch {start_epoch}")
@@ -1032,10 +1057,11 @@ def train(
                 animator.add(epoch + 1, (train_l, train_acc, test_acc))
             if ckpt_path is not None:
                 save_checkpoint(ckpt_path, net, optimizer, epoch + 1, history, scheduler)
+                saved_epoch = epoch + 1
     except KeyboardInterrupt:
         history.interrupted = True
-        where = (f"the checkpoint {ckpt_path} holds epoch {history.epoch[-1]}"
-                 if ckpt_path is not None and history.epoch else "no checkpoint was saved")
+        where = (f"the checkpoint {ckpt_path} holds epoch {saved_epoch}"
+                 if saved_epoch is not None else "no checkpoint was saved")
         print(f"\nInterrupted in epoch {epoch + 1} at step {step + 1}. The model keeps its last "
               f"weights and the history holds {len(history.epoch)} finished epoch(s); {where}. "
               + ("Resume with train(..., checkpoint=..., resume=True)." if ckpt_path else
@@ -1088,6 +1114,14 @@ def _tuplify(x):
     return tuple(_tuplify(v) for v in x) if isinstance(x, (list, tuple)) else x
 
 
+def _remove_stale_tmp(path: Path) -> None:
+    """Delete ``.NAME.tmp-PID`` files that a killed run left next to checkpoint ``path``."""
+    if path.parent.is_dir():
+        for leftover in path.parent.iterdir():
+            if leftover.name.startswith(f".{path.name}.tmp-") and leftover.is_file():
+                leftover.unlink(missing_ok=True)
+
+
 def save_checkpoint(path: str | os.PathLike, net: nn.Module,
                     optimizer: torch.optim.Optimizer | None = None, epoch: int = 0,
                     history: History | None = None, scheduler: Any = None) -> Path:
@@ -1105,7 +1139,7 @@ def save_checkpoint(path: str | os.PathLike, net: nn.Module,
         "epoch": epoch,
         "history": (history or History()).to_dict(),
         "rng": _get_rng_state(),
-        "torch_version": torch.__version__,
+        "torch_version": str(torch.__version__),  # a plain str: weights_only refuses TorchVersion
     }
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:

@@ -1,0 +1,88 @@
+"""Training examples/sec of AlexNet (1x224x224) at several batch sizes, fp32 vs bf16 autocast.
+
+Run:  python benchmarks/batch_size_cpu.py [--batch-sizes 1 32 128] [--seconds 20] [--device cpu]
+
+It backs chapter 4's choice of batch size: each setting trains for about ``--seconds`` of
+wall time on real Fashion-MNIST images (resized 28->224 on the device, d2lite's fast path)
+after one warm-up step, and prints examples/sec with the hardware. Timing excludes warm-up
+and evaluation. On a shared machine the numbers are noisy: run it twice.
+"""
+
+import argparse
+import datetime
+import platform
+import time
+
+import torch
+from torch import nn
+
+import d2lite
+
+
+def cpu_name() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def measure(batch_size: int, amp: bool, seconds: float, device: torch.device) -> tuple[float, int]:
+    """Examples/sec over about ``seconds`` of training steps (after one warm-up step)."""
+    torch.manual_seed(0)
+    net = d2lite.init_weights(d2lite.alexnet()).to(device)
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+    loss_fn = nn.CrossEntropyLoss()
+    train_iter, _ = d2lite.load_data_fashion_mnist(
+        batch_size, resize=224, subset=(max(4096, batch_size * 4), 16), device=device)
+    batches = iter(train_iter)
+
+    def step() -> None:
+        nonlocal batches
+        try:
+            X, y = next(batches)
+        except StopIteration:
+            batches = iter(train_iter)
+            X, y = next(batches)
+        opt.zero_grad(set_to_none=True)
+        with d2lite._autocast(device, amp):
+            loss = loss_fn(net(X).float(), y)
+        loss.backward()
+        opt.step()
+
+    step()  # warm-up: allocations, kernel choice
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds or n == 0:
+        step()
+        n += 1
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return n * batch_size / (time.perf_counter() - t0), n
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 32, 128],
+                   help="batch sizes to measure (default: 1 32 128)")
+    p.add_argument("--seconds", type=float, default=20.0,
+                   help="timed wall seconds per setting, after warm-up (default: 20)")
+    p.add_argument("--device", default=None, help="default: d2lite.try_gpu()")
+    args = p.parse_args()
+    device = d2lite.resolve_device(args.device)
+    hw = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
+    print(f"{datetime.date.today()}  {hw}  ({device}, {torch.get_num_threads()} threads), "
+          f"torch {torch.__version__}")
+    print("AlexNet 1x224x224, SGD momentum 0.9, data on the device (d2lite fast path)")
+    print(f"{'batch':>6} {'dtype':>6} {'steps':>6} {'examples/s':>11}")
+    for b in args.batch_sizes:
+        for amp in (False, True):
+            eps, n = measure(b, amp, args.seconds, device)
+            print(f"{b:>6} {'bf16' if amp else 'fp32':>6} {n:>6} {eps:>11.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,306 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: book///ipynb,notebooks///py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 1 激活函数：从 sigmoid 到 ReLU
+#
+# AlexNet 相对 LeNet 的改动里，最不起眼、却最影响训练的一条，是把 sigmoid 换成了 ReLU。
+# 这一章不讲大道理，而是把两个函数画出来、求导、再量一量梯度穿过多层网络之后还剩多少。
+#
+# 学完这一章，你将能够：
+#
+# - 写出 ReLU 和 sigmoid 的公式，并用 autograd 画出它们的导数；
+# - 说清楚 ReLU 在 0 点“不可导”时，PyTorch 实际返回什么；
+# - 用一个小实验量出梯度穿过一叠 sigmoid 层后如何消失，而 ReLU 层为何好得多；
+# - 用一个小控件自己调层数、换函数，观察每一层的梯度。
+#
+# ```{note}
+# 本章只用很小的全连接网络，CPU 上几秒钟就能跑完：完整设置约 RUNTIME_FULL，快速设置约
+# RUNTIME_QUICK（HARDWARE）。每次执行的实际用时记录在 notebook 元数据 `d2lite.runtime_s` 中。
+# ```
+
+# %%
+import sys
+
+if "google.colab" in sys.modules:  # on Colab: install d2lite and the CJK font; locally: nothing
+    %pip install -q mplfonts "d2lite @ git+https://github.com/d2lite/alexnet-fashion-mnist-book"
+
+# %% [markdown]
+# 下面的参数格子集中了本章所有可调的量。左边是完整设置，右边是测试和 CI 用的快速设置
+# （环境变量 `D2LITE_QUICK=1` 时启用），两者只在测量的层数和重复次数上不同。
+
+# %% tags=["parameters"]
+import os
+
+import d2lite
+
+QUICK = d2lite.is_quick()
+FULL = dict(
+    depths=(1, 2, 4, 8, 12, 16, 20),  # 要测的层数：到 20 层时 sigmoid 的梯度已所剩无几
+    width=64,  # 每层的神经元数：够宽，梯度范数才不会随随机种子大幅跳动
+    batch=256,  # 每次测量用的输入个数
+    repeats=10,  # 每个层数重复初始化几次再取平均
+    widget_depth=16,  # 控件和静态图默认显示的层数
+)
+QUICK_SETTING = dict(depths=(1, 2, 4, 8, 16), width=64, batch=64, repeats=3, widget_depth=16)
+S = QUICK_SETTING if QUICK else FULL
+print(f"D2LITE_QUICK={os.environ.get('D2LITE_QUICK', '')!r} → {'快速' if QUICK else '完整'}设置：{S}")
+
+# %% [markdown]
+# 导入要用的库。`d2lite.use_cjk_font()` 让 matplotlib 用一款真正的中文字体（随 `mplfonts`
+# 安装的思源黑体 / Noto Sans CJK），图上的中文才不会变成方框。
+
+# %%
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import torch
+from IPython.display import display
+from torch import nn
+
+LANG = "zh"  # 图中文字的语言
+print("中文字体：", d2lite.use_cjk_font())
+
+# %% [markdown]
+# 本章的计算量很小，放在哪个设备上都行；按惯例仍然挑选并打印设备（GPU 优先，其次 Apple 的
+# MPS，最后 CPU）。
+
+# %%
+device = d2lite.try_gpu()
+print(f"设备：{device}，PyTorch {torch.__version__}")
+
+# %% [markdown]
+# ## 1.1 ReLU
+#
+# ReLU（rectified linear unit，修正线性单元）只做一件事：负数变成 0，正数原样保留。
+#
+# $$\operatorname{ReLU}(x) = \max(x, 0)$$
+#
+# 它的导数也同样简单：$x<0$ 时为 0，$x>0$ 时为 1。我们不手算，而是让 autograd 对一整排输入
+# 一次求导：对 $y$ 的每个元素都传入梯度 1，`x.grad` 里就是逐点的 $\mathrm{d}y/\mathrm{d}x$。
+
+# %%
+x = torch.arange(-8.0, 8.0, 0.1, requires_grad=True)
+y = torch.relu(x)
+y.backward(torch.ones_like(x))  # 对每个元素求 dy/dx
+relu_y, relu_grad = y.detach(), x.grad.clone()
+print(relu_grad[::20])  # 每隔 20 个点看一眼：左边全是 0，右边全是 1
+
+# %% [markdown]
+# 把函数和导数并排画出来。这个画图函数后面还会用到。
+
+# %%
+def plot_function_and_grad(x, y, grad, name):
+    """左图画函数本身，右图画 autograd 算出的导数。"""
+    fig, axes = plt.subplots(1, 2, figsize=(7.5, 2.6))
+    axes[0].plot(x.detach(), y)
+    axes[1].plot(x.detach(), grad, color="C1")
+    d2lite.set_axes(axes[0], "x", f"{name}(x)")
+    d2lite.set_axes(axes[1], "x", f"{name}'(x)")
+    axes[0].set_title(f"{name} 函数")
+    axes[1].set_title("导数（由 autograd 计算）")
+    fig.tight_layout()
+    return fig
+
+
+plot_function_and_grad(x, relu_y, relu_grad, "ReLU");
+
+# %% [markdown]
+# ## 1.2 0 点处的“导数”
+#
+# 在 $x=0$ 处，ReLU 的左导数是 0、右导数是 1，严格说它在这里不可导。
+# 凸分析里把 $[0, 1]$ 中的任何一个数都叫作它在 0 点的**次梯度**（subgradient），框架只需挑一个。
+# 看看 PyTorch 挑了哪个：
+
+# %%
+z = torch.tensor([-1.0, 0.0, 1.0], requires_grad=True)
+torch.relu(z).sum().backward()
+print("torch.relu 在 -1、0、1 处的梯度：", z.grad.tolist())
+
+# %% [markdown]
+# `torch.relu` 在 0 点取 0，也就是左导数。这并不是数学上唯一的答案：换一种写法，
+# 同一个函数会得到别的次梯度。比如 `torch.maximum(z, 0)` 在两个参数相等时把梯度平分：
+
+# %%
+z.grad = None
+torch.maximum(z, torch.zeros_like(z)).sum().backward()
+print("torch.maximum(z, 0) 在 -1、0、1 处的梯度：", z.grad.tolist())
+
+# %% [markdown]
+# ```{note}
+# 实际训练中，预激活值恰好等于浮点数 0 的情况极少，选哪个次梯度几乎不影响结果。
+# 要记住的是另一件事：ReLU 的梯度要么是 0，要么是 1，信号要么被截断，要么原样通过，不会被打折。
+# ```
+#
+# ## 1.3 sigmoid
+#
+# sigmoid 把任意实数压进区间 $(0, 1)$，所以也叫“挤压函数”：
+#
+# $$\sigma(x) = \frac{1}{1 + e^{-x}}, \qquad \sigma'(x) = \sigma(x)\,\bigl(1 - \sigma(x)\bigr).$$
+#
+# 它曾经很受欢迎，因为它像一个平滑的开关，符合“神经元要么激活、要么静默”的直觉。
+# 同样用 autograd 求导，并顺手核对上面的解析式：
+
+# %%
+x.grad = None
+y = torch.sigmoid(x)
+y.backward(torch.ones_like(x))
+sigmoid_y, sigmoid_grad = y.detach(), x.grad.clone()
+print("autograd 与 σ(1-σ) 一致：", torch.allclose(sigmoid_grad, sigmoid_y * (1 - sigmoid_y)))
+print(f"导数的最大值：{sigmoid_grad.max():.4f}（在 x = {x[sigmoid_grad.argmax()].item():.1f} 处）")
+
+# %%
+plot_function_and_grad(x, sigmoid_y, sigmoid_grad, "sigmoid");
+
+# %% [markdown]
+# 右图说明了两件事。第一，导数最大也只有 $0.25$；第二，输入的绝对值一旦超过 5 左右，
+# 导数就几乎为 0，这时函数“饱和”了，上游参数几乎收不到任何更新信号。
+#
+# ## 1.4 梯度为什么会消失：量一量
+#
+# 反向传播时，每经过一层，梯度都要乘上这一层激活函数的导数（再乘上权重矩阵）。
+# sigmoid 每次至多乘 0.25，层数一多，乘积便以指数速度趋于 0。
+# 我们搭一叠 `depth` 个“全连接层 + 激活函数”，用 `d2lite.init_weights`（与原教程相同的
+# Xavier 初始化）初始化，从输出端传回一个固定的随机梯度，再看**第一层**权重收到的梯度有多大。
+
+# %%
+def make_stack(activation, depth, width):
+    """depth 个（全连接 + 激活）层，最后接一个全连接输出层。"""
+    layers = []
+    for _ in range(depth):
+        layers += [nn.Linear(width, width), activation()]
+    return d2lite.init_weights(nn.Sequential(*layers, nn.Linear(width, width)))
+
+
+def layer_grad_norms(activation, depth, seed):
+    """每个全连接层权重梯度的范数，从输入端（第 1 层）到输出端。"""
+    torch.manual_seed(seed)
+    net = make_stack(activation, depth, S["width"]).to(device)
+    X = torch.randn(S["batch"], S["width"], device=device)  # (B, width)
+    net(X).backward(torch.randn(S["batch"], S["width"], device=device) / S["batch"])
+    return [m.weight.grad.norm().item() for m in net if isinstance(m, nn.Linear)]
+
+
+print(layer_grad_norms(nn.Sigmoid, 2, seed=0))  # 三个全连接层，第一层的梯度最小
+
+# %% [markdown]
+# 对每个层数重复 `repeats` 次（每次换一组随机初始化），取第一层梯度范数的平均值：
+
+# %%
+ACTIVATIONS = {"sigmoid": nn.Sigmoid, "ReLU": nn.ReLU}
+first = {name: [] for name in ACTIVATIONS}
+for depth in S["depths"]:
+    for name, act in ACTIVATIONS.items():
+        norms = [layer_grad_norms(act, depth, seed)[0] for seed in range(S["repeats"])]
+        first[name].append(sum(norms) / len(norms))
+
+print(f"{'层数':>4}{'sigmoid':>12}{'ReLU':>12}{'ReLU/sigmoid':>15}")
+for i, depth in enumerate(S["depths"]):
+    s, r = first["sigmoid"][i], first["ReLU"][i]
+    print(f"{depth:>6}{s:>12.2e}{r:>12.2e}{r / s:>15.1e}")
+
+# %% [markdown]
+# 表中每行是第一层权重梯度的范数。画在对数坐标上，两条线都近似直线，也就是按层数指数衰减，
+# 但斜率差得很远：
+
+# %%
+fig, ax = plt.subplots(figsize=(5, 3.2))
+for name, values in first.items():
+    ax.semilogy(S["depths"], values, "o-", label=name)
+d2lite.set_axes(ax, "层数（全连接 + 激活）", "第一层权重梯度的范数", yscale="log")
+ax.legend()
+ax.set_title(f"梯度随层数衰减（每点平均 {S['repeats']} 次初始化）")
+fig.tight_layout()
+
+# %% [markdown]
+# 用最深的两个点估计每多一层梯度乘上的因子：
+
+# %%
+d0, d1 = S["depths"][-2], S["depths"][-1]
+for name, values in first.items():
+    factor = (values[-1] / values[-2]) ** (1 / (d1 - d0))
+    print(f"{name:>8}：每多一层，第一层的梯度约乘以 {factor:.2f}")
+
+# %% [markdown]
+# sigmoid 每层大约乘上 0.25 左右，恰好是它导数的上限：预激活值都落在 0 附近，导数几乎处处接近
+# 0.25，20 层之后梯度就只剩 $10^{-12}$ 量级，第一层基本学不动。
+# ReLU 每层的因子约为 $\sqrt{1/2}\approx 0.71$：它让一半的单元输出 0，而 Xavier 初始化是按
+# “激活函数近似线性”推导的，没有把这一半算进去。这种衰减温和得多，改用为 ReLU 设计的
+# He（Kaiming）初始化就能消除（见练习）。
+#
+# ```{note}
+# 这里量的是刚初始化时的梯度。训练中，sigmoid 的预激活一旦被推到饱和区（$|x|$ 很大），
+# 导数会远小于 0.25，消失得更快；ReLU 则可能出现一直输出 0 的“死神经元”。两种问题都存在，
+# 但前者在深网络中几乎必然发生，这是 AlexNet 选择 ReLU 的主要原因之一。
+# ```
+#
+# ## 1.5 自己动手：逐层查看梯度
+#
+# 下面的控件可以选择激活函数和层数，画出同一个网络里每一个全连接层收到的梯度。
+# 控件需要一个运行中的内核（本地 Jupyter 或 Colab）；网页上看不到它，所以紧接着给出
+# 默认参数下的静态图。
+
+# %%
+def plot_layers(names, depth, ax=None):
+    """一张图里画出每个全连接层的梯度范数，横轴从输入端到输出端。"""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3.2))
+    for name in names:
+        ax.semilogy(range(1, depth + 2), layer_grad_norms(ACTIVATIONS[name], depth, seed=0),
+                    "o-", label=name)
+    d2lite.set_axes(ax, "第几个全连接层（1 = 输入端）", "权重梯度的范数", yscale="log")
+    ax.legend()
+    ax.set_title(f"{depth} 层网络中各层的梯度")
+    return ax
+
+
+def show_layers(activation, depth):
+    plot_layers([activation], depth)
+    plt.show()
+
+
+control = widgets.interactive(
+    show_layers,
+    activation=widgets.Dropdown(options=list(ACTIVATIONS), value="sigmoid", description="激活函数"),
+    depth=widgets.IntSlider(value=S["widget_depth"], min=1, max=24, description="层数"),
+)
+display(control)
+
+# %% [markdown]
+# 静态图：两种激活函数、`widget_depth` 层，与控件的默认视图相同，只是把两条曲线放在一起。
+
+# %%
+plot_layers(list(ACTIVATIONS), S["widget_depth"]).figure.tight_layout()
+
+# %% [markdown]
+# 越靠近输入端，sigmoid 网络的梯度越小，而 ReLU 网络各层的梯度差别不大。
+# 前面几层如果收不到梯度，就等于在训练一个更浅的网络，而前面几层恰恰是提取边缘、纹理等基础特征的地方。
+#
+# ## 小结
+#
+# - ReLU 为 $\max(x, 0)$，导数非 0 即 1；sigmoid 为 $1/(1+e^{-x})$，导数不超过 0.25，
+#   在 $|x|$ 较大时趋近于 0。两者的导数都可以直接用 autograd 求出并画出来。
+# - ReLU 在 0 点不可导，任何 $[0, 1]$ 中的数都是次梯度；`torch.relu` 取 0，
+#   `torch.maximum(z, 0)` 取 0.5，实际影响可以忽略。
+# - 在我们的测量中（Xavier 初始化），sigmoid 网络第一层的梯度每多一层约缩小为原来的 1/4，
+#   20 层后只剩 $10^{-12}$ 量级；ReLU 每层只缩小约 0.7 倍，配合 He 初始化则基本不衰减。
+# - 这就是 AlexNet 用 ReLU 取代 sigmoid 的原因之一：更深的网络也能得到有效的梯度，而且计算更省（不需要求指数）。
+#
+# ## 练习
+#
+# 1. 把 `make_stack` 里的 `d2lite.init_weights` 换成对每个 `nn.Linear` 调用
+#    `nn.init.kaiming_normal_(m.weight, nonlinearity="relu")`，重新测量。ReLU 那一列有什么变化？sigmoid 呢？
+# 2. 在 `ACTIVATIONS` 里加入 `nn.Tanh` 和 `nn.LeakyReLU`。tanh 的导数最大是多少？它的梯度衰减介于两者之间吗？
+# 3. 把输入 `X` 乘以 10，让 sigmoid 的预激活落入饱和区，再看第一层的梯度。
+# 4. 用 `torch.where(z > 0, z, 0.0)` 实现 ReLU，它在 0 点返回的梯度是多少？为什么？
