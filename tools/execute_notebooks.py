@@ -126,7 +126,9 @@ def execute(ipynb: Path, nb: nbformat.NotebookNode | None = None) -> tuple[float
     if nb is None:
         nb = nbformat.read(ipynb, as_version=4)
     nb.metadata.pop("widgets", None)  # no stored widget state: the site stays offline-clean
-    ep = ExecutePreprocessor(timeout=TIMEOUT_S, kernel_name="python3", store_widget_state=False)
+    # store_widget_state=False trips nbclient (KeyError in its Output-widget hook), so keep it
+    # on while running and drop the state afterwards.
+    ep = ExecutePreprocessor(timeout=TIMEOUT_S, kernel_name="python3", store_widget_state=True)
     km = KernelManager(kernel_name="python3", kernel_spec_manager=CurrentEnvKernelSpecs())
     import torch
 

@@ -298,8 +298,9 @@ display(control)
 plot_layers(list(ACTIVATIONS), S["widget_depth"]).figure.tight_layout()
 
 # %% [markdown]
-# In the sigmoid network the gradient shrinks the closer a layer is to the input, while the ReLU
-# network's layers receive gradients of similar size. Layers that get no gradient do not learn,
+# In the sigmoid network the gradient shrinks the closer a layer is to the input, by some eight or
+# nine orders of magnitude over 16 layers; in the ReLU network the input end still gets about a twentieth of
+# what the output end gets. Layers that get no gradient do not learn,
 # so a deep sigmoid network trains like a much shallower one, and the layers it loses are the early
 # ones that should learn edges and textures.
 #

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.17.3
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -265,6 +265,8 @@ history = d2lite.train(
     momentum=S["momentum"], amp=S["amp"],
     channels_last=S["channels_last"] and device.type == "cuda",
     checkpoint=CKPT,
+    animator=d2lite.Animator(xlabel="epoch", xlim=[0, S["num_epochs"]],
+                            legend=["train loss", "train acc", "test acc"]),
 )
 
 # %% [markdown]

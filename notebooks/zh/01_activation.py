@@ -284,7 +284,7 @@ display(control)
 plot_layers(list(ACTIVATIONS), S["widget_depth"]).figure.tight_layout()
 
 # %% [markdown]
-# 越靠近输入端，sigmoid 网络的梯度越小，而 ReLU 网络各层的梯度差别不大。
+# 越靠近输入端，sigmoid 网络的梯度越小，16 层下来相差约八九个数量级；ReLU 网络从输出端到输入端只差一个多数量级。
 # 前面几层如果收不到梯度，就等于在训练一个更浅的网络，而前面几层恰恰是提取边缘、纹理等基础特征的地方。
 #
 # ## 小结

@@ -1,0 +1,171 @@
+"""Sphinx extension for the two editions of the book (book/en, book/zh).
+
+Loaded through `sphinx: local_extensions:` in _config.yml. It adds, on every page:
+- `lang_switch`: a link to the same page in the other edition, shown by
+  book/_templates/lang-switch.html in the article header ("中文" on English pages, "English" on
+  Chinese ones), plus <link rel="alternate" hreflang> tags;
+- a ".py" entry in the theme's download menu: the chapter's Jupytext source
+  notebooks/<lang>/<page>.py, copied to _sources/ after the build;
+- a run note under a chapter's title when the notebook's metadata has a "d2lite" entry with
+  any of: "runtime" (text), "runtime_s" (seconds, a number; used when "runtime" is absent),
+  "hardware" (text, e.g. "2-core CPU, quick setting").
+
+It also drops a script listed twice on a page (see `drop_duplicate_scripts`).
+
+The editions are sibling folders in the output (_build/html/en, _build/html/zh), so every link
+is relative and the site works from disk (file://) as well as from a web server.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from docutils import nodes
+from sphinx.application import Sphinx
+
+LABELS = {"en": "English", "zh": "中文"}
+SWITCH_TITLE = {"en": "Read this page in English", "zh": "阅读本页的中文版"}
+PY_TOOLTIP = {"en": "Download the Jupytext source (.py)", "zh": "下载 Jupytext 源文件（.py）"}
+RUN_NOTE = {
+    "en": ("Runtime", "Outputs on this page were produced on"),
+    "zh": ("运行时间", "本页输出的运行环境"),
+}
+SOURCE_SUFFIXES = (".ipynb", ".md")  # what a page of the other edition may be written in
+
+
+def edition(app: Sphinx) -> str:
+    """'zh' for the Chinese edition (language zh_CN), else 'en'."""
+    return "zh" if (app.config.language or "en").startswith("zh") else "en"
+
+
+def other_edition(app: Sphinx) -> str:
+    return "en" if edition(app) == "zh" else "zh"
+
+
+def notebooks_dir(app: Sphinx, lang: str) -> Path:
+    """notebooks/<lang>: the .py sources, two levels above book/<lang>."""
+    return (Path(app.srcdir) / app.config.bilingual_notebooks_dir.format(lang=lang)).resolve()
+
+
+def add_language_switch(app: Sphinx, pagename: str, templatename, context: dict, doctree) -> None:
+    """Put the other edition's URL for this page into the template context."""
+    other = other_edition(app)
+    other_src = Path(app.srcdir).parent / other
+    target = pagename
+    generated = pagename not in app.env.found_docs  # search, genindex: both editions have them
+    if not generated and not any(
+        (other_src / f"{pagename}{suffix}").exists() for suffix in SOURCE_SUFFIXES
+    ):
+        target = "index"  # no such page in the other edition: go to its home page
+    up = "../" * pagename.count("/")  # from this page back to the edition's root
+    url = f"{up}../{other}/{target}.html"
+    context["lang_switch"] = {
+        "url": url,
+        "lang": other,
+        "label": LABELS[other],
+        "title": SWITCH_TITLE[other],
+    }
+    here = f"{up}../{edition(app)}/{pagename}.html"
+    context["metatags"] = context.get("metatags", "") + (
+        f'\n<link rel="alternate" hreflang="{edition(app)}" href="{here}" />'
+        f'\n<link rel="alternate" hreflang="{other}" href="{url}" />'
+    )
+
+
+def add_py_download(app: Sphinx, pagename: str, templatename, context: dict, doctree) -> None:
+    """Add the chapter's .py source to the theme's download menu (runs after the theme's)."""
+    if not (notebooks_dir(app, edition(app)) / f"{pagename}.py").is_file():
+        return
+    for button in context.get("header_buttons", []):
+        if button.get("label") == "download-buttons":
+            button["buttons"].insert(
+                1,
+                {
+                    "type": "link",
+                    "url": f"{context['pathto']('_sources', 1)}/{pagename}.py",
+                    "text": ".py",
+                    "icon": "fas fa-file-code",
+                    "tooltip": PY_TOOLTIP[edition(app)],
+                    "label": "download-py-button",
+                },
+            )
+
+
+def copy_py_sources(app: Sphinx, exception) -> None:
+    """Copy notebooks/<lang>/<page>.py next to the .ipynb in _sources/ (the download target)."""
+    if exception is not None or app.builder.format != "html":
+        return
+    src_dir = notebooks_dir(app, edition(app))
+    for docname in sorted(app.env.found_docs):
+        source = src_dir / f"{docname}.py"
+        if source.is_file():
+            target = Path(app.outdir) / "_sources" / f"{docname}.py"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+
+
+def format_seconds(seconds: float, lang: str) -> str:
+    """73 -> '1.2 min' / '1.2 分钟'; 12.3 -> '12 s' / '12 秒'."""
+    if seconds < 90:
+        return f"{seconds:.0f} s" if lang == "en" else f"{seconds:.0f} 秒"
+    minutes = seconds / 60
+    text = f"{minutes:.1f}" if minutes < 10 else f"{minutes:.0f}"
+    return f"{text} min" if lang == "en" else f"{text} 分钟"
+
+
+def add_run_note(app: Sphinx, doctree: nodes.document) -> None:
+    """Insert "Runtime / hardware" from the notebook's metadata under the page title."""
+    path = Path(app.env.doc2path(app.env.docname))
+    if path.suffix != ".ipynb":
+        return
+    meta = json.loads(path.read_text(encoding="utf-8")).get("metadata", {}).get("d2lite", {})
+    runtime, hardware = meta.get("runtime"), meta.get("hardware")
+    if not runtime and isinstance(meta.get("runtime_s"), (int, float)):
+        runtime = format_seconds(meta["runtime_s"], edition(app))
+    if not (runtime or hardware):
+        return
+    runtime_label, hardware_label = RUN_NOTE[edition(app)]
+    sep = "：" if edition(app) == "zh" else ": "
+    para = nodes.paragraph()
+    if runtime:
+        para += nodes.strong(text=f"{runtime_label}{sep}")
+        para += nodes.Text(str(runtime))
+    if runtime and hardware:
+        para += nodes.Text(" · ")
+    if hardware:
+        para += nodes.strong(text=f"{hardware_label}{sep}")
+        para += nodes.Text(str(hardware))
+    note = nodes.container("", para, classes=["run-note"])
+    section = next(iter(doctree.findall(nodes.section)), None)
+    if section is None:
+        return
+    title_index = next(i for i, child in enumerate(section) if isinstance(child, nodes.title))
+    section.insert(title_index + 1, note)
+
+
+def drop_duplicate_scripts(app: Sphinx, pagename: str, templatename, context: dict, doctree):
+    """Keep one copy of each script.
+
+    sphinx-thebe registers an inline script (`const THEBE_JS_URL = ...`) after the builder has
+    started; Sphinx 7.4 then lists it twice, and the second copy throws "Identifier
+    'THEBE_JS_URL' has already been declared" in the browser console on every page.
+    """
+    seen, unique = set(), []
+    for script in context.get("script_files", []):
+        key = (str(script), repr(sorted(getattr(script, "attributes", {}).items())))
+        if key not in seen:
+            seen.add(key)
+            unique.append(script)
+    context["script_files"] = unique
+
+
+def setup(app: Sphinx) -> dict:
+    app.add_config_value("bilingual_notebooks_dir", "../../notebooks/{lang}", "html")
+    app.connect("html-page-context", add_language_switch)
+    app.connect("html-page-context", add_py_download, priority=600)  # theme adds its menu at 501
+    app.connect("html-page-context", drop_duplicate_scripts)
+    app.connect("doctree-read", add_run_note)
+    app.connect("build-finished", copy_py_sources)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

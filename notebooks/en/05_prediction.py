@@ -1,0 +1,256 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: book///ipynb,notebooks///py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 05 Predictions and mistakes
+#
+# A single test accuracy hides a lot. This chapter loads the model trained in chapter 4, looks at
+# its answers image by image, and asks which classes it mixes up and why.
+#
+# **What you will learn**
+#
+# - how to load a checkpoint and read how its model was trained;
+# - how to show test images with their true and predicted labels;
+# - how to build a confusion matrix and read per-class accuracy from it;
+# - how to find the most frequent mistakes and look at the images behind them.
+#
+# ```{note}
+# **Runtime.** Quick setting (256 test images, the one the committed notebook and the tests run):
+# about QUICK_RUNTIME s on 2 cores of an Intel Xeon (Sapphire Rapids) CPU shared with other jobs,
+# loading chapter 4's checkpoint. Full setting (all 10,000 test images): seconds on a GPU, several
+# minutes on a CPU; not yet measured for this book.
+# ```
+
+# %%
+import sys
+
+if "google.colab" in sys.modules:  # on Colab: install d2lite and the CJK font; locally: nothing
+    %pip install -q mplfonts "d2lite @ git+https://github.com/d2lite/alexnet-fashion-mnist-book"
+
+# %% [markdown]
+# The knobs: how many test images to classify, and what to train if chapter 4's checkpoint is
+# missing. The quick setting (`D2LITE_QUICK=1`) is what the tests run on a CPU.
+
+# %% tags=["parameters"]
+import os
+
+import d2lite
+
+QUICK = d2lite.is_quick()
+FULL = dict(
+    n_test=None,  # all 10,000 test images: every cell of the confusion matrix is well filled
+    batch_size=128,  # inference batch (and training batch of the fallback model)
+    n_show=18,  # images in the prediction grid, 3 rows of 6
+    n_mistakes=6,  # example images per confused pair
+    fallback_train=None,  # no checkpoint? train on all 60,000 images ...
+    fallback_epochs=2,  # ... for 2 epochs (a couple of minutes on a GPU)
+)
+QUICK_SETTING = dict(
+    n_test=256,  # a CPU classifies AlexNet at 224x224 slowly: 256 images keep this under 30 s
+    batch_size=32,
+    n_show=12,
+    n_mistakes=6,
+    fallback_train=256,  # only if chapter 4 has not run: a few seconds of training
+    fallback_epochs=1,
+)
+S = QUICK_SETTING if QUICK else FULL
+print(f"D2LITE_QUICK={os.environ.get('D2LITE_QUICK', '')!r} -> "
+      f"{'quick' if QUICK else 'full'} setting: {S}")
+
+# %%
+import json
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import torch
+
+LANG = "en"  # class names and figure labels in this edition's language
+print("CJK font:", d2lite.use_cjk_font())
+
+# %%
+device = d2lite.try_gpu()
+name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+print(f"device: {device} ({name}), torch {torch.__version__}")
+
+# %% [markdown]
+# ## Loading chapter 4's model
+#
+# We build an empty AlexNet and load the test images at 224×224, the size the network was trained
+# on. The loader keeps the 28×28 originals too, which is what we will display.
+
+# %%
+CKPT = Path("checkpoints") / "alexnet_fashion_mnist.pt"
+net = d2lite.alexnet().to(device)
+train_iter, test_iter = d2lite.load_data_fashion_mnist(
+    S["batch_size"], resize=224, subset=(S["fallback_train"], S["n_test"]), device=device)
+print(f"{len(test_iter.dataset.images)} test images; checkpoint {CKPT} "
+      f"{'found' if CKPT.exists() else 'missing'}")
+
+# %% [markdown]
+# `d2lite.load_checkpoint` refuses a damaged file or one saved from a different architecture, and
+# returns everything that was saved: weights, epoch, training history. Chapter 4 also wrote its
+# settings to a small JSON file beside the checkpoint. If there is no checkpoint (you opened this
+# chapter first), we train a short model here so that the chapter still runs on its own.
+
+# %%
+if CKPT.exists():
+    state = d2lite.load_checkpoint(CKPT, net, map_location=device)
+    history = d2lite.History(**state["history"])
+    meta = CKPT.with_suffix(".json")
+    settings = json.loads(meta.read_text()) if meta.exists() else {"note": "no settings file"}
+else:
+    print("No checkpoint: training a short stand-in model here (chapter 4 trains the real one).")
+    d2lite.init_weights(net, seed=0)
+    history = d2lite.train(net, train_iter, test_iter, S["fallback_epochs"], 0.01, device,
+                           momentum=0.9, amp=True, animator=False)
+    settings = dict(subset=S["fallback_train"], num_epochs=S["fallback_epochs"], quick=QUICK)
+print("trained with:", settings)
+
+# %% [markdown]
+# The history says how training went, epoch by epoch, and on which device.
+
+# %%
+for row in zip(history.epoch, history.train_loss, history.train_acc, history.test_acc):
+    print("epoch {}: loss {:.3f}, train acc {:.3f}, test acc {:.3f}".format(*row))
+print(f"trained on {history.device}")
+if settings.get("quick"):
+    print("This model comes from a QUICK CPU run (a tiny subset, one epoch): its predictions are "
+          "close to guesses. The figures below show the method, not AlexNet's quality.")
+
+# %% [markdown]
+# ## A grid of predictions
+#
+# `d2lite.predict` classifies the first test images in dataset order and returns them with their
+# labels; `d2lite.show_predictions` draws them. The true class is on top and the prediction below
+# it, green with ✓ when right, red with ✗ when wrong.
+
+# %%
+p = d2lite.predict(net, test_iter, n=S["n_show"])
+d2lite.show_predictions(p, lang=LANG, num_cols=6)
+plt.show()
+
+# %% [markdown]
+# ## The confusion matrix
+#
+# To see every mistake at once we classify the whole test set with `d2lite.predict_all` and count,
+# for each true class $i$ and predicted class $j$, how many images fall in cell $C_{ij}$. The
+# diagonal holds the correct answers; everything else is an error, and its position names the two
+# classes involved.
+
+# %%
+labels, preds = d2lite.predict_all(net, test_iter)
+C = d2lite.confusion_matrix(labels, preds)
+print(f"{len(labels)} test images, accuracy {C.trace().item() / C.sum().item():.3f}")
+C
+
+# %% [markdown]
+# A table of counts is easier to read as a picture, with the class names on both axes.
+
+# %%
+names = d2lite.TEXT_LABELS[LANG]
+fig, ax = plt.subplots(figsize=(6.5, 5.5))
+im = ax.imshow(C, cmap="Blues")
+ax.set_xticks(range(10), names, rotation=45, ha="right")
+ax.set_yticks(range(10), names)
+for i in range(10):
+    for j in range(10):
+        ax.text(j, i, int(C[i, j]), ha="center", va="center", fontsize=8,
+                color="white" if C[i, j] > C.max() / 2 else "black")
+ax.set_xlabel("predicted class")
+ax.set_ylabel("true class")
+ax.set_title(f"Confusion matrix ({len(labels)} test images)")
+fig.colorbar(im, ax=ax)
+plt.show()
+
+# %% [markdown]
+# ## Accuracy per class
+#
+# Dividing the diagonal by each row's total gives the accuracy for each true class,
+# $\text{acc}_i = C_{ii} / \sum_j C_{ij}$, also called the class's recall.
+
+# %%
+per_class = C.diag() / C.sum(dim=1).clamp(min=1)
+fig, ax = plt.subplots(figsize=(6, 3.2))
+ax.barh(names, per_class.tolist(), color="tab:blue")
+ax.invert_yaxis()
+ax.set_xlim(0, 1)
+ax.set_xlabel("accuracy on this class")
+plt.show()
+for i in per_class.argsort().tolist():
+    print(f"{names[i]:>12}: {per_class[i]:.3f} ({int(C[i, i])} of {int(C[i].sum())})")
+
+# %% [markdown]
+# ## The most confused pairs
+#
+# The largest off-diagonal cells are the mistakes the model makes most often. A well-trained
+# AlexNet typically confuses the upper-body garments (shirt, T-shirt, pullover, coat) with one
+# another, and occasionally the footwear classes; a barely trained one simply dumps many classes
+# onto one. We list the three largest cells.
+
+# %%
+off = C.clone()
+off.fill_diagonal_(0)
+top = torch.topk(off.flatten(), k=3)
+pairs = [(int(k) // 10, int(k) % 10) for k, c in zip(top.indices, top.values) if c > 0]
+for t, q in pairs:
+    print(f"true {names[t]:>12} -> predicted {names[q]:<12}: {int(C[t, q]):4d} times "
+          f"({C[t, q] / C[t].sum():.0%} of that class)")
+
+# %% [markdown]
+# Numbers alone do not say *why*. Here are test images behind each of those mistakes, as the
+# 28×28 originals (the network saw them enlarged to 224×224). `predict_all` walks the test set in
+# order, so position $k$ in `labels` and `preds` is image $k$ of the dataset.
+
+# %%
+images = test_iter.dataset.images.cpu()  # (n_test, 28, 28) uint8 originals
+assert torch.equal(test_iter.dataset.labels.cpu(), labels)  # same order as the predictions
+for t, q in pairs:
+    idx = torch.nonzero((labels == t) & (preds == q)).flatten()[:S["n_mistakes"]]
+    d2lite.show_images(images[idx], 1, S["n_mistakes"], scale=1.4,
+                       titles=[f"{names[t]}\n→ {names[q]}"] * len(idx),
+                       title_colors=["tab:red"] * len(idx))
+    plt.show()
+
+# %% [markdown]
+# At 28×28 pixels a shirt and a T-shirt differ by a few rows of pixels around the collar and the
+# sleeves; many of the shirts the model misses would give a person pause too. Mistakes between
+# classes that look nothing alike (a bag read as a trouser, say) point to a model that has not
+# learned enough yet, which is what the quick run shows.
+#
+# ## Summary
+#
+# - `d2lite.load_checkpoint` restores the weights and returns the saved epoch and history; the
+#   JSON file beside it records the settings. Without a checkpoint the chapter trains a short
+#   stand-in model, so it always runs on its own.
+# - `d2lite.predict` and `d2lite.show_predictions` show test images with true and predicted labels
+#   in the chapter's language, green ✓ for right and red ✗ for wrong.
+# - The confusion matrix $C_{ij}$ counts true class $i$ predicted as $j$. Its diagonal over its
+#   row sums gives per-class accuracy, and its largest off-diagonal cells are the most frequent
+#   mistakes.
+# - Looking at the images behind a mistake tells you whether the model is wrong in a forgivable
+#   way (shirt vs T-shirt) or has not learned yet.
+#
+# ## Exercises
+#
+# 1. Make the confusion matrix symmetric, $C + C^\top$, and list the most confused *unordered*
+#    pairs. Does the ranking change?
+# 2. Normalise each row of $C$ so it sums to 1 and plot it again. Which view is better when the
+#    classes have different numbers of test images?
+# 3. Change `d2lite.predict(..., start=...)` to browse other parts of the test set. Find a mistake
+#    that you, too, would have made.
+# 4. For the most confused pair, print the softmax probabilities of the two classes for each
+#    mistaken image. Is the model confidently wrong or nearly undecided?
+# 5. Train the model of chapter 4 for 1, 3 and 10 epochs and compare the three confusion matrices.
+#    Which mistakes disappear first?

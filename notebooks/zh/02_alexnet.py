@@ -1,0 +1,319 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: book///ipynb,notebooks///py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 2 AlexNet：从 LeNet 到 AlexNet
+#
+# 2012 年的 ImageNet 图像识别挑战赛上，AlexNet 以远超第二名的成绩夺冠，第一次让人们看到：
+# 从数据中**学到**的特征，可以胜过研究者多年精心**设计**的特征。它的结构和 LeNet 一脉相承，
+# 却更深、更宽，也换了激活函数和正则化手段。本章把这些差别逐条拆开，并用代码把它们数清楚。
+#
+# 学完这一章，你将能够：
+#
+# - 说出 AlexNet 相对 LeNet 的几项关键设计：深度、ReLU、暂退法（dropout）、逐步缩小的卷积窗口、重叠的最大汇聚、4096 宽的全连接层，以及双 GPU 拆分；
+# - 用 `d2lite.alexnet()` 构建模型，并逐层追踪一个 $1\times1\times224\times224$ 输入的形状；
+# - 用 PyTorch 自带的 FLOP 计数器统计每一层的参数量和计算量；
+# - 从代码画出 LeNet 与 AlexNet 的结构对比图。
+#
+# ```{note}
+# 本章不训练模型，只做一次次前向计算：完整设置约 RUNTIME_FULL，快速设置约 RUNTIME_QUICK（HARDWARE）。
+# ```
+
+# %%
+import sys
+
+if "google.colab" in sys.modules:  # on Colab: install d2lite and the CJK font; locally: nothing
+    %pip install -q mplfonts "d2lite @ git+https://github.com/d2lite/alexnet-fashion-mnist-book"
+
+# %% [markdown]
+# 参数格子：完整设置与快速设置只在计时所用的批量大小和重复次数上不同。
+
+# %% tags=["parameters"]
+import os
+
+import d2lite
+
+QUICK = d2lite.is_quick()
+FULL = dict(
+    side=224,  # 输入边长：AlexNet 的几何结构要求 224（见第 3 章）
+    dropout=0.5,  # 论文中的取值；原教程用的是 0.9
+    time_batch=16,  # 计时用的批量：足够大，单张图片的平均用时才稳定
+    time_repeats=3,  # 计时重复次数，取最快的一次
+)
+QUICK_SETTING = dict(side=224, dropout=0.5, time_batch=2, time_repeats=1)
+S = QUICK_SETTING if QUICK else FULL
+print(f"D2LITE_QUICK={os.environ.get('D2LITE_QUICK', '')!r} → {'快速' if QUICK else '完整'}设置：{S}")
+
+# %%
+import time
+
+import matplotlib.pyplot as plt
+import torch
+from matplotlib.patches import FancyBboxPatch
+from torch import nn
+
+LANG = "zh"  # 图表文字的语言
+print("中文字体：", d2lite.use_cjk_font())
+
+# %%
+device = d2lite.try_gpu()
+print(f"设备：{device}，PyTorch {torch.__version__}")
+
+# %% [markdown]
+# ## 2.1 一段简短的历史
+#
+# 在 AlexNet 之前，计算机视觉的主流做法分两步：先由人设计特征提取器（如 SIFT、HOG），
+# 再把特征交给 SVM 之类的分类器。卷积神经网络并不是新东西，LeNet 在 20 世纪 90 年代就已经能识别手写数字，
+# 但在大尺寸的自然图像上，它一直没能赢过手工特征。
+#
+# 2012 年，Krizhevsky、Sutskever 和 Hinton 的 AlexNet 在 ImageNet 挑战赛上把 top-5 错误率降到了 15.3%，
+# 第二名是 26.2%。促成这次突破的有三样东西：百万量级的带标签图片（ImageNet）、
+# 能做大规模并行计算的 GPU，以及下面这些让深层网络训练得动的设计。
+#
+# ## 2.2 设计上的选择
+#
+# AlexNet 与 LeNet 的思路相同：卷积层提取特征，汇聚层缩小尺寸，全连接层做分类。不同之处在于：
+#
+# 1. **更深**：8 个带权重的层，即 5 个卷积层、2 个全连接隐藏层和 1 个全连接输出层。LeNet 只有 5 层。
+# 2. **ReLU 取代 sigmoid**：计算更简单，梯度也不会随层数迅速消失（见第 1 章）。
+# 3. **窗口逐步缩小**：第一层卷积窗口为 $11\times11$、步幅 4。ImageNet 图片的边长是 MNIST 的十倍左右，
+#    物体也大得多，需要大窗口才能一眼看到一个完整的局部。之后窗口缩小到 $5\times5$，再到三个连续的 $3\times3$。
+# 4. **最大汇聚**：在第 1、2、5 个卷积层之后各有一个 $3\times3$、步幅 2 的最大汇聚层。
+#    窗口比步幅大，相邻窗口会有重叠。LeNet 用的是 $2\times2$ 的平均汇聚。
+# 5. **更宽**：卷积通道数大约是 LeNet 的 10 倍（96 至 384，而 LeNet 是 6 和 16）。
+# 6. **两个 4096 宽的全连接层**，它们占了参数的绝大部分，用**暂退法**（dropout）控制过拟合；LeNet 只用了权重衰减。
+#    原论文还做了大量数据增强（翻转、裁剪、颜色扰动），进一步减轻过拟合。
+# 7. **双 GPU 拆分**：当年一块 GTX 580 只有 3 GB 显存，装不下整个模型的训练，论文便把每一层的通道
+#    一分为二，两块 GPU 各算一半，只在某些层之间交换数据。如今显存充裕，本书的模型不再拆分。
+#
+# ## 2.3 模型
+#
+# `d2lite.alexnet()` 按原教程的结构逐层搭好 AlexNet，只是输入是单通道的灰度图，输出是 Fashion-MNIST 的 10 类。
+# 暂退概率默认取论文中的 0.5；原教程取的是 0.9，会丢掉九成的隐藏单元，训练更慢。
+
+# %%
+net = d2lite.alexnet(dropout=S["dropout"])
+print(net)
+
+# %% [markdown]
+# ## 2.4 逐层追踪形状
+#
+# 构造一个高和宽都是 224 的单通道输入，让它逐层穿过网络，记下每层的输出形状。
+# `d2lite.trace_shapes` 同时记录每层的参数量和 FLOP 数，后面会用到。
+
+# %%
+X = torch.randn(1, 1, S["side"], S["side"])  # (批量, 通道, 高, 宽)
+rows = d2lite.trace_shapes(net, X)
+print(f"{'层':<9}{'输出形状':<18}")
+for r in rows:
+    print(f"{r.layer:<10}{str(list(r.output_shape)):<22}")
+
+# %% [markdown]
+# 下面把它与原教程打印的形状表逐行核对（表是从教程中抄来的数据，不是由代码生成的）：
+
+# %%
+SEED_TABLE = [  # 原教程的输出：层名与输出形状
+    ("Conv2d", (1, 96, 54, 54)), ("ReLU", (1, 96, 54, 54)), ("MaxPool2d", (1, 96, 26, 26)),
+    ("Conv2d", (1, 256, 26, 26)), ("ReLU", (1, 256, 26, 26)), ("MaxPool2d", (1, 256, 12, 12)),
+    ("Conv2d", (1, 384, 12, 12)), ("ReLU", (1, 384, 12, 12)), ("Conv2d", (1, 384, 12, 12)),
+    ("ReLU", (1, 384, 12, 12)), ("Conv2d", (1, 256, 12, 12)), ("ReLU", (1, 256, 12, 12)),
+    ("MaxPool2d", (1, 256, 5, 5)), ("Flatten", (1, 6400)), ("Linear", (1, 4096)),
+    ("ReLU", (1, 4096)), ("Dropout", (1, 4096)), ("Linear", (1, 4096)), ("ReLU", (1, 4096)),
+    ("Dropout", (1, 4096)), ("Linear", (1, 10)),
+]
+print("与原教程的形状表完全一致：", [(r.layer, r.output_shape) for r in rows] == SEED_TABLE)
+
+# %% [markdown]
+# 形状的变化可以用卷积的输出公式验证：边长为 $n$、窗口 $k$、填充 $p$、步幅 $s$ 时，输出边长为
+# $\lfloor (n + 2p - k)/s \rfloor + 1$。第一层：$\lfloor (224 + 2 - 11)/4 \rfloor + 1 = 54$；
+# 第一个汇聚层：$\lfloor (54 - 3)/2 \rfloor + 1 = 26$。最后一个汇聚层输出 $256\times5\times5$，
+# 展平后正好是第一个全连接层的 6400 个输入。
+#
+# ## 2.5 参数量与计算量
+#
+# 只有卷积层和全连接层带参数。FLOP 由 PyTorch 自带的 `torch.utils.flop_counter` 统计，
+# 一次乘加算 2 个 FLOP。把带参数的层挑出来列表：
+
+# %%
+weighted = [r for r in rows if r.params > 0]
+names = [f"conv{i + 1}" for i in range(5)] + [f"fc{i + 6}" for i in range(3)]
+total_params, total_flops = sum(r.params for r in rows), sum(r.flops for r in rows)
+print(f"{'层':<7}{'输出形状':<16}{'参数量':>9}{'占比':>6}{'MFLOP':>10}{'占比':>6}")
+for name, r in zip(names, weighted):
+    print(f"{name:<8}{str(list(r.output_shape[1:])):<20}{r.params:>12,}{r.params / total_params:>8.1%}"
+          f"{r.flops / 1e6:>10.1f}{r.flops / total_flops:>8.1%}")
+print(f"合计：{total_params:,} 个参数，每张图片前向 {total_flops / 1e9:.3f} GFLOP")
+
+# %% [markdown]
+# 这些数可以手算核对。卷积层的参数量是 $c_\text{out}(c_\text{in}k^2 + 1)$，FLOP 是
+# $2\,c_\text{out} h_\text{out} w_\text{out} c_\text{in} k^2$；全连接层的参数量是 $n_\text{out}(n_\text{in}+1)$，FLOP 是 $2 n_\text{in} n_\text{out}$。
+# 以 conv2 和 fc6 为例：
+
+# %%
+conv2 = dict(params=256 * (96 * 5 * 5 + 1), flops=2 * 256 * 26 * 26 * 96 * 5 * 5)
+fc6 = dict(params=4096 * (6400 + 1), flops=2 * 6400 * 4096)
+print("conv2 手算与计数器一致：", (conv2["params"], conv2["flops"]) == (weighted[1].params, weighted[1].flops))
+print("fc6 手算与计数器一致：", (fc6["params"], fc6["flops"]) == (weighted[5].params, weighted[5].flops))
+
+# %% [markdown]
+# 把两列占比画出来，分工一目了然：卷积层只占约 8% 的参数，却做了 95% 以上的计算；
+# 全连接层正好相反。
+
+# %%
+fig, ax = plt.subplots(figsize=(7, 3))
+pos = torch.arange(len(names)).float()
+ax.bar(pos - 0.2, [r.params / total_params for r in weighted], 0.4, label="参数量占比")
+ax.bar(pos + 0.2, [r.flops / total_flops for r in weighted], 0.4, label="计算量（FLOP）占比")
+d2lite.set_axes(ax, "层", "占全网络的比例", legend=["参数量占比", "计算量（FLOP）占比"])
+ax.set_xticks(pos.tolist(), names)
+ax.set_title("AlexNet 各层的参数量与计算量")
+fig.tight_layout()
+
+# %% [markdown]
+# ```{note}
+# 原教程（和不少资料）说这两个 4096 宽的全连接层“拥有将近 1 GB 的参数”。按上表实际数一下：
+# 本书模型的 fc6 与 fc7 共约 4300 万个参数，以 32 位浮点存储约 172 MB；原论文的 fc6 有 9216 个输入，
+# 两层合计约 5450 万个参数、218 MB。训练时还要为每个参数保存梯度和动量，显存占用再翻几倍，
+# 这才接近 GB 量级，也是当年要把模型拆到两块 3 GB 显卡上的原因。
+# ```
+#
+# 计算量要在真实硬件上才有意义。下面对一个批量做几次前向计算（评估模式，不求梯度），取最快的一次：
+
+# %%
+net_dev = net.to(device).eval()
+Xb = torch.randn(S["time_batch"], 1, S["side"], S["side"], device=device)
+times = []
+with torch.inference_mode():
+    net_dev(Xb)  # 预热一次，不计时
+    for _ in range(S["time_repeats"]):
+        start = time.perf_counter()
+        net_dev(Xb).sum().item()  # .item() 等待 GPU 算完
+        times.append(time.perf_counter() - start)
+per_image = min(times) / S["time_batch"]
+print(f"{device}，批量 {S['time_batch']}：每张图片 {per_image * 1e3:.1f} ms，"
+      f"约 {total_flops / per_image / 1e9:.1f} GFLOP/s（仅前向）")
+
+# %% [markdown]
+# 训练时每一步还要反向传播，计算量约为前向的 3 倍。第 4 章会看到，这正是在 CPU 上训练 AlexNet 很慢的原因。
+#
+# ## 2.6 LeNet 与 AlexNet 的对比
+#
+# 原教程用一张示意图对比两个网络。这里直接从两个模型的层列表画出这张图：每个方框是一层，
+# 方框里写着层的配置，右边是该层输出的形状。先定义描述单层的文字：
+
+# %%
+TEXT = dict(
+    input="输入 {shape}", conv="卷积 {k}×{k}，{c} 通道，步幅 {s}，填充 {p}",
+    maxpool="最大汇聚 {k}×{k}，步幅 {s}", avgpool="平均汇聚 {k}×{k}，步幅 {s}",
+    linear="全连接 {n}", dropout="，暂退", lenet="LeNet（输入 28×28）", alexnet="AlexNet（输入 224×224）",
+)
+
+
+def describe(net, X):
+    """把网络折叠成方框列表：(类别, 文字, 输出形状)，激活函数和暂退并入前一层。"""
+    boxes = [("input", TEXT["input"].format(shape="×".join(map(str, X.shape[1:]))), "")]
+    for layer, r in zip(net, d2lite.trace_shapes(net, X)):
+        shape = "×".join(map(str, r.output_shape[1:]))
+        if isinstance(layer, nn.Conv2d):
+            k, s, p = layer.kernel_size[0], layer.stride[0], layer.padding[0]
+            boxes.append(("conv", TEXT["conv"].format(k=k, c=layer.out_channels, s=s, p=p), shape))
+        elif isinstance(layer, (nn.MaxPool2d, nn.AvgPool2d)):
+            kind = "maxpool" if isinstance(layer, nn.MaxPool2d) else "avgpool"
+            boxes.append(("pool", TEXT[kind].format(k=layer.kernel_size, s=layer.stride), shape))
+        elif isinstance(layer, nn.Linear):
+            boxes.append(("linear", TEXT["linear"].format(n=layer.out_features), shape))
+        elif isinstance(layer, (nn.ReLU, nn.Sigmoid)):
+            kind, text, shape = boxes[-1]
+            boxes[-1] = (kind, f"{text}，{type(layer).__name__}", shape)
+        elif isinstance(layer, nn.Dropout):
+            boxes[-1] = (boxes[-1][0], boxes[-1][1] + TEXT["dropout"], boxes[-1][2])
+    return boxes
+
+
+lenet = d2lite.lenet()
+describe(lenet, torch.randn(1, 1, 28, 28))
+
+# %% [markdown]
+# 再把方框画出来，颜色区分层的类别。两个网络用同样的方框高度，LeNet 那一列明显更短：
+
+# %%
+COLORS = dict(input="#eeeeee", conv="#a6cee3", pool="#b2df8a", linear="#fdbf6f")
+
+
+def draw_boxes(ax, boxes, title):
+    ax.set_xlim(0, 10)
+    ax.set_ylim(-12.5, 0.8)
+    ax.axis("off")
+    ax.set_title(title)
+    for i, (kind, text, shape) in enumerate(boxes):
+        y = -i  # 从上往下：输入在最上面
+        ax.add_patch(FancyBboxPatch((0.2, y - 0.35), 6.6, 0.7, boxstyle="round,pad=0.02",
+                                    fc=COLORS[kind], ec="#555555"))
+        ax.text(3.5, y, text, ha="center", va="center", fontsize=8)
+        ax.text(7.0, y, shape, ha="left", va="center", fontsize=8, color="#333333")
+        if i:
+            ax.annotate("", (3.5, y + 0.36), (3.5, y + 0.64), arrowprops=dict(arrowstyle="->"))
+
+
+fig, axes = plt.subplots(1, 2, figsize=(11, 6.5))
+draw_boxes(axes[0], describe(lenet, torch.randn(1, 1, 28, 28)), TEXT["lenet"])
+draw_boxes(axes[1], describe(net.cpu(), torch.randn(1, 1, 224, 224)), TEXT["alexnet"])
+fig.tight_layout()
+
+# %% [markdown]
+# 最后把两者的主要指标放进一张表。所有数字都由代码从模型里数出来：
+
+# %%
+def summary(model, X):
+    rows = d2lite.trace_shapes(model, X)
+    layers = [type(m).__name__ for m in model]
+    return dict(weight_layers=layers.count("Conv2d") + layers.count("Linear"),
+                convs=layers.count("Conv2d"), params=sum(r.params for r in rows),
+                flops=sum(r.flops for r in rows), act="sigmoid" if "Sigmoid" in layers else "ReLU",
+                pool="最大汇聚" if "MaxPool2d" in layers else "平均汇聚", dropout="有" if "Dropout" in layers else "无")
+
+
+def cols(text):
+    return sum(2 if ord(ch) > 0x2E7F else 1 for ch in text)  # 一个汉字占两列宽
+
+
+table = {"LeNet": summary(lenet, torch.randn(1, 1, 28, 28)), "AlexNet": summary(net, X)}
+labels = dict(weight_layers="带权重的层", convs="其中卷积层", params="参数量", flops="每张图片的 FLOP",
+              act="激活函数", pool="汇聚方式", dropout="暂退法")
+for key, label in labels.items():
+    a, b = (f"{v:,}" if key in ("params", "flops") else str(v) for v in (table["LeNet"][key], table["AlexNet"][key]))
+    print(label + " " * (20 - cols(label)), " " * (14 - cols(a)) + a, " " * (16 - cols(b)) + b)
+print(f"AlexNet / LeNet：参数量 {table['AlexNet']['params'] / table['LeNet']['params']:.0f} 倍，"
+      f"计算量 {table['AlexNet']['flops'] / table['LeNet']['flops']:.0f} 倍")
+
+# %% [markdown]
+# 参数量多了约 760 倍，每张图片的计算量多了两千多倍。这样规模的网络，只有在 ImageNet 这样大的数据集和 GPU 这样的算力面前才有意义，
+# 这也是它直到 2012 年才出现的原因。
+#
+# ## 小结
+#
+# - AlexNet 有 8 个带权重的层（5 个卷积层 + 3 个全连接层），用 ReLU 代替 sigmoid，用暂退法和数据增强控制过拟合，
+#   卷积窗口从 $11\times11$ 缩小到 $5\times5$ 再到 $3\times3$，在第 1、2、5 个卷积层后做 $3\times3$、步幅 2 的最大汇聚。
+# - 一个 $1\times1\times224\times224$ 的输入依次变成 $96\times54\times54$、……、$256\times5\times5$，展平为 6400 维，与原教程的形状表完全一致。
+# - 本书的模型共有 46,764,746 个参数，每张图片的前向计算为 1.876 GFLOP（PyTorch 的 FLOP 计数器）。
+#   全连接层占了约 92% 的参数，卷积层则占了 95% 以上的计算量。
+# - 与 LeNet 相比，AlexNet 的参数量约多 760 倍，计算量多两千多倍。
+#
+# ## 练习
+#
+# 1. 把第一个卷积层的步幅从 4 改成 2，输出形状会怎样变化？哪一层会报错，为什么？（提示：看 `d2lite.AlexNet.forward` 的检查。）
+# 2. 去掉 fc6 和 fc7，直接从 6400 维接到 10 类输出，参数量和计算量各减少多少？
+# 3. 原论文的输入是 $3\times224\times224$ 的彩色图像。用 `d2lite.alexnet(in_channels=3, num_classes=1000)` 重新统计参数量。
+# 4. 用 `d2lite.lenet(activation="relu")` 构建一个 ReLU 版本的 LeNet，结构对比图有什么变化？

@@ -1,0 +1,241 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: book///ipynb,notebooks///py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 05 预测与错误分析
+#
+# 一个测试精度数字掩盖了很多细节。本章加载第 4 章训练好的模型，一张张地看它的回答，
+# 再追问：它最容易把哪些类别弄混？为什么？
+#
+# **本章你将学到**
+#
+# - 怎样加载检查点，并读出模型当初是怎样训练的；
+# - 怎样把测试图像连同真实标签和预测标签一起画出来；
+# - 怎样构造混淆矩阵，并从中读出每个类别的精度；
+# - 怎样找出最常见的错误，并查看这些错误背后的图像。
+#
+# ```{note}
+# **运行时间。** 快速设置（256 张测试图像，即仓库里提交的输出和测试所用的设置）：在一台与他人共用的
+# 2 核 Intel Xeon（Sapphire Rapids）CPU 上、加载第 4 章的检查点时约 QUICK_RUNTIME 秒。
+# 完整设置（全部 10000 张测试图像）：GPU 上几秒钟，CPU 上要几分钟；本书尚未实测。
+# ```
+
+# %%
+import sys
+
+if "google.colab" in sys.modules:  # 在 Colab 上：安装 d2lite 和中文字体；在本地：什么都不做
+    %pip install -q mplfonts "d2lite @ git+https://github.com/d2lite/alexnet-fashion-mnist-book"
+
+# %% [markdown]
+# 可调的参数有两类：要分类多少张测试图像，以及万一找不到第 4 章的检查点时临时训练一个什么样的模型。
+# 快速设置（`D2LITE_QUICK=1`）是测试在 CPU 上运行的那一套。
+
+# %% tags=["parameters"]
+import os
+
+import d2lite
+
+QUICK = d2lite.is_quick()
+FULL = dict(
+    n_test=None,  # 全部 10000 张测试图像：混淆矩阵的每一格都有足够的样本
+    batch_size=128,  # 推理的批量（也是备用模型训练时的批量）
+    n_show=18,  # 预测网格里的图像数，3 行 × 6 列
+    n_mistakes=6,  # 每对易混类别展示几张出错的图
+    fallback_train=None,  # 没有检查点？就用全部 60000 张图像训练……
+    fallback_epochs=2,  # ……2 轮（GPU 上几分钟）
+)
+QUICK_SETTING = dict(
+    n_test=256,  # CPU 上 AlexNet 处理 224×224 图像很慢：256 张能让本章在 30 秒内跑完
+    batch_size=32,
+    n_show=12,
+    n_mistakes=6,
+    fallback_train=256,  # 仅当第 4 章没运行过时才用：训练几秒钟
+    fallback_epochs=1,
+)
+S = QUICK_SETTING if QUICK else FULL
+print(f"D2LITE_QUICK={os.environ.get('D2LITE_QUICK', '')!r} -> "
+      f"{'快速' if QUICK else '完整'}设置：{S}")
+
+# %%
+import json
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import torch
+
+LANG = "zh"  # 类别名和图中文字使用本版的语言
+print("中文字体：", d2lite.use_cjk_font())
+
+# %%
+device = d2lite.try_gpu()
+name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+print(f"设备：{device}（{name}），torch {torch.__version__}")
+
+# %% [markdown]
+# ## 加载第 4 章的模型
+#
+# 先建一个空的 AlexNet，再按训练时的尺寸 224×224 加载测试图像。加载器同时保留了 28×28 的原图，
+# 后面展示的就是这些原图。
+
+# %%
+CKPT = Path("checkpoints") / "alexnet_fashion_mnist.pt"
+net = d2lite.alexnet().to(device)
+train_iter, test_iter = d2lite.load_data_fashion_mnist(
+    S["batch_size"], resize=224, subset=(S["fallback_train"], S["n_test"]), device=device)
+print(f"{len(test_iter.dataset.images)} 张测试图像；检查点 {CKPT} "
+      f"{'存在' if CKPT.exists() else '不存在'}")
+
+# %% [markdown]
+# `d2lite.load_checkpoint` 会拒绝损坏的文件和来自其他网络结构的文件，并返回当初保存的全部内容：
+# 权重、轮数、训练历史。第 4 章还在检查点旁写了一个记录训练设置的小 JSON 文件。
+# 如果检查点不存在（比如你直接打开了这一章），就在这里临时训练一个小模型，保证本章能独立运行。
+
+# %%
+if CKPT.exists():
+    state = d2lite.load_checkpoint(CKPT, net, map_location=device)
+    history = d2lite.History(**state["history"])
+    meta = CKPT.with_suffix(".json")
+    settings = json.loads(meta.read_text()) if meta.exists() else {"note": "没有设置文件"}
+else:
+    print("没有检查点：在这里临时训练一个替代模型（真正的模型由第 4 章训练）。")
+    d2lite.init_weights(net, seed=0)
+    history = d2lite.train(net, train_iter, test_iter, S["fallback_epochs"], 0.01, device,
+                           momentum=0.9, amp=True, animator=False)
+    settings = dict(subset=S["fallback_train"], num_epochs=S["fallback_epochs"], quick=QUICK)
+print("训练设置：", settings)
+
+# %% [markdown]
+# 训练历史记录了每一轮的情况，以及训练用的是哪台设备。
+
+# %%
+for row in zip(history.epoch, history.train_loss, history.train_acc, history.test_acc):
+    print("第 {} 轮：损失 {:.3f}，训练精度 {:.3f}，测试精度 {:.3f}".format(*row))
+print(f"训练设备：{history.device}")
+if settings.get("quick"):
+    print("这个模型来自 CPU 上的快速运行（很小的子集、只训练 1 轮），它的预测和瞎猜差不多。"
+          "下面的图演示的是分析方法，并不代表 AlexNet 的真实水平。")
+
+# %% [markdown]
+# ## 预测结果一览
+#
+# `d2lite.predict` 按数据集顺序对前几张测试图像做预测，并把图像和标签一起返回；`d2lite.show_predictions`
+# 负责画图。每张图上方是真实类别，下方是预测类别：答对显示绿色 ✓，答错显示红色 ✗。
+
+# %%
+p = d2lite.predict(net, test_iter, n=S["n_show"])
+d2lite.show_predictions(p, lang=LANG, num_cols=6)
+plt.show()
+
+# %% [markdown]
+# ## 混淆矩阵
+#
+# 为了一次看清所有错误，我们用 `d2lite.predict_all` 对整个测试集做预测，再统计每个真实类别 $i$
+# 被预测成类别 $j$ 的图像数，记作 $C_{ij}$。对角线上是答对的，其余格子都是错误，
+# 格子的位置正好说明是哪两个类别弄混了。
+
+# %%
+labels, preds = d2lite.predict_all(net, test_iter)
+C = d2lite.confusion_matrix(labels, preds)
+print(f"{len(labels)} 张测试图像，精度 {C.trace().item() / C.sum().item():.3f}")
+C
+
+# %% [markdown]
+# 一张数字表不如一幅图直观。下面把它画出来，两条坐标轴都标上类别名。
+
+# %%
+names = d2lite.TEXT_LABELS[LANG]
+fig, ax = plt.subplots(figsize=(6.5, 5.5))
+im = ax.imshow(C, cmap="Blues")
+ax.set_xticks(range(10), names, rotation=45, ha="right")
+ax.set_yticks(range(10), names)
+for i in range(10):
+    for j in range(10):
+        ax.text(j, i, int(C[i, j]), ha="center", va="center", fontsize=8,
+                color="white" if C[i, j] > C.max() / 2 else "black")
+ax.set_xlabel("预测类别")
+ax.set_ylabel("真实类别")
+ax.set_title(f"混淆矩阵（{len(labels)} 张测试图像）")
+fig.colorbar(im, ax=ax)
+plt.show()
+
+# %% [markdown]
+# ## 每个类别的精度
+#
+# 用对角线元素除以所在行的总数，就得到每个真实类别上的精度 $\text{acc}_i = C_{ii} / \sum_j C_{ij}$，
+# 也叫该类别的召回率。
+
+# %%
+per_class = C.diag() / C.sum(dim=1).clamp(min=1)
+fig, ax = plt.subplots(figsize=(6, 3.2))
+ax.barh(names, per_class.tolist(), color="tab:blue")
+ax.invert_yaxis()
+ax.set_xlim(0, 1)
+ax.set_xlabel("该类别上的精度")
+plt.show()
+for i in per_class.argsort().tolist():
+    print(f"{names[i]:>6}：{per_class[i]:.3f}（{int(C[i].sum())} 张中答对 {int(C[i, i])} 张）")
+
+# %% [markdown]
+# ## 最容易混淆的类别
+#
+# 非对角线上最大的几个格子，就是模型最常犯的错误。训练充分的 AlexNet 通常会在上装之间犯迷糊
+# （衬衫、T恤、套衫、外套），偶尔也会分错几种鞋；几乎没训练过的模型则会把许多类别一股脑儿归到同一类。
+# 下面列出最大的三个格子。
+
+# %%
+off = C.clone()
+off.fill_diagonal_(0)
+top = torch.topk(off.flatten(), k=3)
+pairs = [(int(k) // 10, int(k) % 10) for k, c in zip(top.indices, top.values) if c > 0]
+for t, q in pairs:
+    print(f"真实 {names[t]:>4} -> 预测 {names[q]:<4}：{int(C[t, q]):4d} 次"
+          f"（占该类别的 {C[t, q] / C[t].sum():.0%}）")
+
+# %% [markdown]
+# 光看数字说不出错误的**原因**。下面列出每种错误背后的几张测试图像，用的是 28×28 的原图
+# （网络看到的是放大到 224×224 的版本）。`predict_all` 按顺序遍历测试集，所以 `labels` 和 `preds`
+# 的第 $k$ 个位置对应数据集里的第 $k$ 张图像。
+
+# %%
+images = test_iter.dataset.images.cpu()  # (n_test, 28, 28) 的 uint8 原图
+assert torch.equal(test_iter.dataset.labels.cpu(), labels)  # 顺序与预测结果一致
+for t, q in pairs:
+    idx = torch.nonzero((labels == t) & (preds == q)).flatten()[:S["n_mistakes"]]
+    d2lite.show_images(images[idx], 1, S["n_mistakes"], scale=1.4,
+                       titles=[f"{names[t]}\n→ {names[q]}"] * len(idx),
+                       title_colors=["tab:red"] * len(idx))
+    plt.show()
+
+# %% [markdown]
+# 在 28×28 像素下，衬衫和 T 恤的差别只在领口和袖子附近的几行像素；模型认错的许多衬衫，换成人来看也会犹豫。
+# 如果错误发生在长得毫不相像的类别之间（比如把包认成裤子），那说明模型还没学到位——快速运行里看到的正是这种情况。
+#
+# ## 小结
+#
+# - `d2lite.load_checkpoint` 恢复权重，并返回保存时的轮数和训练历史；旁边的 JSON 文件记录训练设置。
+#   没有检查点时，本章会临时训练一个替代模型，因此总能独立运行。
+# - `d2lite.predict` 和 `d2lite.show_predictions` 用本章的语言展示测试图像的真实标签与预测标签，
+#   答对为绿色 ✓，答错为红色 ✗。
+# - 混淆矩阵 $C_{ij}$ 统计真实类别 $i$ 被预测为 $j$ 的次数。对角线除以行和得到每个类别的精度，
+#   非对角线上最大的格子就是最常见的错误。
+# - 看一看错误背后的图像，就能判断模型错得情有可原（衬衫与 T 恤），还是根本没学会。
+#
+# ## 练习
+#
+# 1. 把混淆矩阵对称化为 $C + C^\top$，列出最容易混淆的**无序**类别对。排名有变化吗？
+# 2. 把 $C$ 的每一行归一化为和为 1，再画一次。各类别测试图像数量不同时，哪种画法更合适？
+# 3. 修改 `d2lite.predict(..., start=...)`，浏览测试集的其他部分，找一个你自己也会认错的例子。
+# 4. 对最容易混淆的那对类别，打印每张错图在这两个类别上的 softmax 概率。模型是信心十足地犯错，还是几乎拿不定主意？
+# 5. 把第 4 章的模型分别训练 1 轮、3 轮和 10 轮，比较三个混淆矩阵。哪些错误最先消失？

@@ -1,0 +1,183 @@
+"""Build the bilingual website into _build/html: a landing page plus one book per language.
+
+    .venv/bin/python tools/build_book.py            # what `make book` runs: both editions
+    .venv/bin/python tools/build_book.py --lang zh  # one edition only (quicker while writing)
+
+What it does, in order:
+1. Makes sure MathJax 3 is available locally (`npm pack mathjax@MATHJAX_VERSION` once, from the
+   npm registry, checked against its published sha512, cached in _build/vendor), so that formulas
+   render with no network: the pages load it from their own _static/mathjax/.
+2. Builds book/en -> _build/html/en and book/zh -> _build/html/zh with Jupyter Book 1.x
+   (Sphinx) from the top-level _config.yml and _toc.yml, the Chinese edition with the
+   overrides in LANGUAGES below (interface language, search language, paths). The two builds
+   run side by side in two processes. Warnings are errors (-W --keep-going). Notebooks are NOT
+   executed: the site renders the outputs committed in book/<lang>/*.ipynb.
+3. Writes the landing page book/landing.html to _build/html/index.html (+ .nojekyll, so that
+   GitHub Pages serves the _static folders).
+
+Open _build/html/index.html from disk, or serve it: python -m http.server -d _build/html
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = ROOT / "_build"
+OUT = BUILD / "html"  # the site: index.html, en/, zh/
+CONFIG = ROOT / "_config.yml"
+TOC = ROOT / "_toc.yml"
+
+# MathJax 3.2.2 is the version Sphinx 7's mathjax extension is written for. Pinned with the
+# registry's own integrity hash so that a fresh clone gets exactly these files.
+MATHJAX_VERSION = "3.2.2"
+MATHJAX_SHA512 = (
+    "Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw=="
+)
+# The parts of the npm package that tex-mml-chtml.js needs (about 5 MB, not the package's 24):
+# the component, TeX extensions it autoloads, the CHTML fonts, the menu and accessibility code.
+MATHJAX_PARTS = ["tex-mml-chtml.js", "input", "output/chtml", "ui", "a11y", "adaptors"]
+MATHJAX_STATIC = BUILD / "vendor" / f"mathjax-{MATHJAX_VERSION}"  # holds mathjax/ -> _static/mathjax/
+
+# Sphinx settings that differ between the editions; everything else is in _config.yml.
+# (Sphinx names: html_theme_options.path_to_docs is _config.yml's repository.path_to_book.)
+LANGUAGES = {
+    "en": {},
+    "zh": {
+        "html_title": "AlexNet 图像分类：Fashion-MNIST",
+        "language": "zh_CN",  # Chinese interface text: sidebar, search box, previous/next
+        "html_search_language": "zh",  # jieba splits the Chinese text into words for the index
+        "html_js_files": ["zh-search.js"],  # splits a Chinese query the same way (see the file)
+        "html_theme_options": {"path_to_docs": "book/zh", "search_bar_text": "搜索本书……"},
+    },
+}
+
+
+def ensure_mathjax() -> Path:
+    """Return a folder holding mathjax/tex-mml-chtml.js, fetching MathJax from npm if needed."""
+    target = MATHJAX_STATIC / "mathjax"
+    if (target / "tex-mml-chtml.js").is_file():
+        return MATHJAX_STATIC
+    npm = shutil.which("npm")
+    if npm is None:
+        sys.exit(
+            "build_book: MathJax is served locally and comes from the npm registry, but `npm` "
+            "is not installed. Install Node.js/npm (Debian/Ubuntu: sudo apt-get install npm) "
+            "and run `make book` again."
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        print(f"build_book: fetching mathjax@{MATHJAX_VERSION} from the npm registry (once)")
+        subprocess.run(
+            [npm, "pack", f"mathjax@{MATHJAX_VERSION}", "--silent", "--pack-destination", tmp],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        tgz = Path(tmp) / f"mathjax-{MATHJAX_VERSION}.tgz"
+        digest = base64.b64encode(hashlib.sha512(tgz.read_bytes()).digest()).decode()
+        if digest != MATHJAX_SHA512:
+            sys.exit(f"build_book: {tgz.name} does not match its published sha512; not using it")
+        with tarfile.open(tgz) as tar:
+            tar.extractall(tmp, filter="data")
+        es5 = Path(tmp) / "package" / "es5"
+        staging = MATHJAX_STATIC.with_name(MATHJAX_STATIC.name + ".partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        for part in MATHJAX_PARTS:
+            src, dst = es5 / part, staging / "mathjax" / part
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if src.is_dir():
+                shutil.copytree(src, dst)
+            else:
+                shutil.copy2(src, dst)
+        shutil.copy2(Path(tmp) / "package" / "LICENSE", staging / "mathjax" / "LICENSE")
+        shutil.rmtree(MATHJAX_STATIC, ignore_errors=True)
+        staging.rename(MATHJAX_STATIC)  # only a complete copy ever gets the final name
+    return MATHJAX_STATIC
+
+
+def build_edition(lang: str) -> int:
+    """Build book/<lang> into _build/<lang>/html (runs in its own process); return Sphinx's status.
+
+    Each edition has its own build folder because MyST-NB writes beside the output folder
+    (_build/<lang>/jupyter_execute); main() then copies the pages to _build/html/<lang>.
+    """
+    from jupyter_book.sphinx import build_sphinx
+
+    overrides = {
+        "external_toc_path": TOC.as_posix(),
+        "latex_individualpages": False,  # jupyter-book expects the key
+        "html_static_path": ["../_static", str(MATHJAX_STATIC)],
+        **LANGUAGES[lang],
+    }
+    result = build_sphinx(
+        ROOT / "book" / lang,
+        BUILD / lang / "html",
+        doctreedir=BUILD / lang / ".doctrees",
+        noconfig=True,
+        path_config=str(CONFIG),
+        confoverrides=overrides,
+        builder="html",
+        warningiserror=True,  # -W
+        keep_going=True,  # --keep-going: report every warning, then fail
+    )
+    return result if isinstance(result, int) else 1
+
+
+def write_landing() -> None:
+    """_build/html/index.html from book/landing.html, with the repository address filled in."""
+    url = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))["repository"]["url"].rstrip("/")
+    html = (ROOT / "book" / "landing.html").read_text(encoding="utf-8")
+    (OUT / "index.html").write_text(html.replace("{{ repository_url }}", url), encoding="utf-8")
+    (OUT / ".nojekyll").write_text("")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--lang", choices=sorted(LANGUAGES), help="build one edition (default: all)")
+    parser.add_argument("--edition", choices=sorted(LANGUAGES), help=argparse.SUPPRESS)  # worker
+    args = parser.parse_args()
+    if args.edition:  # a worker process started below
+        return build_edition(args.edition)
+
+    start = time.perf_counter()
+    ensure_mathjax()
+    langs = [args.lang] if args.lang else list(LANGUAGES)
+    logs = BUILD / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    # One process per edition: Sphinx keeps global state, and the two builds run in parallel.
+    procs = {}
+    for lang in langs:
+        log = (logs / f"{lang}.log").open("w", encoding="utf-8")
+        cmd = [sys.executable, __file__, "--edition", lang]
+        procs[lang] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log)
+    failed = []
+    for lang, (proc, log) in procs.items():
+        code = proc.wait()
+        log.close()
+        text = (logs / f"{lang}.log").read_text(encoding="utf-8")
+        problems = [ln for ln in text.splitlines() if "WARNING" in ln or "ERROR" in ln]
+        status = "ok" if code == 0 else f"FAILED (exit {code})"
+        print(f"build_book: {lang}: {status}, {len(problems)} warning(s); log: {logs / f'{lang}.log'}")
+        if code != 0:
+            failed.append(lang)
+            print("\n".join(problems) if problems else text[-4000:])
+        shutil.rmtree(OUT / lang, ignore_errors=True)
+        if (BUILD / lang / "html" / "index.html").is_file():
+            shutil.copytree(BUILD / lang / "html", OUT / lang, ignore=shutil.ignore_patterns(".buildinfo"))
+    write_landing()
+    print(f"build_book: {OUT / 'index.html'} ({time.perf_counter() - start:.0f} s)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
