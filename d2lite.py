@@ -522,7 +522,7 @@ class AlexNet(nn.Sequential):
         if _alexnet_feature_side(h) != 5 or _alexnet_feature_side(w) != 5:
             raise InputSizeError(
                 f"AlexNet got {h}x{w} images, but its first dense layer expects a 256x5x5 "
-                "feature map, which only 224x224 to 227x227 inputs give. Load the data with "
+                "feature map, which only inputs from 193x193 to 224x224 give. Load the data with "
                 "d2lite.load_data_fashion_mnist(batch_size, resize=224)."
             )
         return super().forward(x)
@@ -741,7 +741,9 @@ def use_cjk_font() -> str | None:
         if family in available:
             current = [f for f in mpl.rcParams["font.sans-serif"] if f != family]
             mpl.rcParams["font.sans-serif"] = [family, *current]
-            mpl.rcParams["font.family"] = "sans-serif"
+            # Two named families, not "sans-serif": matplotlib falls back glyph by glyph only
+            # across the named ones, so symbols the CJK font lacks (✗ U+2717) come from DejaVu.
+            mpl.rcParams["font.family"] = [family, "DejaVu Sans"]
             mpl.rcParams["axes.unicode_minus"] = False  # CJK fonts often lack U+2212
             return family
     warnings.warn(
@@ -784,8 +786,8 @@ def show_images(imgs: Sequence, num_rows: int, num_cols: int, titles: Sequence[s
         ax.imshow(img, cmap=cmap)
         ax.axis("off")
         if titles is not None and i < len(titles):
-            color = title_colors[i] if title_colors is not None else None
-            ax.set_title(titles[i], color=color, fontsize=9)
+            color = {} if title_colors is None else {"color": title_colors[i]}  # None is no colour
+            ax.set_title(titles[i], fontsize=9, **color)
     for ax in axes[len(imgs):]:
         ax.axis("off")
     return axes
@@ -1026,6 +1028,7 @@ def train(
             metric = Accumulator(3)  # sum of losses, correct predictions, examples
             model.train()
             t0 = time.perf_counter()
+            step = -1  # steps done in this epoch - 1 (for the Ctrl-C message)
             for step, (X, y) in enumerate(train_iter):
                 X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
                 if channels_last:
@@ -1062,8 +1065,9 @@ def train(
         history.interrupted = True
         where = (f"the checkpoint {ckpt_path} holds epoch {saved_epoch}"
                  if saved_epoch is not None else "no checkpoint was saved")
-        print(f"\nInterrupted in epoch {epoch + 1} at step {step + 1}. The model keeps its last "
-              f"weights and the history holds {len(history.epoch)} finished epoch(s); {where}. "
+        print(f"\nInterrupted in epoch {epoch + 1} after {step + 1} step(s). The model keeps "
+              f"its last weights and the history holds {len(history.epoch)} finished "
+              f"epoch(s); {where}. "
               + ("Resume with train(..., checkpoint=..., resume=True)." if ckpt_path else
                  "Pass checkpoint='run.pt' to be able to resume next time."))
         return history
@@ -1169,9 +1173,11 @@ def load_checkpoint(path: str | os.PathLike, net: nn.Module,
         state = torch.load(path, map_location=map_location, weights_only=True)
         model_state = state["model"]
     except Exception as err:  # noqa: BLE001 - unpickling errors come in many types
+        # Only PyTorch's first sentence: the rest advises weights_only=False, unsafe here.
+        reason = (str(err).strip().splitlines() or [""])[0].split(". ")[0][:200]
         raise CheckpointError(
-            f"{path} is not a readable d2lite checkpoint ({type(err).__name__}: {err}). "
-            "It may be truncated or damaged: delete it and train again.") from None
+            f"{path} is not a readable d2lite checkpoint: it may be truncated or damaged. "
+            f"Delete it and train again. ({type(err).__name__}: {reason})") from None
     own = net.state_dict()
     problems = [f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"
                 for k, v in model_state.items() if k in own and own[k].shape != v.shape]
@@ -1226,7 +1232,9 @@ def predict(net: nn.Module, test_iter: Any, n: int = 6,
     """
     device = next(net.parameters()).device if device is None else torch.device(device)
     dataset = getattr(test_iter, "dataset", test_iter)
-    idx = torch.arange(start, min(start + n, len(dataset)))
+    # A DeviceLoader is its own .dataset, and its len() counts batches, not examples.
+    n_examples = len(dataset.images) if isinstance(dataset, DeviceLoader) else len(dataset)
+    idx = torch.arange(start, min(start + n, n_examples))
     if isinstance(dataset, DeviceLoader):
         X = _resize_batch(dataset.images[idx.to(dataset.device)].unsqueeze(1).float() / 255,
                           dataset.resize)

@@ -22,6 +22,7 @@ torch.compile) are timed separately, and the first step (where compilation happe
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -85,8 +86,10 @@ def torchvision_root(data_dir: str | None) -> str:
     files = d2lite.find_data_dir(data_dir)
     raw = files["train_images"].parent if files else None
     if raw is None or raw.name != "raw" or raw.parent.name != "FashionMNIST":
-        raise SystemExit("The seed's pipeline reads Fashion-MNIST through torchvision, which needs "
-                         "<root>/FashionMNIST/raw/. Pass --data-dir <root> or set D2LITE_DATA.")
+        raise SystemExit(
+            "The seed's pipeline reads Fashion-MNIST through torchvision, which needs "
+            "<root>/FashionMNIST/raw/. Pass --data-dir <root> or set D2LITE_DATA."
+        )
     return str(raw.parent.parent)
 
 
@@ -99,12 +102,16 @@ def forever(loader: Iterable) -> Iterator:
 def seed_pipeline(args, device: torch.device, net: nn.Module, opt: torch.optim.Optimizer):
     """The seed's way: PIL resize per image in workers, fp32, a host read-back every step."""
     trans = transforms.Compose([transforms.Resize(RESIZE), transforms.ToTensor()])
-    train = torchvision.datasets.FashionMNIST(root=torchvision_root(args.data_dir), train=True,
-                                              transform=trans, download=False)
-    loader = torch.utils.data.DataLoader(train, args.batch_size, shuffle=True,
-                                         num_workers=args.workers,
-                                         persistent_workers=args.workers > 0,
-                                         pin_memory=device.type == "cuda")
+    train = torchvision.datasets.FashionMNIST(
+        root=torchvision_root(args.data_dir), train=True, transform=trans, download=False
+    )
+    loader = torch.utils.data.DataLoader(
+        train,
+        args.batch_size,
+        shuffle=True,
+        num_workers=args.workers,  # new workers each epoch,
+        pin_memory=device.type == "cuda",
+    )  # as in the seed
     loss_fn = nn.CrossEntropyLoss()
 
     def step(X: torch.Tensor, y: torch.Tensor) -> None:
@@ -123,8 +130,13 @@ def seed_pipeline(args, device: torch.device, net: nn.Module, opt: torch.optim.O
 def fast_pipeline(args, device: torch.device, net: nn.Module, opt: torch.optim.Optimizer):
     """d2lite's fast path: data on the device, bf16 autocast, channels_last, no host sync."""
     train_iter, _ = d2lite.load_data_fashion_mnist(
-        args.batch_size, resize=RESIZE, data_dir=args.data_dir, device=device,
-        channels_last=args.channels_last, download=False)
+        args.batch_size,
+        resize=RESIZE,
+        data_dir=args.data_dir,
+        device=device,
+        channels_last=args.channels_last,
+        download=False,
+    )
     if args.channels_last:
         net.to(memory_format=torch.channels_last)  # NHWC: what tensor-core convolutions want
     model = torch.compile(net) if args.compile else net
@@ -174,40 +186,92 @@ def measure(name: str, make: Callable, args, device: torch.device) -> dict:
     sync(device)
     seconds = time.perf_counter() - t0
     examples = args.steps * args.batch_size
-    result = dict(pipeline=name, setup_s=setup_s, first_step_s=first_step_s,
-                  warmup_rest_s=warmup_rest_s, timed_steps=args.steps, timed_s=seconds,
-                  examples=examples, examples_per_sec=examples / seconds)
-    print(f"  {name:<5} {result['examples_per_sec']:10.1f} ex/s  ({examples} examples in "
-          f"{seconds:.2f} s; setup {setup_s:.2f} s, first step {first_step_s:.2f} s, "
-          f"other {args.warmup - 1} warm-up step(s) {warmup_rest_s:.2f} s)", flush=True)
-    del batches  # shut the seed's workers down before the next pipeline runs
+    result = dict(
+        pipeline=name,
+        setup_s=setup_s,
+        first_step_s=first_step_s,
+        warmup_rest_s=warmup_rest_s,
+        timed_steps=args.steps,
+        timed_s=seconds,
+        examples=examples,
+        examples_per_sec=examples / seconds,
+    )
+    print(
+        f"  {name:<5} {result['examples_per_sec']:10.1f} ex/s  ({examples} examples in "
+        f"{seconds:.2f} s; setup {setup_s:.2f} s, first step {first_step_s:.2f} s, "
+        f"other {args.warmup - 1} warm-up step(s) {warmup_rest_s:.2f} s)",
+        flush=True,
+    )
+    batches.close()  # stop the seed's workers now: left running, they would keep prefetching
+    del batches  # and steal CPU from the next pipeline (measured: fast 80 -> 17 ex/s on 2 cores)
+    gc.collect()
     return result
 
 
+class Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Show "(default: ...)" except where the help text already explains a None default."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
 def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--device", default=None,
-                   help="cuda, cuda:1, mps or cpu; default: d2lite.try_gpu() (cuda > mps > cpu)")
-    p.add_argument("--batch-size", type=int, default=None,
-                   help="same for both pipelines; default: 128 on a GPU (the issue's figure), "
-                        "32 on a CPU (so the whole run stays under a minute on 2 cores)")
-    p.add_argument("--steps", type=int, default=None,
-                   help="timed steps per pipeline; default: 100 on a GPU, 6 on a CPU")
-    p.add_argument("--warmup", type=int, default=None,
-                   help="untimed steps first (>= 1); default: 10 on a GPU, 2 on a CPU")
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=Help)
+    p.add_argument(
+        "--device",
+        default=None,
+        help="cuda, cuda:1, mps or cpu; default: d2lite.try_gpu() (cuda > mps > cpu)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="same for both pipelines; default: 128 on a GPU (the issue's figure), "
+        "32 on a CPU (so the whole run stays under a minute on 2 cores)",
+    )
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="timed steps per pipeline; default: 100 on a GPU, 6 on a CPU",
+    )
+    p.add_argument(
+        "--warmup",
+        type=int,
+        default=None,
+        help="untimed steps first (>= 1); default: 10 on a GPU, 2 on a CPU",
+    )
     p.add_argument("--compile", action="store_true", help="torch.compile the fast path's model")
-    p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=True,
-                   help="bf16 autocast in the fast path (where the device supports it)")
-    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
-                   help="channels_last (NHWC) memory format in the fast path")
-    p.add_argument("--workers", type=int, default=4,
-                   help="DataLoader workers of the seed's pipeline (the seed used 4)")
-    p.add_argument("--data-dir", default=None,
-                   help="folder holding FashionMNIST/raw; default: d2lite's search order "
-                        "($D2LITE_DATA, the project's data/, Debian's package folder)")
-    p.add_argument("--only", choices=["seed", "fast"], default=None,
-                   help="run one pipeline only (e.g. for profiling)")
+    p.add_argument(
+        "--amp",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="bf16 autocast in the fast path (where the device supports it)",
+    )
+    p.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="channels_last (NHWC) memory format in the fast path",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=4,
+        help="DataLoader workers of the seed's pipeline (the seed used 4)",
+    )
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder holding FashionMNIST/raw; default: d2lite's search order "
+        "($D2LITE_DATA, the project's data/, Debian's package folder)",
+    )
+    p.add_argument(
+        "--only",
+        choices=["seed", "fast"],
+        default=None,
+        help="run one pipeline only (e.g. for profiling)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (init and shuffling)")
     p.add_argument("--json", default=None, help="also write every figure to this JSON file")
     return p.parse_args()
@@ -223,20 +287,36 @@ def main() -> dict:
     if gpu:
         torch.backends.cudnn.benchmark = True  # both pipelines: fastest conv per input shape
 
-    info = dict(device=str(device), device_name=device_name(device), torch=torch.__version__,
-                torchvision=torchvision.__version__, cpu_cores=os.cpu_count(),
-                torch_threads=torch.get_num_threads(), load_avg_before=load_avg(),
-                batch_size=args.batch_size, steps=args.steps, warmup=args.warmup,
-                workers=args.workers, amp=args.amp, channels_last=args.channels_last,
-                compile=args.compile, resize=RESIZE,
-                time=time.strftime("%Y-%m-%d %H:%M:%S %Z"))
-    print(f"AlexNet {RESIZE}x{RESIZE} training throughput on {device} ({info['device_name']}), "
-          f"torch {torch.__version__}, {os.cpu_count()} CPU cores, "
-          f"{torch.get_num_threads()} torch threads, load average {info['load_avg_before']}")
-    print(f"  batch {args.batch_size}, {args.warmup} warm-up + {args.steps} timed steps each; "
-          f"seed: PIL resize in {args.workers} workers, fp32; fast: DeviceLoader, "
-          f"amp={'bf16' if args.amp else 'off'}, channels_last={args.channels_last}, "
-          f"compile={args.compile}", flush=True)
+    info = dict(
+        device=str(device),
+        device_name=device_name(device),
+        torch=torch.__version__,
+        torchvision=torchvision.__version__,
+        cpu_cores=os.cpu_count(),
+        torch_threads=torch.get_num_threads(),
+        load_avg_before=load_avg(),
+        batch_size=args.batch_size,
+        steps=args.steps,
+        warmup=args.warmup,
+        workers=args.workers,
+        amp=args.amp,
+        channels_last=args.channels_last,
+        compile=args.compile,
+        resize=RESIZE,
+        time=time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    )
+    print(
+        f"AlexNet {RESIZE}x{RESIZE} training throughput on {device} ({info['device_name']}), "
+        f"torch {torch.__version__}, {os.cpu_count()} CPU cores, "
+        f"{torch.get_num_threads()} torch threads, load average {info['load_avg_before']}"
+    )
+    print(
+        f"  batch {args.batch_size}, {args.warmup} warm-up + {args.steps} timed steps each; "
+        f"seed: PIL resize in {args.workers} workers, fp32; fast: DeviceLoader, "
+        f"amp={'bf16' if args.amp else 'off'}, channels_last={args.channels_last}, "
+        f"compile={args.compile}",
+        flush=True,
+    )
 
     runs = {}
     if args.only in (None, "seed"):
@@ -247,8 +327,10 @@ def main() -> dict:
     result = dict(info=info, runs=runs)
     if len(runs) == 2:
         result["ratio"] = runs["fast"]["examples_per_sec"] / runs["seed"]["examples_per_sec"]
-        print(f"  fast / seed = {result['ratio']:.2f}x  (load average after: "
-              f"{info['load_avg_after']})")
+        print(
+            f"  fast / seed = {result['ratio']:.2f}x  (load average after: "
+            f"{info['load_avg_after']})"
+        )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2)

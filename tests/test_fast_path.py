@@ -1,6 +1,6 @@
 """The fast path (DeviceLoader, bf16, channels_last) against the plain path (DataLoader).
 
-Real Fashion-MNIST: $D2LITE_DATA, else ../shared/data beside the checkout; skipped if absent.
+Real Fashion-MNIST, found through conftest's ``fashion_root`` (it fails, never skips, without).
 Checked: the same batches give the same inputs and the same fp32 losses step by step (and the
 inputs match torchvision's own reader, an independent reference); a shuffled epoch visits every
 example once; and a small CNN learns on both paths (loss falls, accuracy far above chance).
@@ -8,7 +8,6 @@ example once; and a small CNN learns on both paths (loss falls, accuracy far abo
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -19,44 +18,57 @@ from torch.utils import data
 
 import d2lite
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("D2LITE_DATA") or ROOT.parent / "shared" / "data")
-
-pytestmark = pytest.mark.skipif(d2lite.find_data_dir(DATA) is None,
-                                reason=f"Fashion-MNIST not found in {DATA}")
-
 
 @pytest.fixture(scope="module")
-def arrays():
-    return d2lite.load_fashion_mnist_arrays(DATA, download=False)
+def arrays(fashion_root):
+    return d2lite.load_fashion_mnist_arrays(fashion_root, download=False)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: these tiny models gain nothing from more, and on a shared CI machine
+    spinning OpenMP threads made the file 5x slower (measured: 52 s vs 8 s at load 11)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def tiny_cnn(side: int) -> nn.Sequential:
-    """A few-thousand-parameter CNN; works at 28x28 and (through adaptive pooling) at 224."""
+    """A ~10k-parameter CNN; works at 28x28 and (a stride-4 first layer) at 224x224."""
     stride = 1 if side <= 28 else 4
     return nn.Sequential(
-        nn.Conv2d(1, 16, kernel_size=5, stride=stride, padding=2), nn.ReLU(),  # (B,16,28|56,..)
-        nn.MaxPool2d(2),  # (B, 16, 14, 14) at 28x28
-        nn.Conv2d(16, 32, kernel_size=3, padding=1), nn.ReLU(),  # (B, 32, 14, 14)
-        nn.AdaptiveAvgPool2d(7), nn.Flatten(),  # (B, 1568)
-        nn.Linear(32 * 7 * 7, 10),
+        nn.Conv2d(1, 8, kernel_size=3, stride=stride, padding=1),
+        nn.ReLU(),  # (B, 8, 28, 28)
+        nn.MaxPool2d(2),  # (B, 8, 14, 14) at 28x28; (B, 8, 28, 28) at 224x224
+        nn.Conv2d(8, 16, kernel_size=3, padding=1),
+        nn.ReLU(),  # (B, 16, 14, 14)
+        nn.AdaptiveAvgPool2d(7),
+        nn.Flatten(),  # (B, 784)
+        nn.Linear(16 * 7 * 7, 10),
     )
 
 
 def plain_loader(images, labels, batch_size, resize=None, shuffle=False):
-    return data.DataLoader(d2lite.FashionMNISTDataset(images, labels, resize), batch_size,
-                           shuffle=shuffle, num_workers=0)
+    return data.DataLoader(
+        d2lite.FashionMNISTDataset(images, labels, resize),
+        batch_size,
+        shuffle=shuffle,
+        num_workers=0,
+    )
 
 
 def test_same_batches_same_inputs_as_torchvision(arrays):
     """DeviceLoader batches equal DataLoader batches and torchvision's images, resized."""
     torchvision = pytest.importorskip("torchvision")
     n, b, side = 40, 16, 224
-    imgs, labels = arrays.train_images[:n], arrays.train_labels[:n]
+    imgs, labels = arrays.test_images[:n], arrays.test_labels[:n]
     fast = d2lite.DeviceLoader(imgs, labels, b, resize=side, device="cpu", channels_last=True)
     plain = plain_loader(imgs, labels, b, resize=side)
     root = Path(arrays.source).parents[1]  # .../FashionMNIST/raw -> the torchvision root
-    tv = torchvision.datasets.FashionMNIST(root=str(root), train=True, download=False)
+    if not (root / "FashionMNIST" / "raw" / "t10k-images-idx3-ubyte").is_file():
+        pytest.skip("torchvision needs the uncompressed files in <root>/FashionMNIST/raw")
+    tv = torchvision.datasets.FashionMNIST(root=str(root), train=False, download=False)
     assert len(fast) == len(plain) == 3  # 16 + 16 + 8: the last batch is kept, smaller
     start = 0
     for (xf, yf), (xp, yp) in zip(fast, plain):
@@ -65,17 +77,17 @@ def test_same_batches_same_inputs_as_torchvision(arrays):
         torch.testing.assert_close(xf, xp, rtol=0, atol=1e-6)
         assert torch.equal(yf, yp)
         # Independent reference: torchvision's reader, scaled to [0, 1], resized bilinearly.
-        ref = tv.data[start:start + len(yp)].float().div(255).unsqueeze(1)
+        ref = tv.data[start : start + len(yp)].float().div(255).unsqueeze(1)
         ref = F.interpolate(ref, size=(side, side), mode="bilinear", align_corners=False)
         torch.testing.assert_close(xf, ref, rtol=0, atol=1e-6)
-        assert torch.equal(yf, tv.targets[start:start + len(yp)])
+        assert torch.equal(yf, tv.targets[start : start + len(yp)])
         start += len(yp)
     assert start == n
 
 
 def test_same_batches_same_fp32_losses_while_training(arrays):
     """Two identical models, one per path, fp32: the loss agrees at every step."""
-    n, b, side = 96, 16, 224
+    n, b, side = 64, 16, 224
     imgs, labels = arrays.train_images[:n], arrays.train_labels[:n]
     fast = d2lite.DeviceLoader(imgs, labels, b, resize=side, device="cpu", channels_last=True)
     plain = plain_loader(imgs, labels, b, resize=side)
@@ -89,16 +101,17 @@ def test_same_batches_same_fp32_losses_while_training(arrays):
     loss_fn = nn.CrossEntropyLoss()
     losses_p, losses_f = [], []
     for (xf, yf), (xp, yp) in zip(fast, plain):
-        for net, opt, x, y, out in ((net_p, opt_p, xp, yp, losses_p),
-                                    (net_f, opt_f, xf, yf, losses_f)):
+        for net, opt, x, y, out in (
+            (net_p, opt_p, xp, yp, losses_p),
+            (net_f, opt_f, xf, yf, losses_f),
+        ):
             opt.zero_grad()
             loss = loss_fn(net(x), y)
             loss.backward()
             opt.step()
             out.append(loss.item())
-    assert len(losses_p) == 6
-    torch.testing.assert_close(torch.tensor(losses_f), torch.tensor(losses_p),
-                               rtol=1e-4, atol=1e-5)
+    assert len(losses_p) == 4
+    torch.testing.assert_close(torch.tensor(losses_f), torch.tensor(losses_p), rtol=1e-4, atol=1e-5)
     assert losses_p[0] != losses_p[-1]  # the models did change: the comparison means something
 
 
@@ -122,22 +135,34 @@ def test_shuffled_epoch_visits_every_example_once(arrays):
 
 
 @pytest.mark.parametrize("fast", [False, True], ids=["plain", "fast"])
-def test_both_paths_learn(arrays, fast):
+def test_both_paths_learn(fashion_root, fast):
     """A small CNN at 28x28, 60 steps of batch 64 on real data: both paths learn."""
-    n_train, n_test, b = 1920, 1000, 64
-    kwargs = dict(data_dir=DATA, subset=(n_train, n_test), download=False)
+    n_train, n_test, b = 1280, 500, 64
+    kwargs = dict(data_dir=fashion_root, subset=(n_train, n_test), download=False)
     if fast:
-        train_iter, test_iter = d2lite.load_data_fashion_mnist(b, device="cpu",
-                                                               channels_last=True, **kwargs)
+        train_iter, test_iter = d2lite.load_data_fashion_mnist(
+            b, device="cpu", channels_last=True, **kwargs
+        )
     else:
         train_iter, test_iter = d2lite.load_data_fashion_mnist(b, num_workers=0, **kwargs)
     assert isinstance(train_iter, d2lite.DeviceLoader) == fast
     torch.manual_seed(0)
     net = tiny_cnn(28)
     before = d2lite.evaluate_accuracy_gpu(net, test_iter, "cpu")
-    history = d2lite.train(net, train_iter, test_iter, num_epochs=2, lr=0.05, momentum=0.9,
-                           device="cpu", amp=fast, channels_last=fast, animator=False,
-                           verbose=False)
-    assert history.train_loss[-1] < 0.75 * history.train_loss[0]  # loss falls
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)  # learns fastest in few steps
+    history = d2lite.train(
+        net,
+        train_iter,
+        test_iter,
+        num_epochs=3,
+        lr=3e-3,
+        optimizer=opt,
+        device="cpu",
+        amp=fast,
+        channels_last=fast,
+        animator=False,
+        verbose=False,
+    )
+    assert history.train_loss[-1] < 0.6 * history.train_loss[0]  # loss falls
     assert history.train_loss[0] < 2.2  # first epoch already below ln(10) = 2.30 on average
-    assert before < 0.25 and history.test_acc[-1] > 0.65  # chance is 0.10
+    assert before < 0.25 and history.test_acc[-1] > 0.6  # chance is 0.10

@@ -30,7 +30,6 @@ CHAPTERS = ("01_activation", "02_alexnet", "03_data", "04_training", "05_predict
 sys.path.insert(0, str(ROOT / "tools"))
 import set_repository  # noqa: E402
 
-
 # ---------------------------------------------------------------------------------------------
 # The checks (plain functions, so the negative tests can call them on broken copies)
 # ---------------------------------------------------------------------------------------------
@@ -50,13 +49,19 @@ def sync_differences(py: Path, ipynb: Path) -> list[str]:
         problems.append(f"{py.name}: {len(a)} cells in the .py, {len(b)} in the .ipynb")
     for i, (ca, cb) in enumerate(zip(a, b)):
         if ca != cb:
-            problems.append(f"{py.name} cell {i}: .py has {ca[0]} {ca[1][:60]!r}, "
-                            f".ipynb has {cb[0]} {cb[1][:60]!r}")
+            problems.append(
+                f"{py.name} cell {i}: .py has {ca[0]} {ca[1][:60]!r}, "
+                f".ipynb has {cb[0]} {cb[1][:60]!r}"
+            )
     return problems
 
 
-_STRING_STARTS = {getattr(tokenize, n) for n in ("FSTRING_START", "TSTRING_START") if hasattr(tokenize, n)}
-_STRING_ENDS = {getattr(tokenize, n) for n in ("FSTRING_END", "TSTRING_END") if hasattr(tokenize, n)}
+_STRING_STARTS = {
+    getattr(tokenize, n) for n in ("FSTRING_START", "TSTRING_START") if hasattr(tokenize, n)
+}
+_STRING_ENDS = {
+    getattr(tokenize, n) for n in ("FSTRING_END", "TSTRING_END") if hasattr(tokenize, n)
+}
 _SKIP = {tokenize.COMMENT, tokenize.NL, tokenize.ENCODING, tokenize.ENDMARKER}
 
 
@@ -84,7 +89,8 @@ def normalise_code(source: str) -> list[str]:
         elif tok.type in _SKIP:
             continue
         elif tok.type == tokenize.STRING:
-            out.append("<STR>")
+            # A magic's name (%pip -> run_line_magic('pip', ...)) is code, not text: keep it.
+            out.append(tok.string if out[-2:] == ["run_line_magic", "("] else "<STR>")
         elif tok.type == tokenize.INDENT:
             out.append("<INDENT>")
         elif tok.type == tokenize.DEDENT:
@@ -93,8 +99,14 @@ def normalise_code(source: str) -> list[str]:
             out.append("<NEWLINE>")
         else:
             out.append(tok.string)
-    # A comment-only line leaves a NEWLINE only in some Python versions: squeeze repeats.
-    return [t for i, t in enumerate(out) if not (t == "<NEWLINE>" and i and out[i - 1] == "<NEWLINE>")]
+    # A comment-only line leaves a NEWLINE only in some Python versions: squeeze repeats. A
+    # trailing comma before a closing bracket is formatting (ruff adds it when it wraps a call).
+    squeezed = [t for i, t in enumerate(out) if not (t == "<NEWLINE>" and i and out[i - 1] == t)]
+    return [
+        t
+        for i, t in enumerate(squeezed)
+        if not (t == "," and i + 1 < len(squeezed) and squeezed[i + 1] in (")", "]", "}"))
+    ]
 
 
 def code_cells(path: Path) -> list[list[str]]:
@@ -111,9 +123,11 @@ def parity_differences(zh: Path, en: Path) -> list[str]:
     for i, (ca, cb) in enumerate(zip(a, b)):
         if ca != cb:
             k = next((j for j, (x, y) in enumerate(zip(ca, cb)) if x != y), min(len(ca), len(cb)))
-            problems.append(f"{zh.stem} code cell {i} differs near token {k}: "
-                            f"zh {' '.join(ca[max(0, k - 4):k + 4])!r} vs "
-                            f"en {' '.join(cb[max(0, k - 4):k + 4])!r}")
+            problems.append(
+                f"{zh.stem} code cell {i} differs near token {k}: "
+                f"zh {' '.join(ca[max(0, k - 4) : k + 4])!r} vs "
+                f"en {' '.join(cb[max(0, k - 4) : k + 4])!r}"
+            )
     return problems
 
 
@@ -128,7 +142,9 @@ def glyph_warnings(ipynb: Path) -> list[str]:
     for i, cell in enumerate(nb.cells):
         for out in cell.get("outputs", []):
             text = out.get("text", "") if out.get("output_type") == "stream" else ""
-            found += [f"cell {i}: {ln}" for ln in text.splitlines() if "Glyph" in ln and "missing" in ln]
+            found += [
+                f"cell {i}: {ln}" for ln in text.splitlines() if "Glyph" in ln and "missing" in ln
+            ]
     return found
 
 
@@ -198,7 +214,9 @@ def test_setup_cells_install_from_the_configured_repository():
     assert url, "_config.yml has no repository: url:"
     for path in SOURCES + EXECUTED:
         found = set_repository.notebook_urls(path.read_text(encoding="utf-8"))
-        assert found == {url}, f"{path.relative_to(ROOT)} installs from {found}, _config.yml says {url}"
+        assert found == {url}, (
+            f"{path.relative_to(ROOT)} installs from {found}, _config.yml says {url}"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -245,8 +263,11 @@ def test_sync_check_catches_a_changed_cell_type(tmp_path):
 def test_parity_ignores_comments_whitespace_and_strings(tmp_path):
     zh, en = tmp_path / "zh.py", tmp_path / "en.py"
     zh.write_text(PY)
-    en.write_text(PY.replace("# the quick setting", "# 快速设置").replace("x = 1", "x  =  1\n\n")
-                  .replace('f"x is {x:d}", "label"', 'f"x 等于 {x:d}，共 {1 + 1} 个", "标签"'))
+    en.write_text(
+        PY.replace("# the quick setting", "# 快速设置")
+        .replace("x = 1", "x  =  1\n\n")
+        .replace('f"x is {x:d}", "label"', 'f"x 等于 {x:d}，共 {1 + 1} 个", "标签"')
+    )
     assert parity_differences(zh, en) == []
 
 
@@ -271,6 +292,12 @@ def test_parity_handles_magics():
     assert normalise_code(a) != normalise_code(a.replace("%pip", "%conda"))
 
 
+def test_parity_ignores_trailing_commas_but_not_other_commas():
+    assert normalise_code("f(a, b)\n") == normalise_code("f(\n    a,\n    b,\n)\n")
+    assert normalise_code("x = (1,)\n") == normalise_code("x = (1)\n")  # known blind spot
+    assert normalise_code("f(a, b)\n") != normalise_code("f(a)\n")
+
+
 def test_parameters_check_counts_tags(tmp_path):
     py, _ = _pair(tmp_path, PY)
     assert parameter_cells(py) == 1
@@ -282,9 +309,14 @@ def test_parameters_check_counts_tags(tmp_path):
 
 def test_glyph_check_finds_warnings(tmp_path):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("plot()")])
-    nb.cells[0].outputs = [nbformat.v4.new_output(
-        "stream", name="stderr",
-        text="UserWarning: Glyph 35044 (\\N{CJK UNIFIED IDEOGRAPH-88E4}) missing from font(s) DejaVu Sans.\n")]
+    nb.cells[0].outputs = [
+        nbformat.v4.new_output(
+            "stream",
+            name="stderr",
+            text="UserWarning: Glyph 35044 (\\N{CJK UNIFIED IDEOGRAPH-88E4}) missing from "
+            "font(s) DejaVu Sans.\n",
+        )
+    ]
     path = tmp_path / "x.ipynb"
     nbformat.write(nb, path)
     assert len(glyph_warnings(path)) == 1

@@ -22,8 +22,7 @@ from urllib.parse import quote
 
 import pytest
 import yaml
-
-playwright_api = pytest.importorskip("playwright.sync_api")
+from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "_build" / "html"
@@ -84,7 +83,7 @@ def browser():
             f"{CHROMIUM} not found. Install Debian's Chromium and a CJK font first:\n"
             "    sudo apt-get install -y chromium fonts-noto-cjk   (or: make system-deps)"
         )
-    with playwright_api.sync_playwright() as p:
+    with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
         browser.close()
@@ -158,12 +157,12 @@ def test_edition_home_page_loads_in_its_language(tab, lang, html_lang, words):
     tab.assert_clean()
 
 
-# 2. Chapter pages: every image loaded --------------------------------------------------------
+# 2. Chapter pages: executed outputs shown, every image loaded ------------------------------
 
 
 @pytest.mark.parametrize("lang", LANGS)
 @pytest.mark.parametrize("chapter", CHAPTERS)
-def test_chapter_images_load(tab, lang, chapter):
+def test_chapter_shows_outputs_and_images(tab, lang, chapter):
     page = tab.open(f"{lang}/{chapter}.html")
     page.evaluate("window.scrollTo(0, document.body.scrollHeight)")  # in case any image is lazy
     page.wait_for_function("[...document.images].every(img => img.complete)", timeout=15_000)
@@ -172,6 +171,10 @@ def test_chapter_images_load(tab, lang, chapter):
     )
     assert not broken, f"images that did not load on {lang}/{chapter}.html: {broken}"
     assert page.locator("article img").count() > 0 or chapter != FIRST, "chapter 1 has figures"
+    assert page.locator("article .cell_output").count() > 0, (
+        f"book/{lang}/{chapter}.ipynb shows no outputs: the site renders executed notebooks "
+        "(make execute)"
+    )
     tab.assert_clean()
 
 

@@ -48,7 +48,7 @@ MATHJAX_SHA512 = (
 # The parts of the npm package that tex-mml-chtml.js needs (about 5 MB, not the package's 24):
 # the component, TeX extensions it autoloads, the CHTML fonts, the menu and accessibility code.
 MATHJAX_PARTS = ["tex-mml-chtml.js", "input", "output/chtml", "ui", "a11y", "adaptors"]
-MATHJAX_STATIC = BUILD / "vendor" / f"mathjax-{MATHJAX_VERSION}"  # holds mathjax/ -> _static/mathjax/
+MATHJAX_STATIC = BUILD / "vendor" / f"mathjax-{MATHJAX_VERSION}"  # its mathjax/ -> _static/
 
 # Sphinx settings that differ between the editions; everything else is in _config.yml.
 # (Sphinx names: html_theme_options.path_to_docs is _config.yml's repository.path_to_book.)
@@ -112,6 +112,9 @@ def build_edition(lang: str) -> int:
     (_build/<lang>/jupyter_execute); main() then copies the pages to _build/html/<lang>.
     """
     from jupyter_book.sphinx import build_sphinx
+    from sphinx.util.console import nocolor
+
+    nocolor()  # plain text in _build/logs/<lang>.log
 
     overrides = {
         "external_toc_path": TOC.as_posix(),
@@ -127,6 +130,7 @@ def build_edition(lang: str) -> int:
         path_config=str(CONFIG),
         confoverrides=overrides,
         builder="html",
+        freshenv=True,  # re-read every page: a change to book/_ext or a template is never missed
         warningiserror=True,  # -W
         keep_going=True,  # --keep-going: report every warning, then fail
     )
@@ -137,13 +141,15 @@ def write_landing() -> None:
     """_build/html/index.html from book/landing.html, with the repository address filled in."""
     url = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))["repository"]["url"].rstrip("/")
     html = (ROOT / "book" / "landing.html").read_text(encoding="utf-8")
-    (OUT / "index.html").write_text(html.replace("{{ repository_url }}", url), encoding="utf-8")
+    name = url.split("/")[-1]  # the folder `git clone` makes
+    html = html.replace("{{ repository_url }}", url).replace("{{ repository_name }}", name)
+    (OUT / "index.html").write_text(html, encoding="utf-8")
     (OUT / ".nojekyll").write_text("")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--lang", choices=sorted(LANGUAGES), help="build one edition (default: all)")
+    parser.add_argument("--lang", choices=sorted(LANGUAGES), help="one edition (default: all)")
     parser.add_argument("--edition", choices=sorted(LANGUAGES), help=argparse.SUPPRESS)  # worker
     args = parser.parse_args()
     if args.edition:  # a worker process started below
@@ -164,16 +170,18 @@ def main() -> int:
     for lang, (proc, log) in procs.items():
         code = proc.wait()
         log.close()
-        text = (logs / f"{lang}.log").read_text(encoding="utf-8")
+        log_path = logs / f"{lang}.log"
+        text = log_path.read_text(encoding="utf-8")
         problems = [ln for ln in text.splitlines() if "WARNING" in ln or "ERROR" in ln]
         status = "ok" if code == 0 else f"FAILED (exit {code})"
-        print(f"build_book: {lang}: {status}, {len(problems)} warning(s); log: {logs / f'{lang}.log'}")
+        print(f"build_book: {lang}: {status}, {len(problems)} warning(s); log: {log_path}")
         if code != 0:
             failed.append(lang)
             print("\n".join(problems) if problems else text[-4000:])
         shutil.rmtree(OUT / lang, ignore_errors=True)
         if (BUILD / lang / "html" / "index.html").is_file():
-            shutil.copytree(BUILD / lang / "html", OUT / lang, ignore=shutil.ignore_patterns(".buildinfo"))
+            skip = shutil.ignore_patterns(".buildinfo")
+            shutil.copytree(BUILD / lang / "html", OUT / lang, ignore=skip)
     write_landing()
     print(f"build_book: {OUT / 'index.html'} ({time.perf_counter() - start:.0f} s)")
     return 1 if failed else 0

@@ -26,6 +26,7 @@ import argparse
 import datetime as dt
 import os
 import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -86,7 +87,9 @@ def source_of(path: Path) -> Path:
     if rel.parts[0] == "book" and path.suffix == ".ipynb":
         path = ROOT / "notebooks" / Path(*rel.parts[1:]).with_suffix(".py")
     if path.suffix != ".py" or path.relative_to(ROOT).parts[0] != "notebooks":
-        raise SystemExit(f"{path}: expected notebooks/<lang>/NN_topic.py or book/<lang>/NN_topic.ipynb")
+        raise SystemExit(
+            f"{path}: expected notebooks/<lang>/NN_topic.py or book/<lang>/NN_topic.ipynb"
+        )
     if not path.is_file():
         raise SystemExit(f"{path} does not exist")
     return path
@@ -152,7 +155,9 @@ def collect(paths: list[str], lang: str | None) -> list[Path]:
         sources = [source_of(Path(p)) for p in paths]
     else:
         langs = [lang] if lang else list(LANGS)
-        sources = [p for lg in langs for p in sorted((ROOT / "notebooks" / lg).glob("[0-9][0-9]_*.py"))]
+        sources = [
+            p for lg in langs for p in sorted((ROOT / "notebooks" / lg).glob("[0-9][0-9]_*.py"))
+        ]
     if lang:
         sources = [p for p in sources if p.parent.name == lang]
     return sources
@@ -160,19 +165,29 @@ def collect(paths: list[str], lang: str | None) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("paths", nargs="*", help="notebooks/<lang>/*.py or book/<lang>/*.ipynb "
-                        "(default: every chapter)")
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        help="notebooks/<lang>/*.py or book/<lang>/*.ipynb (default: every chapter)",
+    )
     parser.add_argument("--lang", choices=LANGS, help="only this edition (default: both)")
-    parser.add_argument("--no-execute", action="store_true",
-                        help="only write the paired .ipynb files (keep their old outputs)")
+    parser.add_argument(
+        "--no-execute",
+        action="store_true",
+        help="only write the paired .ipynb files (keep their old outputs)",
+    )
     args = parser.parse_args(argv)
     sources = collect(args.paths, args.lang)
     if not sources:
         print("no notebooks found", file=sys.stderr)
         return 1
     mode = "quick" if is_quick() else "full"
-    print(f"{len(sources)} notebook(s), {mode} mode (D2LITE_QUICK={os.environ.get('D2LITE_QUICK', '')!r}), "
-          f"kernel python: {sys.executable}", flush=True)
+    print(
+        f"{len(sources)} notebook(s), {mode} mode "
+        f"(D2LITE_QUICK={os.environ.get('D2LITE_QUICK', '')!r}), "
+        f"kernel python: {sys.executable}",
+        flush=True,
+    )
     failed = False
     total = 0.0
     for py in sources:
@@ -184,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
             seconds, glyphs = execute(ipynb, nb)
         except CellExecutionError as err:
             failed = True
-            print(f"FAILED  {ipynb.relative_to(ROOT)}\n{err}", file=sys.stderr, flush=True)
+            text = re.sub(r"\x1b\[[0-9;]*m", "", str(err))  # drop the traceback's colours
+            print(f"FAILED  {ipynb.relative_to(ROOT)}\n{text[-3000:]}", file=sys.stderr, flush=True)
             continue
         total += seconds
         print(f"{seconds:7.1f} s  {ipynb.relative_to(ROOT)}", flush=True)

@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PLACEHOLDER = "https://github.com/d2lite/alexnet-fashion-mnist-book"
 _CONFIG_URL = re.compile(r"(?m)^(repository:[^\n]*\n(?:[ \t]+[^\n]*\n)*?[ \t]+url:[ \t]*)([^\s#]+)")
 _NOTEBOOK_URL = re.compile(r"d2lite @ git\+(https?://[^\s\"'\\]+)")
 
@@ -38,7 +37,8 @@ def notebook_urls(text: str) -> set[str]:
 
 
 def notebook_files() -> list[Path]:
-    return sorted([*ROOT.glob("notebooks/*/[0-9][0-9]_*.py"), *ROOT.glob("book/*/[0-9][0-9]_*.ipynb")])
+    notebooks = [*ROOT.glob("notebooks/*/[0-9][0-9]_*.py"), *ROOT.glob("book/*/[0-9][0-9]_*.ipynb")]
+    return sorted(notebooks) + [ROOT / "notebooks" / "README.md"]  # the README quotes the cell
 
 
 def main(argv: list[str]) -> int:
@@ -48,11 +48,15 @@ def main(argv: list[str]) -> int:
     url = argv[0].rstrip("/").removesuffix(".git")
     config = ROOT / "_config.yml"
     if config.exists():
-        config.write_text(replace_config_url(config.read_text(encoding="utf-8"), url), encoding="utf-8")
+        config.write_text(
+            replace_config_url(config.read_text(encoding="utf-8"), url), encoding="utf-8"
+        )
         print(f"{config.relative_to(ROOT)}: repository.url = {url}")
     else:
         print("_config.yml not found: only the notebooks are updated", file=sys.stderr)
     for path in notebook_files():
+        if not path.exists():
+            continue
         text = path.read_text(encoding="utf-8")
         new = _NOTEBOOK_URL.sub(lambda m: f"d2lite @ git+{url}", text)
         if new != text:

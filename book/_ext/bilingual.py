@@ -6,9 +6,9 @@ Loaded through `sphinx: local_extensions:` in _config.yml. It adds, on every pag
   Chinese ones), plus <link rel="alternate" hreflang> tags;
 - a ".py" entry in the theme's download menu: the chapter's Jupytext source
   notebooks/<lang>/<page>.py, copied to _sources/ after the build;
-- a run note under a chapter's title when the notebook's metadata has a "d2lite" entry with
-  any of: "runtime" (text), "runtime_s" (seconds, a number; used when "runtime" is absent),
-  "hardware" (text, e.g. "2-core CPU, quick setting").
+- a run note under a chapter's title from the notebook's metadata "d2lite" entry (written by
+  tools/execute_notebooks.py), using any of: "runtime_s" (seconds) or "runtime" (text),
+  "quick" (true/false: which setting ran), "hardware" (text), "executed" (date).
 
 It also drops a script listed twice on a page (see `drop_duplicate_scripts`).
 
@@ -28,9 +28,9 @@ from sphinx.application import Sphinx
 LABELS = {"en": "English", "zh": "中文"}
 SWITCH_TITLE = {"en": "Read this page in English", "zh": "阅读本页的中文版"}
 PY_TOOLTIP = {"en": "Download the Jupytext source (.py)", "zh": "下载 Jupytext 源文件（.py）"}
-RUN_NOTE = {
-    "en": ("Runtime", "Outputs on this page were produced on"),
-    "zh": ("运行时间", "本页输出的运行环境"),
+RUN_NOTE = {  # runtime label, hardware label, quick setting, full setting
+    "en": ("Runtime", "Outputs on this page were produced on", "quick setting", "full setting"),
+    "zh": ("运行时间", "本页输出的运行环境", "快速设置", "完整设置"),
 }
 SOURCE_SUFFIXES = (".ipynb", ".md")  # what a page of the other edition may be written in
 
@@ -116,33 +116,36 @@ def format_seconds(seconds: float, lang: str) -> str:
 
 
 def add_run_note(app: Sphinx, doctree: nodes.document) -> None:
-    """Insert "Runtime / hardware" from the notebook's metadata under the page title."""
+    """Insert "Runtime: 21 s, full setting · Outputs ... produced on: <hardware>, <date>"."""
     path = Path(app.env.doc2path(app.env.docname))
     if path.suffix != ".ipynb":
         return
     meta = json.loads(path.read_text(encoding="utf-8")).get("metadata", {}).get("d2lite", {})
-    runtime, hardware = meta.get("runtime"), meta.get("hardware")
+    lang = edition(app)
+    runtime_label, hardware_label, quick, full = RUN_NOTE[lang]
+    runtime = meta.get("runtime")
     if not runtime and isinstance(meta.get("runtime_s"), (int, float)):
-        runtime = format_seconds(meta["runtime_s"], edition(app))
+        runtime = format_seconds(meta["runtime_s"], lang)
+    if runtime and isinstance(meta.get("quick"), bool):
+        runtime += ("，" if lang == "zh" else ", ") + (quick if meta["quick"] else full)
+    hardware = meta.get("hardware")
+    if hardware and meta.get("executed"):
+        hardware += ("，" if lang == "zh" else ", ") + str(meta["executed"])
     if not (runtime or hardware):
         return
-    runtime_label, hardware_label = RUN_NOTE[edition(app)]
-    sep = "：" if edition(app) == "zh" else ": "
+    sep = "：" if lang == "zh" else ": "
     para = nodes.paragraph()
-    if runtime:
-        para += nodes.strong(text=f"{runtime_label}{sep}")
-        para += nodes.Text(str(runtime))
-    if runtime and hardware:
-        para += nodes.Text(" · ")
-    if hardware:
-        para += nodes.strong(text=f"{hardware_label}{sep}")
-        para += nodes.Text(str(hardware))
-    note = nodes.container("", para, classes=["run-note"])
+    for label, value in ((runtime_label, runtime), (hardware_label, hardware)):
+        if value:
+            if len(para):
+                para += nodes.Text(" · ")
+            para += nodes.strong(text=f"{label}{sep}")
+            para += nodes.Text(str(value))
     section = next(iter(doctree.findall(nodes.section)), None)
     if section is None:
         return
     title_index = next(i for i, child in enumerate(section) if isinstance(child, nodes.title))
-    section.insert(title_index + 1, note)
+    section.insert(title_index + 1, nodes.container("", para, classes=["run-note"]))
 
 
 def drop_duplicate_scripts(app: Sphinx, pagename: str, templatename, context: dict, doctree):
@@ -154,7 +157,8 @@ def drop_duplicate_scripts(app: Sphinx, pagename: str, templatename, context: di
     """
     seen, unique = set(), []
     for script in context.get("script_files", []):
-        key = (str(script), repr(sorted(getattr(script, "attributes", {}).items())))
+        name = getattr(script, "filename", script) or ""  # an inline script has None or ""
+        key = (str(name), repr(sorted(getattr(script, "attributes", {}).items())))
         if key not in seen:
             seen.add(key)
             unique.append(script)

@@ -29,8 +29,8 @@
 # - how to explore the per-layer gradients yourself with a small interactive control.
 #
 # ```{note}
-# The networks here are tiny, so everything runs on a CPU in seconds: about RUNTIME_FULL for the full
-# setting and RUNTIME_QUICK for the quick one (HARDWARE). Each run's measured time is stored in the
+# The networks here are tiny, so everything runs on a CPU in seconds: about 7–15 s for the full
+# setting and 5 s for the quick one (measured on a 2-core Intel Xeon CPU shared with other jobs, which runs two to five times slower when busy). Each run's measured time is stored in the
 # notebook metadata under `d2lite.runtime_s`.
 # ```
 
@@ -38,7 +38,8 @@
 import sys
 
 if "google.colab" in sys.modules:  # on Colab: install d2lite and the CJK font; locally: nothing
-    %pip install -q mplfonts "d2lite @ git+https://github.com/d2lite/alexnet-fashion-mnist-book"
+    # %pip install -q mplfonts "d2lite @ git+https://github.com/d2lite/alexnet-fashion-mnist-book"
+    print("Colab: installed d2lite and mplfonts")
 
 # %% [markdown]
 # Every knob in this chapter sits in the next cell: the full setting on the left, the quick
@@ -55,12 +56,14 @@ FULL = dict(
     depths=(1, 2, 4, 8, 12, 16, 20),  # depths to measure: by 20, sigmoid's gradient is all but gone
     width=64,  # units per layer: wide enough that gradient norms barely move from seed to seed
     batch=256,  # inputs per measurement
-    repeats=10,  # random initialisations averaged per depth
+    repeats=5,  # random initialisations averaged per depth
     widget_depth=16,  # depth shown by the control and the static figure
 )
-QUICK_SETTING = dict(depths=(1, 2, 4, 8, 16), width=64, batch=64, repeats=3, widget_depth=16)
+QUICK_SETTING = dict(depths=(1, 4, 8, 16), width=64, batch=64, repeats=2, widget_depth=16)
 S = QUICK_SETTING if QUICK else FULL
-print(f"D2LITE_QUICK={os.environ.get('D2LITE_QUICK', '')!r} → {'quick' if QUICK else 'full'} setting: {S}")
+print(
+    f"D2LITE_QUICK={os.environ.get('D2LITE_QUICK', '')!r} → {'quick' if QUICK else 'full'} setting: {S}"
+)
 
 # %% [markdown]
 # The imports. `d2lite.use_cjk_font()` is only needed for the Chinese edition's labels, but calling
@@ -105,6 +108,7 @@ print(relu_grad[::20])  # every 20th point: zeros on the left, ones on the right
 # %% [markdown]
 # The function and its derivative side by side, with a helper we will reuse.
 
+
 # %%
 def plot_function_and_grad(x, y, grad, name):
     """The function on the left, its derivative computed by autograd on the right."""
@@ -119,7 +123,7 @@ def plot_function_and_grad(x, y, grad, name):
     return fig
 
 
-plot_function_and_grad(x, relu_y, relu_grad, "ReLU");
+fig = plot_function_and_grad(x, relu_y, relu_grad, "ReLU")
 
 # %% [markdown]
 # ## 1.2 The "derivative" at zero
@@ -166,10 +170,12 @@ y = torch.sigmoid(x)
 y.backward(torch.ones_like(x))
 sigmoid_y, sigmoid_grad = y.detach(), x.grad.clone()
 print("autograd matches σ(1-σ):", torch.allclose(sigmoid_grad, sigmoid_y * (1 - sigmoid_y)))
-print(f"largest derivative: {sigmoid_grad.max():.4f} (at x = {x[sigmoid_grad.argmax()].item():.1f})")
+print(
+    f"largest derivative: {sigmoid_grad.max():.4f} (at x = {x[sigmoid_grad.argmax()].item():.1f})"
+)
 
 # %%
-plot_function_and_grad(x, sigmoid_y, sigmoid_grad, "sigmoid");
+fig = plot_function_and_grad(x, sigmoid_y, sigmoid_grad, "sigmoid")
 
 # %% [markdown]
 # The right-hand plot says two things. The derivative never exceeds $0.25$, and once $|x|$ is past
@@ -183,6 +189,7 @@ plot_function_and_grad(x, sigmoid_y, sigmoid_grad, "sigmoid");
 # product shrinks exponentially. To see it, we stack `depth` blocks of "linear layer + activation",
 # initialise them with `d2lite.init_weights` (Xavier, the tutorial's choice), push a fixed random
 # gradient back from the output, and look at the gradient that reaches the **first** layer's weights.
+
 
 # %%
 def make_stack(activation, depth, width):
@@ -229,7 +236,9 @@ for i, depth in enumerate(S["depths"]):
 fig, ax = plt.subplots(figsize=(5, 3.2))
 for name, values in first.items():
     ax.semilogy(S["depths"], values, "o-", label=name)
-d2lite.set_axes(ax, "depth (linear + activation blocks)", "first layer's gradient norm", yscale="log")
+d2lite.set_axes(
+    ax, "depth (linear + activation blocks)", "first layer's gradient norm", yscale="log"
+)
 ax.legend()
 ax.set_title(f"gradient vs depth (mean of {S['repeats']} initialisations)")
 fig.tight_layout()
@@ -241,7 +250,9 @@ fig.tight_layout()
 d0, d1 = S["depths"][-2], S["depths"][-1]
 for name, values in first.items():
     factor = (values[-1] / values[-2]) ** (1 / (d1 - d0))
-    print(f"{name:>8}: each extra layer multiplies the first layer's gradient by about {factor:.2f}")
+    print(
+        f"{name:>8}: each extra layer multiplies the first layer's gradient by about {factor:.2f}"
+    )
 
 # %% [markdown]
 # For sigmoid the factor is close to 0.25, exactly the ceiling of its derivative: the
@@ -264,14 +275,19 @@ for name, values in first.items():
 # that network receives. It needs a live kernel (local Jupyter or Colab); the website cannot run
 # it, so the static figure after it shows the default view.
 
+
 # %%
 def plot_layers(names, depth, ax=None):
     """Each linear layer's gradient norm, from the input end to the output end."""
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.2))
     for name in names:
-        ax.semilogy(range(1, depth + 2), layer_grad_norms(ACTIVATIONS[name], depth, seed=0),
-                    "o-", label=name)
+        ax.semilogy(
+            range(1, depth + 2),
+            layer_grad_norms(ACTIVATIONS[name], depth, seed=0),
+            "o-",
+            label=name,
+        )
     d2lite.set_axes(ax, "linear layer (1 = input end)", "weight gradient norm", yscale="log")
     ax.legend()
     ax.set_title(f"per-layer gradients, {depth}-layer network")
@@ -285,7 +301,9 @@ def show_layers(activation, depth):
 
 control = widgets.interactive(
     show_layers,
-    activation=widgets.Dropdown(options=list(ACTIVATIONS), value="sigmoid", description="activation"),
+    activation=widgets.Dropdown(
+        options=list(ACTIVATIONS), value="sigmoid", description="activation"
+    ),
     depth=widgets.IntSlider(value=S["widget_depth"], min=1, max=24, description="depth"),
 )
 display(control)

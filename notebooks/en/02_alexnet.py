@@ -31,15 +31,16 @@
 # - how to draw a LeNet-vs-AlexNet diagram straight from the models' layer lists.
 #
 # ```{note}
-# Nothing is trained here, only forward passes: about RUNTIME_FULL for the full setting and RUNTIME_QUICK for the
-# quick one (HARDWARE).
+# Nothing is trained here, only forward passes: about 6 s for the full setting and 5 s for the
+# quick one (measured on a 2-core Intel Xeon CPU shared with other jobs, which runs two to five times slower when busy).
 # ```
 
 # %%
 import sys
 
 if "google.colab" in sys.modules:  # on Colab: install d2lite and the CJK font; locally: nothing
-    %pip install -q mplfonts "d2lite @ git+https://github.com/d2lite/alexnet-fashion-mnist-book"
+    # %pip install -q mplfonts "d2lite @ git+https://github.com/d2lite/alexnet-fashion-mnist-book"
+    print("Colab: installed d2lite and mplfonts")
 
 # %% [markdown]
 # The parameters: the full and quick settings differ only in the batch size and number of repeats
@@ -59,7 +60,9 @@ FULL = dict(
 )
 QUICK_SETTING = dict(side=224, dropout=0.5, time_batch=2, time_repeats=1)
 S = QUICK_SETTING if QUICK else FULL
-print(f"D2LITE_QUICK={os.environ.get('D2LITE_QUICK', '')!r} → {'quick' if QUICK else 'full'} setting: {S}")
+print(
+    f"D2LITE_QUICK={os.environ.get('D2LITE_QUICK', '')!r} → {'quick' if QUICK else 'full'} setting: {S}"
+)
 
 # %%
 import time
@@ -139,15 +142,32 @@ for r in rows:
 
 # %%
 SEED_TABLE = [  # the tutorial's output: layer name and output shape
-    ("Conv2d", (1, 96, 54, 54)), ("ReLU", (1, 96, 54, 54)), ("MaxPool2d", (1, 96, 26, 26)),
-    ("Conv2d", (1, 256, 26, 26)), ("ReLU", (1, 256, 26, 26)), ("MaxPool2d", (1, 256, 12, 12)),
-    ("Conv2d", (1, 384, 12, 12)), ("ReLU", (1, 384, 12, 12)), ("Conv2d", (1, 384, 12, 12)),
-    ("ReLU", (1, 384, 12, 12)), ("Conv2d", (1, 256, 12, 12)), ("ReLU", (1, 256, 12, 12)),
-    ("MaxPool2d", (1, 256, 5, 5)), ("Flatten", (1, 6400)), ("Linear", (1, 4096)),
-    ("ReLU", (1, 4096)), ("Dropout", (1, 4096)), ("Linear", (1, 4096)), ("ReLU", (1, 4096)),
-    ("Dropout", (1, 4096)), ("Linear", (1, 10)),
+    ("Conv2d", (1, 96, 54, 54)),
+    ("ReLU", (1, 96, 54, 54)),
+    ("MaxPool2d", (1, 96, 26, 26)),
+    ("Conv2d", (1, 256, 26, 26)),
+    ("ReLU", (1, 256, 26, 26)),
+    ("MaxPool2d", (1, 256, 12, 12)),
+    ("Conv2d", (1, 384, 12, 12)),
+    ("ReLU", (1, 384, 12, 12)),
+    ("Conv2d", (1, 384, 12, 12)),
+    ("ReLU", (1, 384, 12, 12)),
+    ("Conv2d", (1, 256, 12, 12)),
+    ("ReLU", (1, 256, 12, 12)),
+    ("MaxPool2d", (1, 256, 5, 5)),
+    ("Flatten", (1, 6400)),
+    ("Linear", (1, 4096)),
+    ("ReLU", (1, 4096)),
+    ("Dropout", (1, 4096)),
+    ("Linear", (1, 4096)),
+    ("ReLU", (1, 4096)),
+    ("Dropout", (1, 4096)),
+    ("Linear", (1, 10)),
 ]
-print("identical to the tutorial's shape table:", [(r.layer, r.output_shape) for r in rows] == SEED_TABLE)
+print(
+    "identical to the tutorial's shape table:",
+    [(r.layer, r.output_shape) for r in rows] == SEED_TABLE,
+)
 
 # %% [markdown]
 # The output-size formula explains every step: a side of $n$ with window $k$, padding $p$ and
@@ -166,8 +186,10 @@ names = [f"conv{i + 1}" for i in range(5)] + [f"fc{i + 6}" for i in range(3)]
 total_params, total_flops = sum(r.params for r in rows), sum(r.flops for r in rows)
 print(f"{'layer':<8}{'output':<20}{'params':>12}{'share':>8}{'MFLOP':>10}{'share':>8}")
 for name, r in zip(names, weighted):
-    print(f"{name:<8}{str(list(r.output_shape[1:])):<20}{r.params:>12,}{r.params / total_params:>8.1%}"
-          f"{r.flops / 1e6:>10.1f}{r.flops / total_flops:>8.1%}")
+    print(
+        f"{name:<8}{str(list(r.output_shape[1:])):<20}{r.params:>12,}{r.params / total_params:>8.1%}"
+        f"{r.flops / 1e6:>10.1f}{r.flops / total_flops:>8.1%}"
+    )
 print(f"total: {total_params:,} parameters, {total_flops / 1e9:.3f} GFLOP per image (forward)")
 
 # %% [markdown]
@@ -178,8 +200,14 @@ print(f"total: {total_params:,} parameters, {total_flops / 1e9:.3f} GFLOP per im
 # %%
 conv2 = dict(params=256 * (96 * 5 * 5 + 1), flops=2 * 256 * 26 * 26 * 96 * 5 * 5)
 fc6 = dict(params=4096 * (6400 + 1), flops=2 * 6400 * 4096)
-print("conv2 by hand matches the counter:", (conv2["params"], conv2["flops"]) == (weighted[1].params, weighted[1].flops))
-print("fc6 by hand matches the counter:", (fc6["params"], fc6["flops"]) == (weighted[5].params, weighted[5].flops))
+print(
+    "conv2 by hand matches the counter:",
+    (conv2["params"], conv2["flops"]) == (weighted[1].params, weighted[1].flops),
+)
+print(
+    "fc6 by hand matches the counter:",
+    (fc6["params"], fc6["flops"]) == (weighted[5].params, weighted[5].flops),
+)
 
 # %% [markdown]
 # Plotting the two shares shows the division of labour: the convolutions hold about 8% of the
@@ -190,7 +218,9 @@ fig, ax = plt.subplots(figsize=(7, 3))
 pos = torch.arange(len(names)).float()
 ax.bar(pos - 0.2, [r.params / total_params for r in weighted], 0.4, label="share of parameters")
 ax.bar(pos + 0.2, [r.flops / total_flops for r in weighted], 0.4, label="share of FLOPs")
-d2lite.set_axes(ax, "layer", "fraction of the whole network", legend=["share of parameters", "share of FLOPs"])
+d2lite.set_axes(
+    ax, "layer", "fraction of the whole network", legend=["share of parameters", "share of FLOPs"]
+)
 ax.set_xticks(pos.tolist(), names)
 ax.set_title("AlexNet: parameters and compute per layer")
 fig.tight_layout()
@@ -218,8 +248,10 @@ with torch.inference_mode():
         net_dev(Xb).sum().item()  # .item() waits for the GPU to finish
         times.append(time.perf_counter() - start)
 per_image = min(times) / S["time_batch"]
-print(f"{device}, batch {S['time_batch']}: {per_image * 1e3:.1f} ms per image, "
-      f"about {total_flops / per_image / 1e9:.1f} GFLOP/s (forward only)")
+print(
+    f"{device}, batch {S['time_batch']}: {per_image * 1e3:.1f} ms per image, "
+    f"about {total_flops / per_image / 1e9:.1f} GFLOP/s (forward only)"
+)
 
 # %% [markdown]
 # A training step also runs the backward pass, roughly three times the forward cost in total. As
@@ -233,16 +265,22 @@ print(f"{device}, batch {S['time_batch']}: {per_image * 1e3:.1f} ms per image, "
 
 # %%
 TEXT = dict(
-    input="input {shape}", conv="conv {k}×{k}, {c} channels, stride {s}, pad {p}",
-    maxpool="max-pool {k}×{k}, stride {s}", avgpool="avg-pool {k}×{k}, stride {s}",
-    linear="dense {n}", dropout=", dropout", lenet="LeNet (28×28 input)", alexnet="AlexNet (224×224 input)",
+    input="input {shape}",
+    conv="conv {k}×{k}, {c} channels, stride {s}, pad {p}",
+    maxpool="max-pool {k}×{k}, stride {s}",
+    avgpool="avg-pool {k}×{k}, stride {s}",
+    linear="dense {n}",
+    dropout=", dropout",
+    lenet="LeNet (28×28 input)",
+    alexnet="AlexNet (224×224 input)",
 )
 
 
-def describe(net, X):
-    """Fold a network into boxes (kind, text, output shape); activations and dropout join the layer before."""
+def describe(net, X, rows):
+    """Fold a network into boxes (kind, text, output shape); activations and dropout join the layer before.
+    rows is the network's d2lite.trace_shapes table."""
     boxes = [("input", TEXT["input"].format(shape="×".join(map(str, X.shape[1:]))), "")]
-    for layer, r in zip(net, d2lite.trace_shapes(net, X)):
+    for layer, r in zip(net, rows):
         shape = "×".join(map(str, r.output_shape[1:]))
         if isinstance(layer, nn.Conv2d):
             k, s, p = layer.kernel_size[0], layer.stride[0], layer.padding[0]
@@ -260,8 +298,9 @@ def describe(net, X):
     return boxes
 
 
-lenet = d2lite.lenet()
-describe(lenet, torch.randn(1, 1, 28, 28))
+lenet, X_lenet = d2lite.lenet(), torch.randn(1, 1, 28, 28)
+lenet_rows = d2lite.trace_shapes(lenet, X_lenet)
+describe(lenet, X_lenet, lenet_rows)
 
 # %% [markdown]
 # Then draw the boxes, coloured by kind. Both networks use the same box height, so LeNet's column is
@@ -278,8 +317,11 @@ def draw_boxes(ax, boxes, title):
     ax.set_title(title)
     for i, (kind, text, shape) in enumerate(boxes):
         y = -i  # top to bottom: the input is at the top
-        ax.add_patch(FancyBboxPatch((0.2, y - 0.35), 6.6, 0.7, boxstyle="round,pad=0.02",
-                                    fc=COLORS[kind], ec="#555555"))
+        ax.add_patch(
+            FancyBboxPatch(
+                (0.2, y - 0.35), 6.6, 0.7, boxstyle="round,pad=0.02", fc=COLORS[kind], ec="#555555"
+            )
+        )
         ax.text(3.5, y, text, ha="center", va="center", fontsize=8)
         ax.text(7.0, y, shape, ha="left", va="center", fontsize=8, color="#333333")
         if i:
@@ -287,35 +329,54 @@ def draw_boxes(ax, boxes, title):
 
 
 fig, axes = plt.subplots(1, 2, figsize=(11, 6.5))
-draw_boxes(axes[0], describe(lenet, torch.randn(1, 1, 28, 28)), TEXT["lenet"])
-draw_boxes(axes[1], describe(net.cpu(), torch.randn(1, 1, 224, 224)), TEXT["alexnet"])
+draw_boxes(axes[0], describe(lenet, X_lenet, lenet_rows), TEXT["lenet"])
+draw_boxes(axes[1], describe(net, X, rows), TEXT["alexnet"])
 fig.tight_layout()
 
 # %% [markdown]
 # Finally, the headline numbers in one table, every one of them counted from the models:
 
+
 # %%
-def summary(model, X):
-    rows = d2lite.trace_shapes(model, X)
+def summary(model, rows):
     layers = [type(m).__name__ for m in model]
-    return dict(weight_layers=layers.count("Conv2d") + layers.count("Linear"),
-                convs=layers.count("Conv2d"), params=sum(r.params for r in rows),
-                flops=sum(r.flops for r in rows), act="sigmoid" if "Sigmoid" in layers else "ReLU",
-                pool="max" if "MaxPool2d" in layers else "average", dropout="yes" if "Dropout" in layers else "no")
+    return dict(
+        weight_layers=layers.count("Conv2d") + layers.count("Linear"),
+        convs=layers.count("Conv2d"),
+        params=sum(r.params for r in rows),
+        flops=sum(r.flops for r in rows),
+        act="sigmoid" if "Sigmoid" in layers else "ReLU",
+        pool="max" if "MaxPool2d" in layers else "average",
+        dropout="yes" if "Dropout" in layers else "no",
+    )
 
 
 def cols(text):
-    return sum(2 if ord(ch) > 0x2E7F else 1 for ch in text)  # a Chinese character is two columns wide
+    return sum(
+        2 if ord(ch) > 0x2E7F else 1 for ch in text
+    )  # a Chinese character is two columns wide
 
 
-table = {"LeNet": summary(lenet, torch.randn(1, 1, 28, 28)), "AlexNet": summary(net, X)}
-labels = dict(weight_layers="layers with weights", convs="  of which conv", params="parameters",
-              flops="FLOPs per image", act="activation", pool="pooling", dropout="dropout")
+table = {"LeNet": summary(lenet, lenet_rows), "AlexNet": summary(net, rows)}
+labels = dict(
+    weight_layers="layers with weights",
+    convs="  of which conv",
+    params="parameters",
+    flops="FLOPs per image",
+    act="activation",
+    pool="pooling",
+    dropout="dropout",
+)
 for key, label in labels.items():
-    a, b = (f"{v:,}" if key in ("params", "flops") else str(v) for v in (table["LeNet"][key], table["AlexNet"][key]))
+    a, b = (
+        f"{v:,}" if key in ("params", "flops") else str(v)
+        for v in (table["LeNet"][key], table["AlexNet"][key])
+    )
     print(label + " " * (20 - cols(label)), " " * (14 - cols(a)) + a, " " * (16 - cols(b)) + b)
-print(f"AlexNet / LeNet: {table['AlexNet']['params'] / table['LeNet']['params']:.0f}× the parameters, "
-      f"{table['AlexNet']['flops'] / table['LeNet']['flops']:.0f}× the compute")
+print(
+    f"AlexNet / LeNet: {table['AlexNet']['params'] / table['LeNet']['params']:.0f}× the parameters, "
+    f"{table['AlexNet']['flops'] / table['LeNet']['flops']:.0f}× the compute"
+)
 
 # %% [markdown]
 # About 760 times the parameters and more than two thousand times the compute per image. A network

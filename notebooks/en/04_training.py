@@ -30,10 +30,10 @@
 # - the speed tricks of the fast path: data kept on the GPU, bf16 and `channels_last`.
 #
 # ```{note}
-# **Runtime.** Quick setting (512 training images, 1 epoch, the one the committed notebook and the
-# tests run): about QUICK_RUNTIME s on 2 cores of an Intel Xeon (Sapphire Rapids) CPU, shared with
+# **Runtime.** Quick setting (384 training images, 1 epoch, the one the committed notebook and the
+# tests run): about 20 s (measured 2026-11-28, nearly idle; 2 to 6 times longer while other jobs load the machine) on 2 cores of an Intel Xeon (Sapphire Rapids) CPU, shared with
 # other jobs. Full setting (60,000 images, 10 epochs): made for a GPU, not yet measured for this
-# book. On this CPU it would take roughly a day (see the speed table below).
+# book. On this CPU it would take about two days (see the speed table below).
 # ```
 
 # %%
@@ -57,15 +57,15 @@ FULL = dict(
     subset=None,  # all 60,000 training and 10,000 test images
     batch_size=128,  # d2l's published size; batch 1 leaves the hardware idle (table below)
     num_epochs=10,  # d2l's published budget, reported to reach about 0.88 test accuracy
-    lr=0.01,  # the AlexNet paper's rate; the CPU screen below: 0.01 learns, 0.03 is unstable
+    lr=0.01,  # the AlexNet paper's rate, and the best test accuracy of the CPU screen below
     momentum=0.9,  # the paper's value; plain SGD at lr 0.01 learned far slower in our screen
     amp=True,  # bf16 autocast: tensor cores on a GPU (on a CPU only with AMX/AVX512-BF16)
     channels_last=True,  # NHWC layout, what GPU tensor-core convolutions want (GPU only)
     on_device=True,  # keep the uint8 dataset on the device, cut batches there
 )
 QUICK_SETTING = dict(
-    subset=(512, 256),  # 512 train / 256 test images: the chapter runs in well under a minute
-    batch_size=32,  # 16 steps, enough points for the live plot
+    subset=(384, 192),  # 384 train / 192 test images: about half a minute on 2 idle cores
+    batch_size=32,  # 12 steps, enough points for the live plot
     num_epochs=1,  # one pass: enough to show the loop, far too little to learn
     lr=0.01,
     momentum=0.9,
@@ -148,8 +148,9 @@ print(type(train_iter).__name__, f"{len(train_iter)} batches per epoch, first ba
 # layer, as in the tutorial, with a seed so that the run can be repeated.
 
 # %%
+d2lite.set_seed(0)  # seeds the biases, the Xavier weights and the shuffle order
 net = d2lite.alexnet()
-d2lite.init_weights(net, seed=0)
+d2lite.init_weights(net)
 net.to(device)
 print(f"{sum(p.numel() for p in net.parameters()):,} parameters on {device}")
 
@@ -163,7 +164,7 @@ print(f"{sum(p.numel() for p in net.parameters()):,} parameters on {device}")
 # An untrained network should be right about one time in ten.
 
 # %%
-acc0 = d2lite.evaluate_accuracy_gpu(net, test_iter)
+acc0 = d2lite.evaluate_accuracy_gpu(net, test_iter, amp=S["amp"])
 print(f"untrained test accuracy: {acc0:.3f} (chance: 0.100), model still in "
       f"{'train' if net.training else 'eval'} mode afterwards")
 
@@ -180,12 +181,28 @@ print(f"the tutorial's run: {seed_hours:.1f} hours of training")
 
 # %% [markdown]
 # One image per step is a poor fit for a GPU: each step launches the same couple of dozen small
-# kernels, the hardware waits on Python and on kernel launches, and most of its arithmetic units
+# kernels, the time goes to Python and kernel launches while most arithmetic units
 # stay idle. Larger batches give each kernel enough work. Even this CPU shows the effect. We timed
 # AlexNet's training steps (224×224, SGD with momentum, data in memory, after one warm-up step)
 # with `benchmarks/batch_size_cpu.py`:
 #
-# BATCH_TABLE
+# | batch | dtype | examples/s, wall (runs 1 / 2 / 3) | examples per CPU-second (runs 1 / 2 / 3) |
+# |---:|:---:|---:|---:|
+# | 1 | fp32 | 0.6 / 0.4 / 1.3 | 1.5 / 1.3 / 1.3 |
+# | 1 | bf16 | 0.3 / 0.5 / 1.1 | 0.9 / 1.1 / 1.1 |
+# | 32 | fp32 | 5.9 / 3.9 / 15.1 | 14.2 / 12.6 / 14.3 |
+# | 32 | bf16 | 10.9 / 3.2 / 19.2 | 19.9 / 15.4 / 18.5 |
+# | 128 | fp32 | 5.6 / 9.9 / 15.7 | 14.7 / 16.3 / 15.3 |
+# | 128 | bf16 | 11.9 / 24.3 / 37.9 | 33.4 / 35.5 / 35.6 |
+#
+# Measured on 2026-11-28 on 2 cores of an Intel Xeon (Sapphire Rapids, with AMX) in a VM, torch
+# 2.14.1, 2 threads, 8 to 10 s of steps per setting, three runs. During runs 1 and 2 the machine
+# was shared with other people's jobs (load average 8 to 12 on 2 cores), so their wall-clock
+# figures are far too low; run 3 had the machine nearly to itself (load about 1). The last column
+# divides by the CPU time this process actually got (`time.process_time()`), which the other jobs
+# disturb far less: the three runs agree within about 25%. The picture is clear anyway: one image per step gets about 10 to 25 times less done per CPU-second
+# than batches of 32 or 128. And bf16 pays off only at large batches: probably because autocast
+# re-casts the 47 M weights to bf16 at every step, a cost only a big batch amortises.
 #
 # The Dive into Deep Learning book trains this same network with **batch 128, lr 0.01 (plain
 # SGD), 10 epochs** and reports about **0.88 test accuracy** on a GPU. Those are its published
@@ -193,15 +210,34 @@ print(f"the tutorial's run: {seed_hours:.1f} hours of training")
 # AlexNet paper's choice). To pick the learning rate we ran a short screen on the CPU with
 # `benchmarks/lr_sweep_cpu.py`:
 #
-# LR_TABLE
+# | lr | momentum | train loss | train acc | test acc |
+# |---:|---:|---:|---:|---:|
+# | 0.01 | 0 (d2l's setting) | 2.295 | 0.138 | 0.419 |
+# | 0.003 | 0.9 | 2.286 | 0.165 | 0.445 |
+# | **0.01** | **0.9** | 2.015 | 0.260 | **0.489** |
+# | 0.03 | 0.9 | 1.882 | 0.334 | 0.431 |
 #
-# The next cell turns the measured rates into the time one full epoch would take here.
+# One run per row, 2026-11-28, same CPU: a fixed subset of 6,144 training images (48 steps of
+# batch 128, one epoch) and 1,000 test images, 28→224, bf16, seed 0; about 4 to 5 minutes per row
+# on the shared machine. Momentum makes the short run learn far faster than plain SGD at the same
+# rate. Among the momentum runs 0.03 lowers the training loss most but tests worse than 0.01, and
+# 0.003 hardly moves. We take **lr 0.01 with momentum 0.9**, which is also the AlexNet paper's
+# choice. One epoch on a tenth of the data is a screen, not a proof: the full run on a GPU is the
+# real test.
+#
+# The next cell turns the measured rates into the time one full epoch would take here. On the idle
+# machine (run 3) wall-clock and per-CPU-second figures nearly coincide, so CPU-hours are about
+# wall-clock hours.
 
 # %%
-measured = MEASURED  # examples/sec on this CPU, from the table above
+measured = {  # examples per CPU-second on this CPU, mean of the three runs above
+    (1, "fp32"): 1.4, (1, "bf16"): 1.0,
+    (32, "fp32"): 13.7, (32, "bf16"): 17.9,
+    (128, "fp32"): 15.4, (128, "bf16"): 34.8,
+}
 for (batch, dtype), eps in measured.items():
-    print(f"batch {batch:>3} {dtype}: {eps:5.1f} examples/s -> "
-          f"one 60,000-image epoch in {60_000 / eps / 3600:4.1f} h")
+    print(f"batch {batch:>3} {dtype}: {eps:4.1f} examples per CPU-second -> one 60,000-image "
+          f"epoch costs {60_000 / eps / 3600:4.1f} CPU-hours")
 
 # %% [markdown]
 # ## The training loop
@@ -257,7 +293,7 @@ print(run)
 
 # %% [markdown]
 # Now we train. In Jupyter the plot below redraws about five times per epoch: train loss (solid),
-# train accuracy (dashed) and, at the end of each epoch, test accuracy (dash-dotted).
+# train accuracy (dashed) and, at the end of each epoch, test accuracy (dash-dotted, one dot per epoch).
 
 # %%
 history = d2lite.train(
@@ -266,7 +302,8 @@ history = d2lite.train(
     channels_last=S["channels_last"] and device.type == "cuda",
     checkpoint=CKPT,
     animator=d2lite.Animator(xlabel="epoch", xlim=[0, S["num_epochs"]],
-                            legend=["train loss", "train acc", "test acc"]),
+                             legend=["train loss", "train acc", "test acc"],
+                             fmts=("-", "m--", "g-.o")),
 )
 
 # %% [markdown]

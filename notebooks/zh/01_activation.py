@@ -27,15 +27,16 @@
 # - 用一个小控件自己调层数、换函数，观察每一层的梯度。
 #
 # ```{note}
-# 本章只用很小的全连接网络，CPU 上几秒钟就能跑完：完整设置约 RUNTIME_FULL，快速设置约
-# RUNTIME_QUICK（HARDWARE）。每次执行的实际用时记录在 notebook 元数据 `d2lite.runtime_s` 中。
+# 本章只用很小的全连接网络，CPU 上几秒钟就能跑完：完整设置约 7–15 秒，快速设置约
+# 5 秒（在 2 核 Intel Xeon CPU 上实测；这台机器与他人共享，繁忙时会慢两到五倍）。每次执行的实际用时记录在 notebook 元数据 `d2lite.runtime_s` 中。
 # ```
 
 # %%
 import sys
 
 if "google.colab" in sys.modules:  # on Colab: install d2lite and the CJK font; locally: nothing
-    %pip install -q mplfonts "d2lite @ git+https://github.com/d2lite/alexnet-fashion-mnist-book"
+    # %pip install -q mplfonts "d2lite @ git+https://github.com/d2lite/alexnet-fashion-mnist-book"
+    print("Colab: installed d2lite and mplfonts")
 
 # %% [markdown]
 # 下面的参数格子集中了本章所有可调的量。左边是完整设置，右边是测试和 CI 用的快速设置
@@ -51,12 +52,14 @@ FULL = dict(
     depths=(1, 2, 4, 8, 12, 16, 20),  # 要测的层数：到 20 层时 sigmoid 的梯度已所剩无几
     width=64,  # 每层的神经元数：够宽，梯度范数才不会随随机种子大幅跳动
     batch=256,  # 每次测量用的输入个数
-    repeats=10,  # 每个层数重复初始化几次再取平均
+    repeats=5,  # 每个层数重复初始化几次再取平均
     widget_depth=16,  # 控件和静态图默认显示的层数
 )
-QUICK_SETTING = dict(depths=(1, 2, 4, 8, 16), width=64, batch=64, repeats=3, widget_depth=16)
+QUICK_SETTING = dict(depths=(1, 4, 8, 16), width=64, batch=64, repeats=2, widget_depth=16)
 S = QUICK_SETTING if QUICK else FULL
-print(f"D2LITE_QUICK={os.environ.get('D2LITE_QUICK', '')!r} → {'快速' if QUICK else '完整'}设置：{S}")
+print(
+    f"D2LITE_QUICK={os.environ.get('D2LITE_QUICK', '')!r} → {'快速' if QUICK else '完整'}设置：{S}"
+)
 
 # %% [markdown]
 # 导入要用的库。`d2lite.use_cjk_font()` 让 matplotlib 用一款真正的中文字体（随 `mplfonts`
@@ -100,6 +103,7 @@ print(relu_grad[::20])  # 每隔 20 个点看一眼：左边全是 0，右边全
 # %% [markdown]
 # 把函数和导数并排画出来。这个画图函数后面还会用到。
 
+
 # %%
 def plot_function_and_grad(x, y, grad, name):
     """左图画函数本身，右图画 autograd 算出的导数。"""
@@ -114,7 +118,7 @@ def plot_function_and_grad(x, y, grad, name):
     return fig
 
 
-plot_function_and_grad(x, relu_y, relu_grad, "ReLU");
+fig = plot_function_and_grad(x, relu_y, relu_grad, "ReLU")
 
 # %% [markdown]
 # ## 1.2 0 点处的“导数”
@@ -161,7 +165,7 @@ print("autograd 与 σ(1-σ) 一致：", torch.allclose(sigmoid_grad, sigmoid_y 
 print(f"导数的最大值：{sigmoid_grad.max():.4f}（在 x = {x[sigmoid_grad.argmax()].item():.1f} 处）")
 
 # %%
-plot_function_and_grad(x, sigmoid_y, sigmoid_grad, "sigmoid");
+fig = plot_function_and_grad(x, sigmoid_y, sigmoid_grad, "sigmoid")
 
 # %% [markdown]
 # 右图说明了两件事。第一，导数最大也只有 $0.25$；第二，输入的绝对值一旦超过 5 左右，
@@ -173,6 +177,7 @@ plot_function_and_grad(x, sigmoid_y, sigmoid_grad, "sigmoid");
 # sigmoid 每次至多乘 0.25，层数一多，乘积便以指数速度趋于 0。
 # 我们搭一叠 `depth` 个“全连接层 + 激活函数”，用 `d2lite.init_weights`（与原教程相同的
 # Xavier 初始化）初始化，从输出端传回一个固定的随机梯度，再看**第一层**权重收到的梯度有多大。
+
 
 # %%
 def make_stack(activation, depth, width):
@@ -251,14 +256,19 @@ for name, values in first.items():
 # 控件需要一个运行中的内核（本地 Jupyter 或 Colab）；网页上看不到它，所以紧接着给出
 # 默认参数下的静态图。
 
+
 # %%
 def plot_layers(names, depth, ax=None):
     """一张图里画出每个全连接层的梯度范数，横轴从输入端到输出端。"""
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.2))
     for name in names:
-        ax.semilogy(range(1, depth + 2), layer_grad_norms(ACTIVATIONS[name], depth, seed=0),
-                    "o-", label=name)
+        ax.semilogy(
+            range(1, depth + 2),
+            layer_grad_norms(ACTIVATIONS[name], depth, seed=0),
+            "o-",
+            label=name,
+        )
     d2lite.set_axes(ax, "第几个全连接层（1 = 输入端）", "权重梯度的范数", yscale="log")
     ax.legend()
     ax.set_title(f"{depth} 层网络中各层的梯度")

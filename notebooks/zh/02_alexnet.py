@@ -28,14 +28,15 @@
 # - 从代码画出 LeNet 与 AlexNet 的结构对比图。
 #
 # ```{note}
-# 本章不训练模型，只做一次次前向计算：完整设置约 RUNTIME_FULL，快速设置约 RUNTIME_QUICK（HARDWARE）。
+# 本章不训练模型，只做一次次前向计算：完整设置约 6 秒，快速设置约 5 秒（在 2 核 Intel Xeon CPU 上实测；这台机器与他人共享，繁忙时会慢两到五倍）。
 # ```
 
 # %%
 import sys
 
 if "google.colab" in sys.modules:  # on Colab: install d2lite and the CJK font; locally: nothing
-    %pip install -q mplfonts "d2lite @ git+https://github.com/d2lite/alexnet-fashion-mnist-book"
+    # %pip install -q mplfonts "d2lite @ git+https://github.com/d2lite/alexnet-fashion-mnist-book"
+    print("Colab: installed d2lite and mplfonts")
 
 # %% [markdown]
 # 参数格子：完整设置与快速设置只在计时所用的批量大小和重复次数上不同。
@@ -54,7 +55,9 @@ FULL = dict(
 )
 QUICK_SETTING = dict(side=224, dropout=0.5, time_batch=2, time_repeats=1)
 S = QUICK_SETTING if QUICK else FULL
-print(f"D2LITE_QUICK={os.environ.get('D2LITE_QUICK', '')!r} → {'快速' if QUICK else '完整'}设置：{S}")
+print(
+    f"D2LITE_QUICK={os.environ.get('D2LITE_QUICK', '')!r} → {'快速' if QUICK else '完整'}设置：{S}"
+)
 
 # %%
 import time
@@ -125,13 +128,27 @@ for r in rows:
 
 # %%
 SEED_TABLE = [  # 原教程的输出：层名与输出形状
-    ("Conv2d", (1, 96, 54, 54)), ("ReLU", (1, 96, 54, 54)), ("MaxPool2d", (1, 96, 26, 26)),
-    ("Conv2d", (1, 256, 26, 26)), ("ReLU", (1, 256, 26, 26)), ("MaxPool2d", (1, 256, 12, 12)),
-    ("Conv2d", (1, 384, 12, 12)), ("ReLU", (1, 384, 12, 12)), ("Conv2d", (1, 384, 12, 12)),
-    ("ReLU", (1, 384, 12, 12)), ("Conv2d", (1, 256, 12, 12)), ("ReLU", (1, 256, 12, 12)),
-    ("MaxPool2d", (1, 256, 5, 5)), ("Flatten", (1, 6400)), ("Linear", (1, 4096)),
-    ("ReLU", (1, 4096)), ("Dropout", (1, 4096)), ("Linear", (1, 4096)), ("ReLU", (1, 4096)),
-    ("Dropout", (1, 4096)), ("Linear", (1, 10)),
+    ("Conv2d", (1, 96, 54, 54)),
+    ("ReLU", (1, 96, 54, 54)),
+    ("MaxPool2d", (1, 96, 26, 26)),
+    ("Conv2d", (1, 256, 26, 26)),
+    ("ReLU", (1, 256, 26, 26)),
+    ("MaxPool2d", (1, 256, 12, 12)),
+    ("Conv2d", (1, 384, 12, 12)),
+    ("ReLU", (1, 384, 12, 12)),
+    ("Conv2d", (1, 384, 12, 12)),
+    ("ReLU", (1, 384, 12, 12)),
+    ("Conv2d", (1, 256, 12, 12)),
+    ("ReLU", (1, 256, 12, 12)),
+    ("MaxPool2d", (1, 256, 5, 5)),
+    ("Flatten", (1, 6400)),
+    ("Linear", (1, 4096)),
+    ("ReLU", (1, 4096)),
+    ("Dropout", (1, 4096)),
+    ("Linear", (1, 4096)),
+    ("ReLU", (1, 4096)),
+    ("Dropout", (1, 4096)),
+    ("Linear", (1, 10)),
 ]
 print("与原教程的形状表完全一致：", [(r.layer, r.output_shape) for r in rows] == SEED_TABLE)
 
@@ -152,8 +169,10 @@ names = [f"conv{i + 1}" for i in range(5)] + [f"fc{i + 6}" for i in range(3)]
 total_params, total_flops = sum(r.params for r in rows), sum(r.flops for r in rows)
 print(f"{'层':<7}{'输出形状':<16}{'参数量':>9}{'占比':>6}{'MFLOP':>10}{'占比':>6}")
 for name, r in zip(names, weighted):
-    print(f"{name:<8}{str(list(r.output_shape[1:])):<20}{r.params:>12,}{r.params / total_params:>8.1%}"
-          f"{r.flops / 1e6:>10.1f}{r.flops / total_flops:>8.1%}")
+    print(
+        f"{name:<8}{str(list(r.output_shape[1:])):<20}{r.params:>12,}{r.params / total_params:>8.1%}"
+        f"{r.flops / 1e6:>10.1f}{r.flops / total_flops:>8.1%}"
+    )
 print(f"合计：{total_params:,} 个参数，每张图片前向 {total_flops / 1e9:.3f} GFLOP")
 
 # %% [markdown]
@@ -164,8 +183,14 @@ print(f"合计：{total_params:,} 个参数，每张图片前向 {total_flops / 
 # %%
 conv2 = dict(params=256 * (96 * 5 * 5 + 1), flops=2 * 256 * 26 * 26 * 96 * 5 * 5)
 fc6 = dict(params=4096 * (6400 + 1), flops=2 * 6400 * 4096)
-print("conv2 手算与计数器一致：", (conv2["params"], conv2["flops"]) == (weighted[1].params, weighted[1].flops))
-print("fc6 手算与计数器一致：", (fc6["params"], fc6["flops"]) == (weighted[5].params, weighted[5].flops))
+print(
+    "conv2 手算与计数器一致：",
+    (conv2["params"], conv2["flops"]) == (weighted[1].params, weighted[1].flops),
+)
+print(
+    "fc6 手算与计数器一致：",
+    (fc6["params"], fc6["flops"]) == (weighted[5].params, weighted[5].flops),
+)
 
 # %% [markdown]
 # 把两列占比画出来，分工一目了然：卷积层只占约 8% 的参数，却做了 95% 以上的计算；
@@ -202,8 +227,10 @@ with torch.inference_mode():
         net_dev(Xb).sum().item()  # .item() 等待 GPU 算完
         times.append(time.perf_counter() - start)
 per_image = min(times) / S["time_batch"]
-print(f"{device}，批量 {S['time_batch']}：每张图片 {per_image * 1e3:.1f} ms，"
-      f"约 {total_flops / per_image / 1e9:.1f} GFLOP/s（仅前向）")
+print(
+    f"{device}，批量 {S['time_batch']}：每张图片 {per_image * 1e3:.1f} ms，"
+    f"约 {total_flops / per_image / 1e9:.1f} GFLOP/s（仅前向）"
+)
 
 # %% [markdown]
 # 训练时每一步还要反向传播，计算量约为前向的 3 倍。第 4 章会看到，这正是在 CPU 上训练 AlexNet 很慢的原因。
@@ -215,16 +242,21 @@ print(f"{device}，批量 {S['time_batch']}：每张图片 {per_image * 1e3:.1f}
 
 # %%
 TEXT = dict(
-    input="输入 {shape}", conv="卷积 {k}×{k}，{c} 通道，步幅 {s}，填充 {p}",
-    maxpool="最大汇聚 {k}×{k}，步幅 {s}", avgpool="平均汇聚 {k}×{k}，步幅 {s}",
-    linear="全连接 {n}", dropout="，暂退", lenet="LeNet（输入 28×28）", alexnet="AlexNet（输入 224×224）",
+    input="输入 {shape}",
+    conv="卷积 {k}×{k}，{c} 通道，步幅 {s}，填充 {p}",
+    maxpool="最大汇聚 {k}×{k}，步幅 {s}",
+    avgpool="平均汇聚 {k}×{k}，步幅 {s}",
+    linear="全连接 {n}",
+    dropout="，暂退",
+    lenet="LeNet（输入 28×28）",
+    alexnet="AlexNet（输入 224×224）",
 )
 
 
-def describe(net, X):
-    """把网络折叠成方框列表：(类别, 文字, 输出形状)，激活函数和暂退并入前一层。"""
+def describe(net, X, rows):
+    """把网络折叠成方框列表：(类别, 文字, 输出形状)，激活函数和暂退并入前一层；rows 来自 trace_shapes。"""
     boxes = [("input", TEXT["input"].format(shape="×".join(map(str, X.shape[1:]))), "")]
-    for layer, r in zip(net, d2lite.trace_shapes(net, X)):
+    for layer, r in zip(net, rows):
         shape = "×".join(map(str, r.output_shape[1:]))
         if isinstance(layer, nn.Conv2d):
             k, s, p = layer.kernel_size[0], layer.stride[0], layer.padding[0]
@@ -242,8 +274,9 @@ def describe(net, X):
     return boxes
 
 
-lenet = d2lite.lenet()
-describe(lenet, torch.randn(1, 1, 28, 28))
+lenet, X_lenet = d2lite.lenet(), torch.randn(1, 1, 28, 28)
+lenet_rows = d2lite.trace_shapes(lenet, X_lenet)
+describe(lenet, X_lenet, lenet_rows)
 
 # %% [markdown]
 # 再把方框画出来，颜色区分层的类别。两个网络用同样的方框高度，LeNet 那一列明显更短：
@@ -259,8 +292,11 @@ def draw_boxes(ax, boxes, title):
     ax.set_title(title)
     for i, (kind, text, shape) in enumerate(boxes):
         y = -i  # 从上往下：输入在最上面
-        ax.add_patch(FancyBboxPatch((0.2, y - 0.35), 6.6, 0.7, boxstyle="round,pad=0.02",
-                                    fc=COLORS[kind], ec="#555555"))
+        ax.add_patch(
+            FancyBboxPatch(
+                (0.2, y - 0.35), 6.6, 0.7, boxstyle="round,pad=0.02", fc=COLORS[kind], ec="#555555"
+            )
+        )
         ax.text(3.5, y, text, ha="center", va="center", fontsize=8)
         ax.text(7.0, y, shape, ha="left", va="center", fontsize=8, color="#333333")
         if i:
@@ -268,35 +304,52 @@ def draw_boxes(ax, boxes, title):
 
 
 fig, axes = plt.subplots(1, 2, figsize=(11, 6.5))
-draw_boxes(axes[0], describe(lenet, torch.randn(1, 1, 28, 28)), TEXT["lenet"])
-draw_boxes(axes[1], describe(net.cpu(), torch.randn(1, 1, 224, 224)), TEXT["alexnet"])
+draw_boxes(axes[0], describe(lenet, X_lenet, lenet_rows), TEXT["lenet"])
+draw_boxes(axes[1], describe(net, X, rows), TEXT["alexnet"])
 fig.tight_layout()
 
 # %% [markdown]
 # 最后把两者的主要指标放进一张表。所有数字都由代码从模型里数出来：
 
+
 # %%
-def summary(model, X):
-    rows = d2lite.trace_shapes(model, X)
+def summary(model, rows):
     layers = [type(m).__name__ for m in model]
-    return dict(weight_layers=layers.count("Conv2d") + layers.count("Linear"),
-                convs=layers.count("Conv2d"), params=sum(r.params for r in rows),
-                flops=sum(r.flops for r in rows), act="sigmoid" if "Sigmoid" in layers else "ReLU",
-                pool="最大汇聚" if "MaxPool2d" in layers else "平均汇聚", dropout="有" if "Dropout" in layers else "无")
+    return dict(
+        weight_layers=layers.count("Conv2d") + layers.count("Linear"),
+        convs=layers.count("Conv2d"),
+        params=sum(r.params for r in rows),
+        flops=sum(r.flops for r in rows),
+        act="sigmoid" if "Sigmoid" in layers else "ReLU",
+        pool="最大汇聚" if "MaxPool2d" in layers else "平均汇聚",
+        dropout="有" if "Dropout" in layers else "无",
+    )
 
 
 def cols(text):
     return sum(2 if ord(ch) > 0x2E7F else 1 for ch in text)  # 一个汉字占两列宽
 
 
-table = {"LeNet": summary(lenet, torch.randn(1, 1, 28, 28)), "AlexNet": summary(net, X)}
-labels = dict(weight_layers="带权重的层", convs="其中卷积层", params="参数量", flops="每张图片的 FLOP",
-              act="激活函数", pool="汇聚方式", dropout="暂退法")
+table = {"LeNet": summary(lenet, lenet_rows), "AlexNet": summary(net, rows)}
+labels = dict(
+    weight_layers="带权重的层",
+    convs="其中卷积层",
+    params="参数量",
+    flops="每张图片的 FLOP",
+    act="激活函数",
+    pool="汇聚方式",
+    dropout="暂退法",
+)
 for key, label in labels.items():
-    a, b = (f"{v:,}" if key in ("params", "flops") else str(v) for v in (table["LeNet"][key], table["AlexNet"][key]))
+    a, b = (
+        f"{v:,}" if key in ("params", "flops") else str(v)
+        for v in (table["LeNet"][key], table["AlexNet"][key])
+    )
     print(label + " " * (20 - cols(label)), " " * (14 - cols(a)) + a, " " * (16 - cols(b)) + b)
-print(f"AlexNet / LeNet：参数量 {table['AlexNet']['params'] / table['LeNet']['params']:.0f} 倍，"
-      f"计算量 {table['AlexNet']['flops'] / table['LeNet']['flops']:.0f} 倍")
+print(
+    f"AlexNet / LeNet：参数量 {table['AlexNet']['params'] / table['LeNet']['params']:.0f} 倍，"
+    f"计算量 {table['AlexNet']['flops'] / table['LeNet']['flops']:.0f} 倍"
+)
 
 # %% [markdown]
 # 参数量多了约 760 倍，每张图片的计算量多了两千多倍。这样规模的网络，只有在 ImageNet 这样大的数据集和 GPU 这样的算力面前才有意义，

@@ -1,0 +1,325 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: book///ipynb,notebooks///py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 3 The data: Fashion-MNIST
+#
+# AlexNet was built for ImageNet, but training on ImageNet until it converges takes hours or days
+# even on a modern GPU. This book uses Fashion-MNIST instead: small greyscale pictures of clothing in
+# 10 classes, the same size as MNIST's digits but a good deal harder. Before training anything, we
+# take a close look at the data itself.
+#
+# What you will learn:
+#
+# - the size of Fashion-MNIST and its 10 classes, named in English and Chinese;
+# - how to draw the first 18 training images and check whether the classes are balanced;
+# - the mean image of each class and the pixel statistics;
+# - why the 28×28 images are enlarged to 224×224, and what that costs;
+# - the shapes of one batch, where the data was read from, and what to do offline.
+#
+# ```{note}
+# This chapter only reads data: about 7 s for the full setting and 6 s for the quick one (measured on a 2-core Intel Xeon CPU shared with other jobs, which runs two to five times slower when busy).
+# ```
+
+# %%
+import sys
+
+if "google.colab" in sys.modules:  # on Colab: install d2lite and the CJK font; locally: nothing
+    # %pip install -q mplfonts "d2lite @ git+https://github.com/d2lite/alexnet-fashion-mnist-book"
+    print("Colab: installed d2lite and mplfonts")
+
+# %% [markdown]
+# The parameters: the quick setting uses a smaller batch and times only two batches.
+
+# %% tags=["parameters"]
+import os
+
+import d2lite
+
+QUICK = d2lite.is_quick()
+FULL = dict(
+    batch_size=128,  # images per batch: the order of magnitude chapter 4 trains with
+    resize=224,  # side after enlarging: AlexNet's geometry needs 224
+    time_batches=10,  # batches read for timing: enough for a stable average
+)
+QUICK_SETTING = dict(batch_size=32, resize=224, time_batches=2)
+S = QUICK_SETTING if QUICK else FULL
+print(
+    f"D2LITE_QUICK={os.environ.get('D2LITE_QUICK', '')!r} → {'quick' if QUICK else 'full'} setting: {S}"
+)
+
+# %%
+import time
+
+import matplotlib.pyplot as plt
+import torch
+
+LANG = "en"  # language of the class names and figure text
+print("CJK font:", d2lite.use_cjk_font())
+
+# %%
+device = d2lite.try_gpu()
+print(f"device: {device}, PyTorch {torch.__version__}")
+
+# %% [markdown]
+# ## 3.1 Size and classes
+#
+# `d2lite.load_fashion_mnist_arrays()` reads the whole dataset into `uint8` tensors: 60,000 training
+# and 10,000 test images, each a single-channel $28\times28$ greyscale picture. All four tensors
+# together take about 55 MB, so the whole dataset fits comfortably in memory.
+
+# %%
+arrays = d2lite.load_fashion_mnist_arrays()
+for name in ("train_images", "train_labels", "test_images", "test_labels"):
+    t = getattr(arrays, name)
+    print(
+        f"{name:<13} shape {str(tuple(t.shape)):<16} {t.dtype}  {t.numel() * t.element_size() / 1e6:5.1f} MB"
+    )
+
+# %% [markdown]
+# All ten classes are items of clothing. A label is just an integer from 0 to 9;
+# `d2lite.TEXT_LABELS` holds the names in both languages:
+
+# %%
+for i, (en, zh) in enumerate(zip(d2lite.TEXT_LABELS["en"], d2lite.TEXT_LABELS["zh"])):
+    print(f"{i}  {en:<12}{zh}")
+
+# %% [markdown]
+# ## 3.2 The first 18 images
+#
+# The first 18 training images in their original order, in 2 rows of 9, titled with the class
+# names that `get_fashion_mnist_labels` returns.
+
+# %%
+X18, y18 = arrays.train_images[:18], arrays.train_labels[:18]
+axes = d2lite.show_images(X18, 2, 9, titles=d2lite.get_fashion_mnist_labels(y18, lang=LANG))
+
+# %% [markdown]
+# The items are centred and cropped, on a pure black background (pixel value 0). Some classes are
+# easy to mix up even for a person, T-shirts, pullovers and shirts in particular; chapter 5's
+# confusion matrix will confirm it.
+#
+# ## 3.3 Are the classes balanced?
+#
+# Count the images in each class:
+
+# %%
+train_counts = torch.bincount(arrays.train_labels.long(), minlength=10)
+test_counts = torch.bincount(arrays.test_labels.long(), minlength=10)
+print("train:", train_counts.tolist())
+print("test: ", test_counts.tolist())
+
+# %% [markdown]
+# Exactly 6,000 training and 1,000 test images per class: perfectly balanced. Always guessing one
+# class scores 10%, and plain accuracy is a fair measure; no class weighting is needed.
+
+# %%
+fig, ax = plt.subplots(figsize=(8, 2.8))
+names = d2lite.get_fashion_mnist_labels(range(10), lang=LANG)
+ax.bar(range(10), train_counts.tolist())
+ax.set_xticks(range(10), names, rotation=30)
+ax.set_ylabel("training images")
+ax.set_title("examples per class")
+fig.tight_layout()
+
+# %% [markdown]
+# ## 3.4 The mean image of each class
+#
+# Averaging the 6,000 images of a class pixel by pixel gives its typical silhouette. Two classes
+# whose mean images look alike will also be harder for a model to tell apart.
+
+# %%
+labels = arrays.train_labels.long()
+means = [arrays.train_images[labels == c].float().mean(0) / 255 for c in range(10)]  # 10 × (28, 28)
+axes = d2lite.show_images(means, 2, 5, titles=names, scale=1.8)
+
+# %% [markdown]
+# T-shirts, pullovers, coats and shirts all average to "a top with sleeves", differing mostly in
+# sleeve length and neckline. Sandals, sneakers and ankle boots all point left and differ in how high
+# the shoe rises.
+#
+# ## 3.5 Pixel statistics
+#
+# Pixels are stored as integers from 0 to 255; the loader divides by 255 to get values in $[0, 1]$
+# (as `transforms.ToTensor` does). The mean and standard deviation over the training set:
+
+# %%
+pixels = arrays.train_images.float() / 255  # (60000, 28, 28)
+test_pixels = arrays.test_images.float() / 255
+print(f"train: mean {pixels.mean():.4f}, std {pixels.std():.4f}")
+print(f"test:  mean {test_pixels.mean():.4f}, std {test_pixels.std():.4f}")
+print(
+    f"pixels that are exactly 0 (black background): {(arrays.train_images == 0).float().mean():.1%}"
+)
+
+# %% [markdown]
+# A mean of 0.2860 and a standard deviation of 0.3530: the images are dark overall, with about half
+# of all pixels pure black background. A histogram (log scale) makes it plain:
+
+# %%
+fig, ax = plt.subplots(figsize=(6, 2.8))
+ax.hist(pixels.flatten().numpy(), bins=51, log=True)
+d2lite.set_axes(ax, "pixel value (scaled to [0, 1])", "number of pixels", yscale="log")
+ax.set_title("pixel values in the training set")
+fig.tight_layout()
+
+# %% [markdown]
+# ```{note}
+# Like the tutorial, this book only scales pixels to $[0, 1]$ and does not standardise them.
+# Subtracting 0.2860 and dividing by 0.3530 would give inputs with mean 0 and variance 1, which often
+# speeds up training a little (see the exercises).
+# ```
+#
+# ## 3.6 From 28×28 to 224×224
+#
+# The tutorial enlarges every image to $224\times224$ as it is loaded; `d2lite.FashionMNISTDataset`
+# does it with bilinear interpolation. Here is one image before and after; the two panels on the
+# right show the same central patch, $7\times7$ pixels in the original and the corresponding
+# $56\times56$ after enlarging:
+
+# %%
+dataset = d2lite.FashionMNISTDataset(arrays.train_images, arrays.train_labels, resize=S["resize"])
+big, label = dataset[0]  # (1, 224, 224)
+small = arrays.train_images[0]  # (28, 28)
+crops = [
+    small[10:17, 10:17],
+    big[0, 80:136, 80:136],
+]  # the same patch: 7 pixels at 28 = 56 pixels at 224
+axes = d2lite.show_images(
+    [small, big[0], *crops],
+    1,
+    4,
+    scale=2.4,
+    titles=[
+        f"original {tuple(small.shape)}",
+        f"enlarged {tuple(big.shape[1:])}",
+        "original, central 7×7",
+        "enlarged, same 56×56",
+    ],
+)
+
+# %% [markdown]
+# Enlarging adds no information: every one of the 224×224 pixels is interpolated from the original
+# 784, the picture is merely smoother. Why do it, then? Because AlexNet's layers are laid out for
+# inputs of about 224 pixels. The $11\times11$ stride-4 first convolution and three stride-2
+# poolings must start from 224 to end at exactly $5\times5$, which flattens into the 6400 inputs the
+# first dense layer expects (chapter 2). Feed it a 28×28 image and the shapes do not fit:
+
+# %%
+try:
+    d2lite.alexnet()(torch.zeros(1, 1, 28, 28))
+except d2lite.InputSizeError as err:
+    print("InputSizeError:", err)
+
+# %% [markdown]
+# The cost is just as direct: $(224/28)^2 = 64$ times as many pixels, with the memory per batch and
+# the compute per image growing accordingly. It is the price of reusing AlexNet's original layout,
+# not a way to improve accuracy; a network designed for 28×28 inputs reaches similar accuracy with a
+# far smaller model.
+#
+# ## 3.7 The shapes of one batch
+#
+# `d2lite.load_data_fashion_mnist` is used like the tutorial's function of the same name and returns
+# a training and a test iterator. One training batch:
+
+# %%
+train_iter, test_iter = d2lite.load_data_fashion_mnist(S["batch_size"], resize=S["resize"])
+X, y = next(iter(train_iter))
+print(
+    f"X: {tuple(X.shape)} {X.dtype}, values in [{X.min():.2f}, {X.max():.2f}], {X.numel() * 4 / 1e6:.1f} MB"
+)
+print(f"y: {tuple(y.shape)} {y.dtype}, first 8 labels {y[:8].tolist()}")
+print(f"per epoch: {len(train_iter)} training batches, {len(test_iter)} test batches")
+
+# %% [markdown]
+# The four dimensions of `X` are (batch, channel, height, width). The training set is reshuffled every
+# epoch; the test set keeps its order.
+#
+# Enlarging makes reading the data more expensive too, not just the model. Here is the time to read
+# one batch without and with enlarging to 224 (a fresh loader each time; the first batch, which
+# includes starting the worker process, is not counted):
+
+
+# %%
+def seconds_per_batch(resize):
+    loader, _ = d2lite.load_data_fashion_mnist(S["batch_size"], resize=resize)
+    it = iter(loader)
+    next(it)  # the first batch includes starting the workers: not timed
+    start = time.perf_counter()
+    for _ in range(S["time_batches"]):
+        next(it)
+    return (time.perf_counter() - start) / S["time_batches"]
+
+
+t28, t224 = seconds_per_batch(None), seconds_per_batch(S["resize"])
+print(
+    f"{device}, batch {S['batch_size']}, {d2lite.default_num_workers()} worker(s): 28×28 {t28 * 1e3:.1f} ms per batch, "
+    f"{S['resize']}×{S['resize']} {t224 * 1e3:.1f} ms per batch ({t224 / t28:.0f}×)"
+)
+
+# %% [markdown]
+# Interpolating image by image becomes a bottleneck on a CPU. `load_data_fashion_mnist(...,
+# device=device)` takes another route: the whole `uint8` dataset is copied to the device once and
+# each batch is enlarged in one call (see the documentation of `d2lite.DeviceLoader`).
+#
+# ## 3.8 Where the data comes from
+#
+# d2lite downloads nothing when it is imported. The first time data is needed, it looks for the
+# four files (`train-images-idx3-ubyte` and friends, plain or `.gz`, directly in the folder or in a
+# `FashionMNIST/raw/` subfolder) in this order:
+#
+# 1. the `data_dir` argument, if given;
+# 2. the folder named by the environment variable `D2LITE_DATA`;
+# 3. the project's `data/` folder (`~/.cache/d2lite` when not run from a checkout);
+# 4. `/usr/share/datasets/fashion-mnist`, where Debian/Ubuntu's `dataset-fashion-mnist` package puts it;
+# 5. only then does it download with torchvision, into the first of those folders that applies.
+#
+# Where this run actually read it from:
+
+# %%
+print("D2LITE_DATA =", os.environ.get("D2LITE_DATA", "(not set)"))
+print("data read from:", arrays.source)
+
+# %% [markdown]
+# ```{note}
+# Offline, there are three ways in: copy the four files to any folder and `export
+# D2LITE_DATA=/that/folder`; on Debian/Ubuntu, `sudo apt-get install dataset-fashion-mnist`; or
+# download them on a connected machine and carry them over. If the data is nowhere, d2lite raises
+# `DataNotFoundError` listing every place it looked and these three fixes, instead of hanging on a download.
+# ```
+#
+# ## Summary
+#
+# - Fashion-MNIST has 60,000 training and 10,000 test images, $28\times28$ greyscale, in 10 clothing
+#   classes with exactly 6,000 training and 1,000 test images each.
+# - Scaled to $[0, 1]$, the training pixels have mean 0.2860 and standard deviation 0.3530; about
+#   half of them are pure black background.
+# - The mean images of the tops (T-shirt, pullover, coat, shirt) are very similar: the group most
+#   likely to be confused.
+# - To reuse AlexNet's layout the images are enlarged to $224\times224$: no new information, 64 times
+#   the pixels, and both loading and compute become more expensive.
+# - A batch has shape (batch, 1, 224, 224). The data is searched for in `data_dir`, `D2LITE_DATA`,
+#   the project's `data/`, the Debian package folder, and only then downloaded.
+#
+# ## Exercises
+#
+# 1. Compute the mean image of each class on the test set. Does it differ from the training set's?
+# 2. Compute the mean pixel value of each class. Which class is brightest, which darkest? Does that
+#    match your impression of the mean images?
+# 3. Set `resize` to 227, the input size often quoted for the paper. Does this book's AlexNet still
+#    run? Try 216 and 232 as well, find the range of sides it accepts, and explain it with the
+#    output-size formula from chapter 2.
+# 4. Write a transform that subtracts 0.2860 and divides by 0.3530, and check the mean and standard
+#    deviation of one transformed batch.

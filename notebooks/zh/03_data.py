@@ -1,0 +1,298 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: book///ipynb,notebooks///py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 3 数据：Fashion-MNIST
+#
+# AlexNet 原本是为 ImageNet 设计的，但在 ImageNet 上训练到收敛，即便用现代 GPU 也要以小时甚至天计。
+# 本书改用 Fashion-MNIST：10 类服饰的灰度小图，规模和 MNIST 手写数字一样，却难得多。
+# 训练之前，先把数据本身看清楚。
+#
+# 学完这一章，你将能够：
+#
+# - 说出 Fashion-MNIST 的规模和 10 个类别（中英文名称）；
+# - 画出训练集的前 18 张图片，并检查类别是否均衡；
+# - 计算每一类的平均图像和像素的统计量；
+# - 解释为什么要把 28×28 的图片放大到 224×224，以及这样做的代价；
+# - 读出一个批量的形状，并知道数据是从哪里读进来的、离线时该怎么办。
+#
+# ```{note}
+# 本章只读数据、不训练：完整设置约 7 秒，快速设置约 6 秒（在 2 核 Intel Xeon CPU 上实测；这台机器与他人共享，繁忙时会慢两到五倍）。
+# ```
+
+# %%
+import sys
+
+if "google.colab" in sys.modules:  # on Colab: install d2lite and the CJK font; locally: nothing
+    # %pip install -q mplfonts "d2lite @ git+https://github.com/d2lite/alexnet-fashion-mnist-book"
+    print("Colab: installed d2lite and mplfonts")
+
+# %% [markdown]
+# 参数格子：快速设置用更小的批量，计时也只取两个批量。
+
+# %% tags=["parameters"]
+import os
+
+import d2lite
+
+QUICK = d2lite.is_quick()
+FULL = dict(
+    batch_size=128,  # 一个批量的图片数：第 4 章训练时用的量级
+    resize=224,  # 放大后的边长：AlexNet 的几何结构要求 224
+    time_batches=10,  # 计时读取的批量数：够多，平均值才稳定
+)
+QUICK_SETTING = dict(batch_size=32, resize=224, time_batches=2)
+S = QUICK_SETTING if QUICK else FULL
+print(
+    f"D2LITE_QUICK={os.environ.get('D2LITE_QUICK', '')!r} → {'快速' if QUICK else '完整'}设置：{S}"
+)
+
+# %%
+import time
+
+import matplotlib.pyplot as plt
+import torch
+
+LANG = "zh"  # 类别名和图中文字的语言
+print("中文字体：", d2lite.use_cjk_font())
+
+# %%
+device = d2lite.try_gpu()
+print(f"设备：{device}，PyTorch {torch.__version__}")
+
+# %% [markdown]
+# ## 3.1 规模与类别
+#
+# `d2lite.load_fashion_mnist_arrays()` 把整个数据集读成 `uint8` 张量：训练集 60,000 张、测试集 10,000 张，
+# 每张是 $28\times28$ 的单通道灰度图。四个张量加起来只有约 55 MB，可以整个放进内存。
+
+# %%
+arrays = d2lite.load_fashion_mnist_arrays()
+for name in ("train_images", "train_labels", "test_images", "test_labels"):
+    t = getattr(arrays, name)
+    print(
+        f"{name:<13} 形状 {str(tuple(t.shape)):<16} {t.dtype}  {t.numel() * t.element_size() / 1e6:5.1f} MB"
+    )
+
+# %% [markdown]
+# 10 个类别都是服饰。标签只是 0 到 9 的整数，`d2lite.TEXT_LABELS` 给出它们的中英文名称：
+
+# %%
+for i, (en, zh) in enumerate(zip(d2lite.TEXT_LABELS["en"], d2lite.TEXT_LABELS["zh"])):
+    print(f"{i}  {zh}\t{en}")
+
+# %% [markdown]
+# ## 3.2 看一看前 18 张图片
+#
+# 按原始顺序取训练集的前 18 张，排成 2 行 9 列，标题是用 `get_fashion_mnist_labels` 转换出的类别名。
+
+# %%
+X18, y18 = arrays.train_images[:18], arrays.train_labels[:18]
+axes = d2lite.show_images(X18, 2, 9, titles=d2lite.get_fashion_mnist_labels(y18, lang=LANG))
+
+# %% [markdown]
+# 图片已经居中、裁好，背景是纯黑（像素值 0）。有些类别单看一张就容易混淆，比如 T 恤、套衫和衬衫，
+# 第 5 章的混淆矩阵会印证这一点。
+#
+# ## 3.3 类别是否均衡
+#
+# 数一数每一类各有多少张：
+
+# %%
+train_counts = torch.bincount(arrays.train_labels.long(), minlength=10)
+test_counts = torch.bincount(arrays.test_labels.long(), minlength=10)
+print("训练集：", train_counts.tolist())
+print("测试集：", test_counts.tolist())
+
+# %% [markdown]
+# 每类在训练集中恰好 6,000 张、在测试集中恰好 1,000 张，完全均衡。这意味着“全部猜同一类”只能得到 10% 的准确率，
+# 准确率本身就是一个公平的指标，不需要再看按类别加权的分数。
+
+# %%
+fig, ax = plt.subplots(figsize=(8, 2.8))
+names = d2lite.get_fashion_mnist_labels(range(10), lang=LANG)
+ax.bar(range(10), train_counts.tolist())
+ax.set_xticks(range(10), names, rotation=30)
+ax.set_ylabel("训练集中的图片数")
+ax.set_title("每一类的样本数")
+fig.tight_layout()
+
+# %% [markdown]
+# ## 3.4 每一类的平均图像
+#
+# 把同一类的 6,000 张图片逐像素取平均，得到这一类的“典型轮廓”。如果某两类的平均图像很像，
+# 模型区分它们时也会更吃力。
+
+# %%
+labels = arrays.train_labels.long()
+means = [arrays.train_images[labels == c].float().mean(0) / 255 for c in range(10)]  # 10 × (28, 28)
+axes = d2lite.show_images(means, 2, 5, titles=names, scale=1.8)
+
+# %% [markdown]
+# T 恤、套衫、外套和衬衫的平均图像都是一件“有袖的上衣”，主要差别在袖长和领口；
+# 凉鞋、运动鞋和短靴则都朝左放，区别在鞋帮的高度。
+#
+# ## 3.5 像素的统计量
+#
+# 读入的像素是 0 到 255 的整数，加载器会把它除以 255 变成 $[0, 1]$ 中的小数（与 `transforms.ToTensor` 相同）。
+# 在训练集上算均值和标准差：
+
+# %%
+pixels = arrays.train_images.float() / 255  # (60000, 28, 28)
+test_pixels = arrays.test_images.float() / 255
+print(f"训练集：均值 {pixels.mean():.4f}，标准差 {pixels.std():.4f}")
+print(f"测试集：均值 {test_pixels.mean():.4f}，标准差 {test_pixels.std():.4f}")
+print(f"恰好为 0 的像素（黑色背景）占 {(arrays.train_images == 0).float().mean():.1%}")
+
+# %% [markdown]
+# 均值 0.2860、标准差 0.3530，说明图片整体偏暗：一半左右的像素是纯黑的背景。直方图（纵轴取对数）看得更清楚：
+
+# %%
+fig, ax = plt.subplots(figsize=(6, 2.8))
+ax.hist(pixels.flatten().numpy(), bins=51, log=True)
+d2lite.set_axes(ax, "像素值（缩放到 [0, 1]）", "像素个数", yscale="log")
+ax.set_title("训练集的像素分布")
+fig.tight_layout()
+
+# %% [markdown]
+# ```{note}
+# 本书和原教程一样，只把像素缩放到 $[0, 1]$，不做标准化。若改为减去均值 0.2860、除以标准差 0.3530，
+# 输入就变成均值 0、方差 1，通常能让训练稍快一些（见练习）。
+# ```
+#
+# ## 3.6 从 28×28 放大到 224×224
+#
+# 原教程在读取数据时把每张图片放大到 $224\times224$。`d2lite.FashionMNISTDataset` 用双线性插值完成这一步。
+# 把同一张图放大前后并排画出来；右边两幅是同一块中心区域：原图中的 $7\times7$ 个像素，和放大后对应的 $56\times56$ 个像素。
+
+# %%
+dataset = d2lite.FashionMNISTDataset(arrays.train_images, arrays.train_labels, resize=S["resize"])
+big, label = dataset[0]  # (1, 224, 224)
+small = arrays.train_images[0]  # (28, 28)
+crops = [
+    small[10:17, 10:17],
+    big[0, 80:136, 80:136],
+]  # 同一块区域：28 上的 7 像素 = 224 上的 56 像素
+axes = d2lite.show_images(
+    [small, big[0], *crops],
+    1,
+    4,
+    scale=2.4,
+    titles=[
+        f"原图 {tuple(small.shape)}",
+        f"放大后 {tuple(big.shape[1:])}",
+        "原图中心 7×7",
+        "放大后对应的 56×56",
+    ],
+)
+
+# %% [markdown]
+# 放大并没有带来新的信息：224×224 的每个像素都由原来的 784 个像素插值而来，只是更平滑了。
+# 那为什么还要这样做？因为 AlexNet 的结构是为 224 左右的输入设计的：$11\times11$、步幅 4 的第一层卷积
+# 加上三次步幅 2 的汇聚，要从 224 开始，最后才恰好剩下 $5\times5$，展平成第一个全连接层需要的 6400 维（见第 2 章）。
+# 直接喂 28×28 的图片，形状就对不上：
+
+# %%
+try:
+    d2lite.alexnet()(torch.zeros(1, 1, 28, 28))
+except d2lite.InputSizeError as err:
+    print("InputSizeError:", err)
+
+# %% [markdown]
+# 代价也很直接：像素数变成原来的 $(224/28)^2 = 64$ 倍，一个批量的内存、每张图片的计算量都随之增长。
+# 这是为了沿用 AlexNet 原本的结构而付出的代价，并不是提升准确率的手段；如果专门为 28×28 设计网络，
+# 可以用小得多的模型达到相近的准确率。
+#
+# ## 3.7 一个批量的形状
+#
+# `d2lite.load_data_fashion_mnist` 与原教程的同名函数用法一样，返回训练和测试两个迭代器。取出一个训练批量：
+
+# %%
+train_iter, test_iter = d2lite.load_data_fashion_mnist(S["batch_size"], resize=S["resize"])
+X, y = next(iter(train_iter))
+print(
+    f"X：{tuple(X.shape)} {X.dtype}，取值范围 [{X.min():.2f}, {X.max():.2f}]，{X.numel() * 4 / 1e6:.1f} MB"
+)
+print(f"y：{tuple(y.shape)} {y.dtype}，前 8 个标签 {y[:8].tolist()}")
+print(f"每个 epoch：训练 {len(train_iter)} 个批量，测试 {len(test_iter)} 个批量")
+
+# %% [markdown]
+# `X` 的四个维度依次是（批量，通道，高，宽）。训练集每个 epoch 都会重新打乱顺序，测试集保持原序。
+#
+# 放大不仅让模型更贵，也让读数据更贵。对比一下不放大和放大到 224 时读取一个批量的用时
+# （每次都重新建立加载器，第一个批量要启动工作进程，不计入平均）：
+
+
+# %%
+def seconds_per_batch(resize):
+    loader, _ = d2lite.load_data_fashion_mnist(S["batch_size"], resize=resize)
+    it = iter(loader)
+    next(it)  # 第一个批量包含工作进程的启动时间，不计时
+    start = time.perf_counter()
+    for _ in range(S["time_batches"]):
+        next(it)
+    return (time.perf_counter() - start) / S["time_batches"]
+
+
+t28, t224 = seconds_per_batch(None), seconds_per_batch(S["resize"])
+print(
+    f"{device}、批量 {S['batch_size']}、{d2lite.default_num_workers()} 个工作进程：28×28 每批 {t28 * 1e3:.1f} ms，"
+    f"{S['resize']}×{S['resize']} 每批 {t224 * 1e3:.1f} ms（{t224 / t28:.0f} 倍）"
+)
+
+# %% [markdown]
+# 逐张图片插值的加载方式在 CPU 上会成为瓶颈。`load_data_fashion_mnist(..., device=device)` 提供了另一条路：
+# 把整个 `uint8` 数据集一次性放到设备上，再按批量整体插值（细节见 `d2lite.DeviceLoader` 的文档）。
+#
+# ## 3.8 数据从哪里来
+#
+# d2lite 不会在导入时下载任何东西。第一次需要数据时，它按下面的顺序查找那四个文件
+# （`train-images-idx3-ubyte` 等，解压或 `.gz` 均可，也可以放在 `FashionMNIST/raw/` 子目录中）：
+#
+# 1. 调用时传入的 `data_dir` 参数；
+# 2. 环境变量 `D2LITE_DATA` 指向的文件夹；
+# 3. 项目的 `data/` 文件夹（不在项目目录中运行时为 `~/.cache/d2lite`）；
+# 4. Debian/Ubuntu 的 `dataset-fashion-mnist` 软件包安装的位置 `/usr/share/datasets/fashion-mnist`；
+# 5. 都找不到时，才用 torchvision 联网下载到上面第一个可用的文件夹。
+#
+# 本次运行实际读取的位置：
+
+# %%
+print("D2LITE_DATA =", os.environ.get("D2LITE_DATA", "（未设置）"))
+print("数据读取自：", arrays.source)
+
+# %% [markdown]
+# ```{note}
+# 离线时有三种办法：把四个文件复制到任意文件夹并设置 `export D2LITE_DATA=/该/文件夹`；
+# 在 Debian/Ubuntu 上运行 `sudo apt-get install dataset-fashion-mnist`；或者先在联网的机器上下载好再拷过来。
+# 哪里都找不到时，d2lite 会抛出 `DataNotFoundError`，列出它查找过的每一个位置和这三种解决办法，而不是卡在下载上。
+# ```
+#
+# ## 小结
+#
+# - Fashion-MNIST 有 60,000 张训练图片和 10,000 张测试图片，都是 $28\times28$ 的灰度图，共 10 类服饰，
+#   每类在训练集和测试集中分别恰好有 6,000 和 1,000 张。
+# - 缩放到 $[0, 1]$ 后，训练集像素的均值为 0.2860、标准差为 0.3530，约一半像素是纯黑背景。
+# - 上衣类（T 恤、套衫、外套、衬衫）的平均图像非常相似，是最容易混淆的一组。
+# - 为了沿用 AlexNet 的结构，图片被放大到 $224\times224$：信息没有增加，像素数却多了 64 倍，读数据和计算都随之变贵。
+# - 一个批量的形状是（批量，1，224，224）；数据按 `data_dir`、`D2LITE_DATA`、项目 `data/`、Debian 软件包、联网下载的顺序查找。
+#
+# ## 练习
+#
+# 1. 在测试集上重新计算每一类的平均图像，与训练集的相比有差别吗？
+# 2. 计算每一类的像素均值。哪一类最亮，哪一类最暗？这与平均图像的印象一致吗？
+# 3. 把 `resize` 改成 227（常说的原论文输入尺寸），本书的 AlexNet 还能运行吗？再试试 216 和 232，
+#    找出它能接受的边长范围，并用第 2 章的输出尺寸公式解释。
+# 4. 写一个变换，把像素减去 0.2860 再除以 0.3530，检查变换后一个批量的均值和标准差。

@@ -1,0 +1,235 @@
+"""d2lite's metrics and plotting: accuracy, Accumulator, Timer, evaluation, figures, Animator.
+
+References: hand counts, a fake clock, matplotlib's own objects (axes, titles, colours), and a
+simulated Jupyter display (a fake ``display`` that hands out an updatable handle).
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import matplotlib as mpl
+import numpy as np
+import pytest
+import torch
+from matplotlib.colors import to_rgba
+from torch import nn
+
+import d2lite
+
+# ----------------------------------------------------------------------------------------------
+# Metrics
+# ----------------------------------------------------------------------------------------------
+
+
+def test_accuracy_by_hand_count():
+    # fmt: off
+    y_hat = torch.tensor([[0.1, 0.7, 0.2],   # argmax 1, y 1: right
+                          [0.8, 0.1, 0.1],   # argmax 0, y 2: wrong
+                          [0.2, 0.3, 0.5],   # argmax 2, y 2: right
+                          [0.3, 0.4, 0.3],   # argmax 1, y 0: wrong
+                          [0.0, 0.0, 9.0]])  # argmax 2, y 2: right
+    # fmt: on
+    y = torch.tensor([1, 2, 2, 0, 2])
+    assert d2lite.accuracy(y_hat, y) == 3.0 and isinstance(d2lite.accuracy(y_hat, y), float)
+    assert d2lite.accuracy(torch.tensor([1, 0, 2, 1, 2]), y) == 3.0  # class indices work too
+    assert d2lite.accuracy(y_hat, torch.tensor([2, 2, 0, 0, 0])) == 0.0
+
+
+def test_accumulator_numbers_and_tensors():
+    acc = d2lite.Accumulator(3)
+    acc.add(1, 2.5, torch.tensor(3))
+    acc.add(torch.tensor(0.5), 1, 4)
+    acc.add(torch.tensor(2.0, requires_grad=True) * 1, 0, 0)  # detached, no graph kept
+    assert [acc[i] for i in range(3)] == [3.5, 3.5, 7.0]
+    assert all(isinstance(acc[i], float) for i in range(3))
+    assert not (torch.is_tensor(acc.data[0]) and acc.data[0].requires_grad)
+    with pytest.raises(ValueError, match="3 slots"):
+        acc.add(1, 2)
+    acc.reset()
+    assert [acc[i] for i in range(3)] == [0.0, 0.0, 0.0]
+
+
+def test_timer_with_a_fake_clock(monkeypatch):
+    ticks = iter([10.0, 11.5, 20.0, 22.5, 30.0])
+    monkeypatch.setattr(d2lite.time, "perf_counter", lambda: next(ticks))
+    t = d2lite.Timer()  # starts at 10.0
+    assert t.stop() == 1.5
+    t.start()  # 20.0
+    assert t.stop() == 2.5
+    assert t.times == [1.5, 2.5] and t.sum() == 4.0 and t.avg() == 2.0
+    assert t.cumsum() == [1.5, 4.0]
+    assert d2lite.Timer.avg(type("T", (), {"times": []})()) == 0.0  # no division by zero
+
+
+class Recorder(nn.Module):
+    """A fixed linear classifier that records, at each forward, the modes it ran under."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(2, 3, bias=False)
+        with torch.no_grad():
+            self.fc.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]]))
+        self.drop = nn.Dropout(0.5)
+        self.seen: list[tuple[bool, bool]] = []
+        self.fc.register_forward_hook(
+            lambda m, i, o: self.seen.append((torch.is_inference_mode_enabled(), self.training))
+        )
+
+    def forward(self, x):
+        return self.drop(self.fc(x))
+
+
+def test_evaluate_accuracy_by_hand():
+    X = torch.tensor(
+        [[2.0, 1.0], [0.0, 3.0], [-1.0, -2.0], [1.0, 1.5], [-3.0, 1.0], [0.5, 0.2], [-0.5, -0.1]]
+    )
+    y = torch.tensor([0, 1, 2, 0, 1, 2, 2])
+    # By hand: scores (x0, x1, -x0-x1) per row: (2,1,-3) (0,3,-3) (-1,-2,3) (1,1.5,-2.5)
+    # (-3,1,2) (.5,.2,-.7) (-.5,-.1,.6); argmax 0,1,2,1,2,0,2 vs y 0,1,2,0,1,2,2 -> 4 of 7.
+    net = Recorder()
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, y), batch_size=3)
+    net.train()
+    assert d2lite.evaluate_accuracy_gpu(net, loader) == pytest.approx(4 / 7)
+    assert net.training  # mode restored
+    assert net.seen == [(True, False)] * 3  # every batch under inference_mode, in eval mode
+    net.eval()
+    assert d2lite.evaluate_accuracy_gpu(net, loader, device="cpu") == pytest.approx(4 / 7)
+    assert not net.training
+    with pytest.raises(ValueError, match="no examples"):
+        d2lite.evaluate_accuracy_gpu(net, [])
+
+
+# ----------------------------------------------------------------------------------------------
+# Figures
+# ----------------------------------------------------------------------------------------------
+
+
+def test_show_images_returns_axes_with_titles_and_colours():
+    imgs = [
+        torch.rand(28, 28),
+        torch.rand(1, 28, 28),
+        np.zeros((28, 28)),
+        torch.rand(28, 28),
+        torch.rand(28, 28),
+    ]
+    titles = ["a", "b", "c", "d", "e"]
+    colors = ["tab:green", "tab:red", "tab:green", "tab:red", "tab:green"]
+    axes = d2lite.show_images(imgs, 2, 3, titles, title_colors=colors)
+    assert len(axes) == 6
+    assert [ax.get_title() for ax in axes[:5]] == titles
+    assert [to_rgba(ax.title.get_color()) for ax in axes[:5]] == [to_rgba(c) for c in colors]
+    assert np.allclose(axes[1].images[0].get_array(), imgs[1][0].numpy())
+    assert not axes[5].axison and not axes[5].images  # the spare cell is blank
+    plain = d2lite.show_images(imgs[:2], 1, 2, ["x", "y"])  # no colours: the default colour
+    assert to_rgba(plain[0].title.get_color()) == to_rgba(
+        mpl.rcParams["axes.titlecolor"]
+        if mpl.rcParams["axes.titlecolor"] != "auto"
+        else mpl.rcParams["text.color"]
+    )
+
+
+def test_set_axes():
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots()
+    ax.plot([1, 2], [1, 10])
+    ax.plot([1, 2], [2, 20])
+    d2lite.set_axes(ax, "epoch", "loss", [1, 2], [0.5, 30], "linear", "log", ["a", "b"])
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("epoch", "loss")
+    assert ax.get_xlim() == (1, 2) and ax.get_ylim() == (0.5, 30) and ax.get_yscale() == "log"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b"]
+
+
+def _glyph_warnings(text: str) -> list[str]:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.set_title(text)
+    ax.set_xlabel("训练损失 −1")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig.canvas.draw()
+    return [str(w.message) for w in caught if "Glyph" in str(w.message)]
+
+
+def test_use_cjk_font_draws_chinese_without_missing_glyphs():
+    with mpl.rc_context():  # use_cjk_font changes rcParams: keep that inside this test
+        mpl.rcParams["font.family"] = "sans-serif"
+        mpl.rcParams["font.sans-serif"] = ["DejaVu Sans"]
+        # Control: without a CJK font the check does see the missing glyphs.
+        assert _glyph_warnings("运动鞋 ✗ 短靴")
+        assert d2lite.use_cjk_font() == "Noto Sans CJK SC"
+        assert mpl.rcParams["font.sans-serif"][0] == "Noto Sans CJK SC"
+        assert _glyph_warnings("运动鞋 ✓ 短靴 ✗ T恤") == []
+
+
+# ----------------------------------------------------------------------------------------------
+# Animator
+# ----------------------------------------------------------------------------------------------
+
+
+def test_animator_headless_records_and_prints_one_line_per_epoch(capsys):
+    out = io.StringIO()
+    anim = d2lite.Animator(
+        xlabel="epoch", legend=["train loss", "train acc", "test acc"], out=out, live=False
+    )
+    for x, y in [
+        (0.5, (2.0, 0.3, None)),
+        (1, (1.0, 0.5, 0.55)),
+        (1.5, (0.8, 0.6, None)),
+        (2, (0.6, 0.7, 0.72)),
+    ]:
+        anim.add(x, y)
+    assert out.getvalue().splitlines() == [
+        "epoch 1: train loss 1.000, train acc 0.500, test acc 0.550",
+        "epoch 2: train loss 0.600, train acc 0.700, test acc 0.720",
+    ]
+    assert anim.X == [[0.5, 1, 1.5, 2], [0.5, 1, 1.5, 2], [1, 2]]
+    assert anim.Y == [[2.0, 1.0, 0.8, 0.6], [0.3, 0.5, 0.6, 0.7], [0.55, 0.72]]
+    assert anim.fig is None  # nothing drawn headless until asked
+    fig = anim.figure()
+    assert [list(line.get_xdata()) for line in fig.axes[0].get_lines()] == anim.X
+    # Default output is stdout; a single scalar works too.
+    plain = d2lite.Animator(live=False)
+    plain.add(1, 0.25)
+    plain.add(1.25, 0.5)
+    assert capsys.readouterr().out == "x 1: y0 0.250\n"
+
+
+def test_animator_in_simulated_jupyter_updates_one_handle(monkeypatch):
+    import IPython.display
+
+    shown, updates = [], []
+
+    class Handle:
+        def update(self, obj):
+            updates.append(obj)
+
+    def fake_display(obj, display_id=None):
+        shown.append((obj, display_id))
+        return Handle()
+
+    def no_clear(*args, **kwargs):
+        raise AssertionError("clear_output would keep only the last frame in the notebook")
+
+    monkeypatch.setattr(d2lite, "_in_jupyter", lambda: True)
+    monkeypatch.setattr(IPython.display, "display", fake_display)
+    monkeypatch.setattr(IPython.display, "clear_output", no_clear)
+    anim = d2lite.Animator(xlabel="epoch", legend=["loss", "acc"])
+    assert anim.live
+    points = [(0.5, (1.0, 0.4)), (1, (0.8, 0.6)), (1.5, (0.7, None)), (2, (0.5, 0.8))]
+    for x, y in points:
+        anim.add(x, y)
+    assert len(shown) == 1 and shown[0][1] is True  # displayed once, with a display id
+    assert len(updates) == len(points) - 1 and all(f is shown[0][0] for f in updates)
+    lines = anim.figure().axes[0].get_lines()
+    assert [list(line.get_xdata()) for line in lines] == [[0.5, 1, 1.5, 2], [0.5, 1, 2]]
+    assert [list(line.get_ydata()) for line in lines] == [[1.0, 0.8, 0.7, 0.5], [0.4, 0.6, 0.8]]
+    assert [t.get_text() for t in anim.axes.get_legend().get_texts()] == ["loss", "acc"]
+
+
+def test_in_jupyter_is_false_in_pytest():
+    assert d2lite._in_jupyter() is False
+    assert d2lite.Animator().live is False

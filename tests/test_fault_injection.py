@@ -1,0 +1,213 @@
+"""Fault injection: interrupt (SIGINT) and kill (SIGKILL) a real training process.
+
+Each run is ``tests/fault_worker.py``: a tiny CNN on synthetic data, deterministic, one CPU
+thread, a checkpoint after every epoch. The claims checked:
+- SIGINT mid-epoch (a fresh ``python`` process): it exits with code 0, says how to resume,
+  leaves a loadable checkpoint, and resuming ends with exactly the metrics and weights of an
+  uninterrupted run;
+- SIGKILL at random times and in the middle of checkpoint writes: the checkpoint on disk is
+  always absent or complete and loadable (never half-written), leftover temporary files do
+  not break the next run, and the final resumed run again matches the uninterrupted one.
+Most runs are forked from one server process that imported torch once (see fault_worker.py):
+an import costs 2-6 s on a busy CPU. POSIX only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import d2lite
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and fork")
+
+WORKER = Path(__file__).with_name("fault_worker.py")
+sys.path.insert(0, str(WORKER.parent))
+import fault_worker  # noqa: E402  (the worker's model, to load its checkpoints here)
+
+EPOCHS = 6  # enough that the kill trials rarely reach the end
+METRICS = ("epoch", "train_loss", "train_acc", "test_acc")
+
+
+def _args(ckpt: Path, result: Path, resume: bool, ballast_mb: int) -> list[str]:
+    args = [str(ckpt), str(result), "--epochs", str(EPOCHS), "--ballast-mb", str(ballast_mb)]
+    return args + ["--resume"] if resume else args
+
+
+class Run:
+    """One training process whose output goes to a log file that the test polls."""
+
+    def __init__(self, log: Path, pid: int, finish):
+        self.log, self.pid, self._finish = log, pid, finish
+
+    def text(self) -> str:
+        return self.log.read_text() if self.log.exists() else ""
+
+    def wait_for(self, needle: str, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while needle not in self.text():
+            assert time.monotonic() < deadline, f"{needle!r} never came:\n{self.text()}"
+            time.sleep(0.01)
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        os.kill(self.pid, sig)
+
+    def finish(self) -> int:
+        """Wait for the process to end; return its exit code (negative: killed by a signal)."""
+        return self._finish()
+
+
+class Server:
+    """fault_worker.py --serve: forks a fresh training process per run."""
+
+    def __init__(self):
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+        self.proc = subprocess.Popen([sys.executable, "-u", str(WORKER), "--serve"], env=env,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def _ask(self, request: dict) -> dict:
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        assert line, "the fork server died"
+        return json.loads(line)
+
+    def start(self, ckpt: Path, result: Path, log: Path, *, resume: bool = False,
+              ballast_mb: int = 0) -> Run:
+        pid = self._ask({"run": _args(ckpt, result, resume, ballast_mb), "log": str(log)})["pid"]
+        return Run(log, pid, lambda: self._ask({"wait": pid})["rc"])
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server():
+    s = Server()
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def reference(server, tmp_path_factory):
+    """The uninterrupted run, started at once so that it overlaps the first test."""
+    folder = tmp_path_factory.mktemp("reference")
+    run = server.start(folder / "ref.pt", folder / "ref.json", folder / "ref.log")
+    done: dict = {}
+
+    def result() -> dict:
+        if not done:
+            assert run.finish() == 0, run.text()
+            done.update(json.loads((folder / "ref.json").read_text()))
+        return done
+
+    yield result
+    result()  # reap the child even if a test failed early
+
+
+def _same_result(got: dict, want: dict) -> None:
+    for key in METRICS:
+        assert got["history"][key] == want["history"][key], key
+    assert got["weights"] == want["weights"], "final weights differ from the uninterrupted run"
+
+
+def _check_checkpoint(ckpt: Path, ballast_mb: int) -> int | None:
+    """Absent, or complete: loads with weights_only into the model; returns its epoch."""
+    if not ckpt.exists():
+        return None
+    raw = torch.load(ckpt, map_location="cpu", weights_only=True)
+    state = d2lite.load_checkpoint(ckpt, fault_worker.build_model(ballast_mb))
+    assert raw["epoch"] == state["epoch"] == len(state["history"]["epoch"])
+    assert state["history"]["epoch"] == list(range(1, state["epoch"] + 1))
+    return state["epoch"]
+
+
+def test_sigint_mid_epoch_exits_cleanly_and_resume_matches(tmp_path, server, reference):
+    ckpt, out, log = tmp_path / "run.pt", tmp_path / "run.json", tmp_path / "run.log"
+    with open(log, "w") as f:  # a real, fresh interpreter, exactly as a user would run it
+        proc = subprocess.Popen([sys.executable, "-u", str(WORKER), *_args(ckpt, out, False, 0)],
+                                stdout=f, stderr=subprocess.STDOUT)
+    run = Run(log, proc.pid, lambda: proc.wait(timeout=120))
+    run.wait_for("epoch 2:")  # epoch 2 finished; its checkpoint is being written
+    time.sleep(0.2)  # inside epoch 3 (0.3-1 s per epoch)
+    run.kill(signal.SIGINT)
+    rc = run.finish()
+    text = run.text()
+    assert rc == 0, text
+    assert "Interrupted in epoch" in text and "resume=True" in text, text
+    assert "Traceback" not in text, text
+    assert json.loads(out.read_text())["history"]["interrupted"] is True
+    saved = _check_checkpoint(ckpt, 0)
+    assert saved is not None and 2 <= saved < EPOCHS, text
+    assert f"the checkpoint {ckpt} holds epoch {saved}" in text, text  # what is on disk
+
+    resumed = server.start(ckpt, out, tmp_path / "resume.log", resume=True)
+    assert resumed.finish() == 0, resumed.text()
+    assert f"resumed from {ckpt} after epoch {saved}" in resumed.text()
+    final = json.loads(out.read_text())
+    assert final["history"]["interrupted"] is False
+    _same_result(final, reference())
+
+
+def _wait_for_write(run: Run, n: int, timeout: float = 60) -> bool:
+    """Poll (every 0.5 ms) until ``run`` announces its n-th checkpoint write."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = run.text()
+        if text.count("saving epoch") >= n:
+            return True
+        if "DONE" in text:
+            return False
+        time.sleep(0.0005)
+    return False
+
+
+def test_sigkill_never_leaves_a_half_written_checkpoint(tmp_path, server, reference):
+    ballast = 24  # MB per checkpoint: each write lasts ~0.1 s, long enough to be hit
+    ckpt, out = tmp_path / "run.pt", tmp_path / "run.json"
+    rng = random.Random(2024)
+    # Kill during this run's 1st or 2nd checkpoint write, or at a random moment (a step,
+    # evaluation, a write...). A 2nd-write kill hits a write that replaces an older file.
+    plan = [2, 0, 1, 0, 2, 0, 1, 0]
+    epoch_s, seen, mid_write, over_old, leftovers = 0.5, [], 0, 0, 0
+    for trial, nth_write in enumerate(plan):
+        run = server.start(ckpt, out, tmp_path / f"kill{trial}.log", resume=True,
+                           ballast_mb=ballast)
+        run.wait_for("training on")
+        t0 = time.monotonic()
+        if nth_write:  # a random moment within the write (24 MB: ~0.1-0.3 s here)
+            hit = _wait_for_write(run, nth_write)
+            if trial == 0 and hit:  # two writes one epoch apart: the epoch time here
+                epoch_s = (time.monotonic() - t0) / 2
+            time.sleep(rng.uniform(0.0, 0.08))
+        else:
+            time.sleep(rng.uniform(0.0, 1.5 * epoch_s))
+        old = ckpt.exists()
+        run.kill()
+        assert run.finish() in (-signal.SIGKILL, 0), run.text()
+        left = any(".tmp-" in p.name for p in tmp_path.iterdir())
+        mid_write += bool(nth_write and hit)
+        over_old += bool(nth_write and hit and old and left)
+        leftovers += left
+        seen.append(_check_checkpoint(ckpt, ballast))  # absent or whole, never half
+    print(f"epoch ~{epoch_s:.2f} s; checkpoint epoch after each kill: {seen}; "
+          f"{mid_write} kills mid-write ({over_old} over an older checkpoint), "
+          f"{leftovers} left a temp file")
+    assert over_old >= 1, "no kill landed while a write was replacing an older checkpoint"
+    assert leftovers >= 1, "no kill left a temp file behind to trip the next run"
+
+    final = server.start(ckpt, out, tmp_path / "final.log", resume=True, ballast_mb=ballast)
+    assert final.finish() == 0, final.text()
+    assert not [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name], "stale temp files"
+    assert _check_checkpoint(ckpt, ballast) == EPOCHS
+    _same_result(json.loads(out.read_text()), reference())
