@@ -34,6 +34,9 @@ book: $(STAMP)  ## build the bilingual site into _build/html (offline, warnings 
 test: $(STAMP) system-deps book  ## the whole suite: library, tools, notebooks (quick mode), site
 	$(PY) -m pytest tests $(NOTEBOOKS) --nbval-lax --nbval-current-env -p no:cacheprovider
 
+test-site: $(STAMP) system-deps book  ## the website in headless Chromium (screenshots in _build/screenshots)
+	$(PY) -m pytest tests/test_site.py -p no:cacheprovider
+
 test-lib: $(STAMP)  ## library and tool tests only (no notebooks, no browser)
 	$(PY) -m pytest tests --ignore=tests/test_site.py
 
@@ -52,9 +55,11 @@ lint: $(STAMP)  ## ruff check
 format: $(STAMP)  ## ruff format the tests, tools and benchmarks
 	$(VENV)/bin/ruff format tests tools benchmarks
 
+bench: export D2LITE_DATA ?= ../shared/data
 bench: $(STAMP)  ## the CPU-sized benchmarks (throughput, time to accuracy)
 	$(PY) benchmarks/throughput.py
 	$(PY) benchmarks/time_to_accuracy.py --quick
 
 clean:  ## remove build outputs (keeps .venv and data/)
-	rm -rf _build .pytest_cache .ruff_cache **/__pycache__ checkpoints
+	rm -rf _build/html _build/logs _build/screenshots .pytest_cache .ruff_cache book/*/checkpoints
+	find . -name __pycache__ -not -path './.venv/*' -prune -exec rm -rf {} +
