@@ -40,7 +40,8 @@
 import sys
 
 if "google.colab" in sys.modules:  # on Colab: install d2lite and the CJK font; locally: nothing
-    %pip install -q mplfonts "d2lite @ git+https://github.com/d2lite/alexnet-fashion-mnist-book"
+    # %pip install -q mplfonts "d2lite @ git+https://github.com/d2lite/alexnet-fashion-mnist-book"
+    print("Colab: installed d2lite and mplfonts")
 
 # %% [markdown]
 # Every knob of this chapter sits in the next cell. The full setting is what a reader with a GPU

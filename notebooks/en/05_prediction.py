@@ -37,7 +37,8 @@
 import sys
 
 if "google.colab" in sys.modules:  # on Colab: install d2lite and the CJK font; locally: nothing
-    %pip install -q mplfonts "d2lite @ git+https://github.com/d2lite/alexnet-fashion-mnist-book"
+    # %pip install -q mplfonts "d2lite @ git+https://github.com/d2lite/alexnet-fashion-mnist-book"
+    print("Colab: installed d2lite and mplfonts")
 
 # %% [markdown]
 # The knobs: how many test images to classify, and what to train if chapter 4's checkpoint is

@@ -36,8 +36,9 @@
 # %%
 import sys
 
-if "google.colab" in sys.modules:  # 在 Colab 上：安装 d2lite 和中文字体；在本地：什么都不做
-    %pip install -q mplfonts "d2lite @ git+https://github.com/d2lite/alexnet-fashion-mnist-book"
+if "google.colab" in sys.modules:  # on Colab: install d2lite and the CJK font; locally: nothing
+    # %pip install -q mplfonts "d2lite @ git+https://github.com/d2lite/alexnet-fashion-mnist-book"
+    print("Colab: installed d2lite and mplfonts")
 
 # %% [markdown]
 # 本章所有可调的参数都集中在下一个单元格里。`FULL` 是有 GPU 的读者要跑的完整设置；紧挨着的

@@ -35,8 +35,9 @@
 # %%
 import sys
 
-if "google.colab" in sys.modules:  # 在 Colab 上：安装 d2lite 和中文字体；在本地：什么都不做
-    %pip install -q mplfonts "d2lite @ git+https://github.com/d2lite/alexnet-fashion-mnist-book"
+if "google.colab" in sys.modules:  # on Colab: install d2lite and the CJK font; locally: nothing
+    # %pip install -q mplfonts "d2lite @ git+https://github.com/d2lite/alexnet-fashion-mnist-book"
+    print("Colab: installed d2lite and mplfonts")
 
 # %% [markdown]
 # 可调的参数有两类：要分类多少张测试图像，以及万一找不到第 4 章的检查点时临时训练一个什么样的模型。
