@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# # 04 Training AlexNet
+# # 4 Training AlexNet
 #
 # Chapters 2 and 3 built the network and the data pipeline. Here the two meet: we measure how
 # often the network is right, then train it and watch the curves move.

@@ -14,7 +14,7 @@
 # ---
 
 # %% [markdown]
-# # 05 Predictions and mistakes
+# # 5 Predictions and mistakes
 #
 # A single test accuracy hides a lot. This chapter loads the model trained in chapter 4, looks at
 # its answers image by image, and asks which classes it mixes up and why.
