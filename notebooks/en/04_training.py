@@ -98,7 +98,7 @@ if QUICK:
     print("QUICK RUN: a tiny subset and one epoch. The accuracy printed below means nothing.")
 
 # %% [markdown]
-# ## Accuracy
+# ## 4.1 Accuracy
 #
 # For each image the network outputs ten scores $o_{i1}, \dots, o_{i10}$, one per class. Its hard
 # prediction is the class with the largest score, and the accuracy over $n$ examples is the share
@@ -129,7 +129,7 @@ print("correct:", d2lite.accuracy(y_hat, y), " accuracy:", d2lite.accuracy(y_hat
 # ```
 
 # %% [markdown]
-# ## Data and model
+# ## 4.2 Data and model
 #
 # The data come from chapter 3's loader, enlarged from 28×28 to 224×224 for AlexNet. With
 # `on_device` the loader is a `DeviceLoader`: the whole uint8 dataset is copied to the device once,
@@ -156,7 +156,7 @@ net.to(device)
 print(f"{sum(p.numel() for p in net.parameters()):,} parameters on {device}")
 
 # %% [markdown]
-# ## Evaluating on the test set
+# ## 4.3 Evaluating on the test set
 #
 # `d2lite.evaluate_accuracy_gpu` runs the model over `test_iter` and returns the accuracy. Two
 # details matter. It switches the model to evaluation mode (`net.eval()`), so dropout is off and
@@ -170,7 +170,7 @@ print(f"untrained test accuracy: {acc0:.3f} (chance: 0.100), model still in "
       f"{'train' if net.training else 'eval'} mode afterwards")
 
 # %% [markdown]
-# ## Batch size: why not the tutorial's 1?
+# ## 4.4 Batch size: why not the tutorial's 1?
 #
 # The original tutorial trained with `batch_size = 1` for 100 epochs and reported 0.923 test
 # accuracy at 928 examples/sec on a GPU it did not name. At that speed 100 epochs take
@@ -241,7 +241,7 @@ for (batch, dtype), eps in measured.items():
           f"epoch costs {60_000 / eps / 3600:4.1f} CPU-hours")
 
 # %% [markdown]
-# ## The training loop
+# ## 4.5 The training loop
 #
 # `d2lite.train` is the tutorial's `train` function with sturdier behaviour. Its core, slightly
 # trimmed (run `d2lite.train??` to read all of it):

@@ -86,7 +86,7 @@ name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
 print(f"device: {device} ({name}), torch {torch.__version__}")
 
 # %% [markdown]
-# ## Loading chapter 4's model
+# ## 5.1 Loading chapter 4's model
 #
 # We build an empty AlexNet and load the test images at 224×224, the size the network was trained
 # on. The loader keeps the 28×28 originals too, which is what we will display.
@@ -132,7 +132,7 @@ if settings.get("quick"):
           "close to guesses. The figures below show the method, not AlexNet's quality.")
 
 # %% [markdown]
-# ## A grid of predictions
+# ## 5.2 A grid of predictions
 #
 # `d2lite.predict` classifies the first test images in dataset order and returns them with their
 # labels; `d2lite.show_predictions` draws them. The true class is on top and the prediction below
@@ -144,7 +144,7 @@ d2lite.show_predictions(p, lang=LANG, num_cols=6, scale=2.0)
 plt.show()
 
 # %% [markdown]
-# ## The confusion matrix
+# ## 5.3 The confusion matrix
 #
 # To see every mistake at once we classify the whole test set with `d2lite.predict_all` and count,
 # for each true class $i$ and predicted class $j$, how many images fall in cell $C_{ij}$. The
@@ -177,7 +177,7 @@ fig.colorbar(im, ax=ax)
 plt.show()
 
 # %% [markdown]
-# ## Accuracy per class
+# ## 5.4 Accuracy per class
 #
 # Dividing the diagonal by each row's total gives the accuracy for each true class,
 # $\text{acc}_i = C_{ii} / \sum_j C_{ij}$, also called the class's recall.
@@ -194,7 +194,7 @@ for i in per_class.argsort().tolist():
     print(f"{names[i]:>12}: {per_class[i]:.3f} ({int(C[i, i])} of {int(C[i].sum())})")
 
 # %% [markdown]
-# ## The most confused pairs
+# ## 5.5 The most confused pairs
 #
 # The largest off-diagonal cells are the mistakes the model makes most often. A well-trained
 # AlexNet typically confuses the upper-body garments (shirt, T-shirt, pullover, coat) with one

@@ -85,7 +85,7 @@ name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
 print(f"设备：{device}（{name}），torch {torch.__version__}")
 
 # %% [markdown]
-# ## 加载第 4 章的模型
+# ## 5.1 加载第 4 章的模型
 #
 # 先建一个空的 AlexNet，再按训练时的尺寸 224×224 加载测试图像。加载器同时保留了 28×28 的原图，
 # 后面展示的就是这些原图。
@@ -130,7 +130,7 @@ if settings.get("quick"):
           "下面的图演示的是分析方法，并不代表 AlexNet 的真实水平。")
 
 # %% [markdown]
-# ## 预测结果一览
+# ## 5.2 预测结果一览
 #
 # `d2lite.predict` 按数据集顺序对前几张测试图像做预测，并把图像和标签一起返回；`d2lite.show_predictions`
 # 负责画图。每张图上方是真实类别，下方是预测类别：答对显示绿色 ✓，答错显示红色 ✗。
@@ -141,7 +141,7 @@ d2lite.show_predictions(p, lang=LANG, num_cols=6, scale=2.0)
 plt.show()
 
 # %% [markdown]
-# ## 混淆矩阵
+# ## 5.3 混淆矩阵
 #
 # 为了一次看清所有错误，我们用 `d2lite.predict_all` 对整个测试集做预测，再统计每个真实类别 $i$
 # 被预测成类别 $j$ 的图像数，记作 $C_{ij}$。对角线上是答对的，其余格子都是错误，
@@ -173,7 +173,7 @@ fig.colorbar(im, ax=ax)
 plt.show()
 
 # %% [markdown]
-# ## 每个类别的精度
+# ## 5.4 每个类别的精度
 #
 # 用对角线元素除以所在行的总数，就得到每个真实类别上的精度 $\text{acc}_i = C_{ii} / \sum_j C_{ij}$，
 # 也叫该类别的召回率。
@@ -190,7 +190,7 @@ for i in per_class.argsort().tolist():
     print(f"{names[i]:>6}：{per_class[i]:.3f}（{int(C[i].sum())} 张中答对 {int(C[i, i])} 张）")
 
 # %% [markdown]
-# ## 最容易混淆的类别
+# ## 5.5 最容易混淆的类别
 #
 # 非对角线上最大的几个格子，就是模型最常犯的错误。训练充分的 AlexNet 通常会在上装之间犯迷糊
 # （衬衫、T恤、套衫、外套），偶尔也会分错几种鞋；几乎没训练过的模型则会把许多类别一股脑儿归到同一类。
