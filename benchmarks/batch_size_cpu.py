@@ -11,27 +11,18 @@ column, and run it twice.
 
 import argparse
 import datetime
-import platform
 import time
 
 import torch
+from common import device_name
 from torch import nn
 
 import d2lite
 
 
-def cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def measure(batch_size: int, amp: bool, seconds: float, device: torch.device
-            ) -> tuple[float, float, int]:
+def measure(
+    batch_size: int, amp: bool, seconds: float, device: torch.device
+) -> tuple[float, float, int]:
     """(examples per wall second, examples per CPU second, steps) over about ``seconds``.
 
     CPU seconds are this process's user+system time over all its threads
@@ -43,7 +34,8 @@ def measure(batch_size: int, amp: bool, seconds: float, device: torch.device
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
     loss_fn = nn.CrossEntropyLoss()
     train_iter, _ = d2lite.load_data_fashion_mnist(
-        batch_size, resize=224, subset=(max(4096, batch_size * 4), 16), device=device)
+        batch_size, resize=224, subset=(max(4096, batch_size * 4), 16), device=device
+    )
     batches = iter(train_iter)
 
     def step() -> None:
@@ -74,23 +66,36 @@ def measure(batch_size: int, amp: bool, seconds: float, device: torch.device
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 32, 128],
-                   help="batch sizes to measure (default: 1 32 128)")
-    p.add_argument("--seconds", type=float, default=20.0,
-                   help="timed wall seconds per setting, after warm-up (default: 20)")
+    p.add_argument(
+        "--batch-sizes",
+        type=int,
+        nargs="+",
+        default=[1, 32, 128],
+        help="batch sizes to measure (default: 1 32 128)",
+    )
+    p.add_argument(
+        "--seconds",
+        type=float,
+        default=20.0,
+        help="timed wall seconds per setting, after warm-up (default: 20)",
+    )
     p.add_argument("--device", default=None, help="default: d2lite.try_gpu()")
     args = p.parse_args()
     device = d2lite.resolve_device(args.device)
-    hw = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
-    print(f"{datetime.date.today()}  {hw}  ({device}, {torch.get_num_threads()} threads), "
-          f"torch {torch.__version__}")
+    hw = device_name(device)
+    print(
+        f"{datetime.date.today()}  {hw}  ({device}, {torch.get_num_threads()} threads), "
+        f"torch {torch.__version__}"
+    )
     print("AlexNet 1x224x224, SGD momentum 0.9, data on the device (d2lite fast path)")
     print(f"{'batch':>6} {'dtype':>6} {'steps':>6} {'examples/s':>11} {'per CPU-s':>10}")
     for b in args.batch_sizes:
         for amp in (False, True):
             eps, per_cpu_s, n = measure(b, amp, args.seconds, device)
-            print(f"{b:>6} {'bf16' if amp else 'fp32':>6} {n:>6} {eps:>11.1f} {per_cpu_s:>10.1f}",
-                  flush=True)
+            print(
+                f"{b:>6} {'bf16' if amp else 'fp32':>6} {n:>6} {eps:>11.1f} {per_cpu_s:>10.1f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

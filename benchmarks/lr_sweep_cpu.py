@@ -33,21 +33,38 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=128, help="default: 128")
     args = p.parse_args()
     device = d2lite.try_gpu()
-    print(f"{datetime.date.today()}  device {device}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads")
-    print(f"subset {args.train} train / {args.test} test, 28->224, batch {args.batch_size}, "
-          f"{args.epochs} epoch(s), bf16 autocast, seed 0")
+    print(
+        f"{datetime.date.today()}  device {device}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads"
+    )
+    print(
+        f"subset {args.train} train / {args.test} test, 28->224, batch {args.batch_size}, "
+        f"{args.epochs} epoch(s), bf16 autocast, seed 0"
+    )
     train_iter, test_iter = d2lite.load_data_fashion_mnist(
-        args.batch_size, resize=224, subset=(args.train, args.test), device=device)
-    print(f"{'lr':>6} {'momentum':>9} {'train loss':>11} {'train acc':>10} {'test acc':>9} "
-          f"{'seconds':>8}")
+        args.batch_size, resize=224, subset=(args.train, args.test), device=device
+    )
+    print(
+        f"{'lr':>6} {'momentum':>9} {'train loss':>11} {'train acc':>10} {'test acc':>9} "
+        f"{'seconds':>8}"
+    )
     for lr, momentum in SETTINGS:
         d2lite.set_seed(0)
         net = d2lite.init_weights(d2lite.alexnet())
         t0 = time.perf_counter()
         try:
-            h = d2lite.train(net, train_iter, test_iter, args.epochs, lr, device,
-                             momentum=momentum, amp=True, animator=False, verbose=False)
+            h = d2lite.train(
+                net,
+                train_iter,
+                test_iter,
+                args.epochs,
+                lr,
+                device,
+                momentum=momentum,
+                amp=True,
+                animator=False,
+                verbose=False,
+            )
             row = f"{h.train_loss[-1]:>11.3f} {h.train_acc[-1]:>10.3f} {h.test_acc[-1]:>9.3f}"
         except d2lite.TrainingDivergedError:
             row = f"{'diverged':>11} {'':>10} {'':>9}"

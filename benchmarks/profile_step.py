@@ -14,17 +14,11 @@ from __future__ import annotations
 import argparse
 
 import torch
+from common import Help
 from torch import nn
 from torch.profiler import ProfilerActivity, profile
 
 import d2lite
-
-
-class Help(argparse.ArgumentDefaultsHelpFormatter):
-    """Show "(default: ...)" except where the help text already explains a None default."""
-
-    def _get_help_string(self, action):
-        return action.help if action.default is None else super()._get_help_string(action)
 
 
 def main() -> None:

@@ -25,13 +25,13 @@ import argparse
 import gc
 import json
 import os
-import platform
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 
 import torch
 import torchvision
+from common import Help, device_name, load_avg, sync
 from torch import nn
 from torchvision import transforms
 
@@ -41,39 +41,6 @@ RESIZE = 224  # AlexNet's input side: its first dense layer expects a 256x5x5 ma
 # The seed used 4 workers whatever the core count; PyTorch warns about that on 2 cores. We keep
 # the seed's setting on purpose (it is what we compare against) and silence the warning.
 warnings.filterwarnings("ignore", message="This DataLoader will create")
-
-
-# ---------------------------------------------------------------------------------------------
-# What we run on
-# ---------------------------------------------------------------------------------------------
-
-
-def device_name(device: torch.device) -> str:
-    """The GPU's name, or the CPU's model name from /proc/cpuinfo (platform as a fallback)."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def sync(device: torch.device) -> None:
-    """Wait for queued device work, so a host clock read afterwards means something."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def load_avg() -> str:
-    """The 1/5/15-minute load average (the machine may be shared: timings are noisy then)."""
-    try:
-        return " ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "n/a"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -206,13 +173,6 @@ def measure(name: str, make: Callable, args, device: torch.device) -> dict:
     del batches  # and steal CPU from the next pipeline (measured: fast 80 -> 17 ex/s on 2 cores)
     gc.collect()
     return result
-
-
-class Help(argparse.ArgumentDefaultsHelpFormatter):
-    """Show "(default: ...)" except where the help text already explains a None default."""
-
-    def _get_help_string(self, action):
-        return action.help if action.default is None else super()._get_help_string(action)
 
 
 def parse_args() -> argparse.Namespace:

@@ -23,12 +23,12 @@ import argparse
 import json
 import math
 import os
-import platform
 import statistics
 import time
 
 import torch
 import torch.nn.functional as F
+from common import Help, device_name, sync
 from torch import nn
 
 import d2lite
@@ -137,19 +137,6 @@ def lr_factor(step: int, total: int, schedule: str, warmup: float) -> float:
 # ---------------------------------------------------------------------------------------------
 
 
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def reinit(net: nn.Module, seed: int) -> None:
     """Fresh weights in place (so a compiled model need not be compiled again)."""
     torch.manual_seed(seed)
@@ -241,13 +228,6 @@ def summary(results: list[dict], targets: list[float]) -> list[str]:
         f"range {min(finals):.4f}-{max(finals):.4f}"
     )
     return lines
-
-
-class Help(argparse.ArgumentDefaultsHelpFormatter):
-    """Show "(default: ...)" except where the help text already explains a None default."""
-
-    def _get_help_string(self, action):
-        return action.help if action.default is None else super()._get_help_string(action)
 
 
 def parse_args() -> argparse.Namespace:
@@ -425,7 +405,7 @@ def main() -> dict:
             "seeds",
         )
     }
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
+    name = device_name(device)
     print(
         f"time to accuracy: AlexNet {RESIZE}x{RESIZE} on {device} ({name}), torch "
         f"{torch.__version__}, {os.cpu_count()} CPU cores, load average "
