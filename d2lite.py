@@ -1011,7 +1011,11 @@ def train(
         print(f"training on {device}")
 
     if num_epochs == 0:  # evaluation only
-        test_acc = evaluate_accuracy_gpu(model, test_iter, device, amp)
+        try:
+            test_acc = evaluate_accuracy_gpu(model, test_iter, device, amp)
+        except torch.cuda.OutOfMemoryError as err:
+            raise RuntimeError(_oom_message(err, getattr(test_iter, "batch_size", None))) \
+                from None
         _append(history, 0, math.nan, math.nan, test_acc, math.nan, 0.0)
         if verbose:
             print(f"test acc {test_acc:.3f} (num_epochs=0: evaluation only)")

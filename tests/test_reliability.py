@@ -620,6 +620,12 @@ def test_out_of_memory_names_the_batch_size_to_try():
     assert err.value.__cause__ is None and err.value.__suppress_context__
 
 
+def test_out_of_memory_while_only_evaluating_names_the_batch_size():
+    train_iter, test_iter = loaders(batch_size=64)
+    with pytest.raises(RuntimeError, match="Out of GPU memory at batch size 64. Try batch_size=32"):
+        run(OutOfMemory(), train_iter, test_iter, 0)  # num_epochs=0: evaluation only
+
+
 def test_out_of_memory_with_a_loader_of_unknown_batch_size():
     train_iter, test_iter = loaders()
     batches = list(train_iter)  # a plain list has no .batch_size
