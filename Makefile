@@ -9,7 +9,7 @@ NOTEBOOKS := $(sort $(wildcard book/zh/*.ipynb book/en/*.ipynb))
 # Tests and CI run the notebooks in quick mode (a small subset, one short epoch).
 export D2LITE_QUICK ?= 1
 
-.PHONY: help install book test test-lib test-notebooks test-site sync execute lint format bench clean system-deps
+.PHONY: npm-dep help install book test test-lib test-notebooks test-site sync execute lint format bench clean system-deps
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -22,13 +22,17 @@ $(STAMP): requirements.txt pyproject.toml
 
 install: $(STAMP)  ## create .venv and install requirements.txt + d2lite (editable)
 
+npm-dep:  # the site serves MathJax locally; build_book.py fetches it once with npm
+	@command -v npm >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq npm >/dev/null; }
+
 system-deps:  ## Debian packages for the browser test: chromium and a CJK font
 	@if ! command -v chromium >/dev/null || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
 	fi
 
-book: $(STAMP)  ## build the bilingual site into _build/html (offline, warnings are errors)
+book: $(STAMP) npm-dep  ## build the bilingual site into _build/html (offline, warnings are errors)
 	$(PY) tools/build_book.py
 
 test: $(STAMP) system-deps book  ## the whole suite: library, tools, notebooks (quick mode), site
