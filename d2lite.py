@@ -925,6 +925,15 @@ def _check_train_args(num_epochs: Any, lr: Any) -> None:
         raise ValueError(f"lr must be a finite number > 0 (e.g. 0.01), got {lr!r}.")
 
 
+@contextlib.contextmanager
+def _oom_advice(batch_size: int | None):
+    """Turn a CUDA out-of-memory error into one that names the batch size to try."""
+    try:
+        yield
+    except torch.cuda.OutOfMemoryError as err:
+        raise RuntimeError(_oom_message(err, batch_size)) from None
+
+
 def _oom_message(err: BaseException, batch_size: int | None) -> str:
     if batch_size:
         advice = f" at batch size {batch_size}. Try batch_size={max(1, batch_size // 2)}"
@@ -1010,73 +1019,70 @@ def train(
     if verbose:
         print(f"training on {device}")
 
-    if num_epochs == 0:  # evaluation only
-        try:
+    # Out of GPU memory, in training or in evaluation, gets advice on the batch size to try.
+    batch_size = getattr(test_iter if num_epochs == 0 else train_iter, "batch_size", None)
+    with _oom_advice(batch_size):
+        if num_epochs == 0:  # evaluation only
             test_acc = evaluate_accuracy_gpu(model, test_iter, device, amp)
-        except torch.cuda.OutOfMemoryError as err:
-            raise RuntimeError(_oom_message(err, getattr(test_iter, "batch_size", None))) \
-                from None
-        _append(history, 0, math.nan, math.nan, test_acc, math.nan, 0.0)
-        if verbose:
-            print(f"test acc {test_acc:.3f} (num_epochs=0: evaluation only)")
-        return history
+            _append(history, 0, math.nan, math.nan, test_acc, math.nan, 0.0)
+            if verbose:
+                print(f"test acc {test_acc:.3f} (num_epochs=0: evaluation only)")
+            return history
 
-    batch_size = getattr(train_iter, "batch_size", None)
-    epoch, step = start_epoch, -1
-    try:
-        for epoch in range(start_epoch, num_epochs):
-            num_batches = len(train_iter)
-            if num_batches == 0:
-                raise ValueError("train_iter yielded no batches: is the dataset empty?")
-            log_every = max(1, num_batches // 5)  # ~5 points per epoch, fine with < 5 batches
-            metric = Accumulator(3)  # sum of losses, correct predictions, examples
-            model.train()
-            t0 = time.perf_counter()
-            step = -1  # steps done in this epoch - 1 (for the Ctrl-C message)
-            for step, (X, y) in enumerate(train_iter):
-                X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
-                if channels_last:
-                    X = X.contiguous(memory_format=torch.channels_last)
-                optimizer.zero_grad(set_to_none=True)
-                with _autocast(device, amp):
-                    y_hat = model(X)
-                    loss = loss_fn(y_hat.float(), y)
-                loss.backward()
-                optimizer.step()
-                metric.add(loss.detach() * y.numel(), _correct(y_hat.detach(), y), y.numel())
-                last = step == num_batches - 1
-                if (step + 1) % log_every == 0 or last:
-                    train_l, train_acc = metric[0] / metric[2], metric[1] / metric[2]
-                    if not math.isfinite(train_l):
-                        raise TrainingDivergedError(
-                            f"The loss became {train_l} in epoch {epoch + 1}, by step "
-                            f"{step + 1} of {num_batches} (checked every {log_every} steps). "
-                            f"lr={lr} is probably too large: try lr={lr / 10:g}.", history)
-                    if animator is not None and not last:
-                        animator.add(epoch + (step + 1) / num_batches, (train_l, train_acc, None))
-            if scheduler is not None:
-                scheduler.step()
-            seconds = time.perf_counter() - t0
-            test_acc = evaluate_accuracy_gpu(model, test_iter, device, amp)
-            _append(history, epoch + 1, train_l, train_acc, test_acc, metric[2] / seconds,
-                    seconds)
-            if animator is not None:
-                animator.add(epoch + 1, (train_l, train_acc, test_acc))
-            if ckpt_path is not None:
-                save_checkpoint(ckpt_path, net, optimizer, epoch + 1, history, scheduler)
-                saved_epoch = epoch + 1
-    except KeyboardInterrupt:
-        history.interrupted = True
-        where = (f"the checkpoint {ckpt_path} holds epoch {saved_epoch}"
-                 if saved_epoch is not None else "no checkpoint was saved")
-        print(f"\nInterrupted in epoch {epoch + 1} after {step + 1} step(s). The model keeps "
-              f"its last weights and the history holds {len(history.epoch)} finished "
-              f"epoch(s); {where}. "
-              + ("Resume with train(..., checkpoint=..., resume=True)." if ckpt_path else
-                 "Pass checkpoint='run.pt' to be able to resume next time."))
-        return history
-    except torch.cuda.OutOfMemoryError as err:
-        raise RuntimeError(_oom_message(err, batch_size)) from None
+        epoch, step = start_epoch, -1
+        try:
+            for epoch in range(start_epoch, num_epochs):
+                num_batches = len(train_iter)
+                if num_batches == 0:
+                    raise ValueError("train_iter yielded no batches: is the dataset empty?")
+                log_every = max(1, num_batches // 5)  # ~5 points per epoch, fine with < 5 batches
+                metric = Accumulator(3)  # sum of losses, correct predictions, examples
+                model.train()
+                t0 = time.perf_counter()
+                step = -1  # steps done in this epoch - 1 (for the Ctrl-C message)
+                for step, (X, y) in enumerate(train_iter):
+                    X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                    if channels_last:
+                        X = X.contiguous(memory_format=torch.channels_last)
+                    optimizer.zero_grad(set_to_none=True)
+                    with _autocast(device, amp):
+                        y_hat = model(X)
+                        loss = loss_fn(y_hat.float(), y)
+                    loss.backward()
+                    optimizer.step()
+                    metric.add(loss.detach() * y.numel(), _correct(y_hat.detach(), y), y.numel())
+                    last = step == num_batches - 1
+                    if (step + 1) % log_every == 0 or last:
+                        train_l, train_acc = metric[0] / metric[2], metric[1] / metric[2]
+                        if not math.isfinite(train_l):
+                            raise TrainingDivergedError(
+                                f"The loss became {train_l} in epoch {epoch + 1}, by step "
+                                f"{step + 1} of {num_batches} (checked every {log_every} steps). "
+                                f"lr={lr} is probably too large: try lr={lr / 10:g}.", history)
+                        if animator is not None and not last:
+                            animator.add(epoch + (step + 1) / num_batches,
+                                         (train_l, train_acc, None))
+                if scheduler is not None:
+                    scheduler.step()
+                seconds = time.perf_counter() - t0
+                test_acc = evaluate_accuracy_gpu(model, test_iter, device, amp)
+                _append(history, epoch + 1, train_l, train_acc, test_acc, metric[2] / seconds,
+                        seconds)
+                if animator is not None:
+                    animator.add(epoch + 1, (train_l, train_acc, test_acc))
+                if ckpt_path is not None:
+                    save_checkpoint(ckpt_path, net, optimizer, epoch + 1, history, scheduler)
+                    saved_epoch = epoch + 1
+        except KeyboardInterrupt:
+            history.interrupted = True
+            where = (f"the checkpoint {ckpt_path} holds epoch {saved_epoch}"
+                     if saved_epoch is not None else "no checkpoint was saved")
+            print(f"\nInterrupted in epoch {epoch + 1} after {step + 1} step(s). The model keeps "
+                  f"its last weights and the history holds {len(history.epoch)} finished "
+                  f"epoch(s); {where}. "
+                  + ("Resume with train(..., checkpoint=..., resume=True)." if ckpt_path else
+                     "Pass checkpoint='run.pt' to be able to resume next time."))
+            return history
     if verbose:
         print(history)
     return history
