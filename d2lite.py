@@ -17,7 +17,8 @@ history returned, checkpoints that survive interruption, and a fast GPU-resident
 
 Settings (environment variables, read when a function is called, never at import):
     D2LITE_DATA   folder that holds Fashion-MNIST (searched before the project's `data/`).
-    D2LITE_QUICK  "1" selects the quick setting (small subset, short run) used by tests and CI.
+    D2LITE_SETTING  which of a chapter's settings runs: "quick", "cpu" or "full"; see setting().
+    D2LITE_QUICK  "1" is short for D2LITE_SETTING=quick (small subset, short run: tests and CI).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from torch.utils import data
 
 __all__ = [
     # settings, device & seed
-    "is_quick", "try_gpu", "resolve_device", "set_seed",
+    "SETTINGS", "setting", "is_quick", "try_gpu", "resolve_device", "set_seed",
     # data
     "DataError", "DataNotFoundError", "FASHION_MNIST_FILES", "TEXT_LABELS",
     "read_idx", "find_data_dir", "FashionMNISTArrays", "load_fashion_mnist_arrays",
@@ -70,11 +71,51 @@ __all__ = [
 # ----------------------------------------------------------------------------------------------
 
 
-def is_quick() -> bool:
-    """Return True when D2LITE_QUICK asks for the quick setting (tests, CI, a first look).
+SETTINGS = ("quick", "cpu", "full")
 
-    Any value other than "", "0", "false", "no" or "off" (case-insensitive) turns it on.
+
+def _setting_from_env() -> str | None:
+    """D2LITE_SETTING, checked; None when unset or empty."""
+    value = os.environ.get("D2LITE_SETTING", "").strip().lower()
+    if value and value not in SETTINGS:
+        raise ValueError(
+            f"D2LITE_SETTING={os.environ['D2LITE_SETTING']!r} is not a setting: use one of "
+            f"{', '.join(SETTINGS)}, or unset it to choose by device (full with a GPU, cpu "
+            "without one)."
+        )
+    return value or None
+
+
+def setting() -> str:
+    """Return which of a chapter's settings to run: ``"quick"``, ``"cpu"`` or ``"full"``.
+
+    - ``quick``: a tiny subset and one short epoch, what the tests and CI run (seconds on a CPU);
+    - ``cpu``: a run that still learns (chapter 4: about 0.85 test accuracy) in tens of minutes
+      on a CPU;
+    - ``full``: the book's real recipe, sized for a GPU.
+
+    ``D2LITE_SETTING`` chooses explicitly. Otherwise ``D2LITE_QUICK=1`` means ``quick``, and
+    with neither set the machine decides: ``full`` where a GPU (CUDA or Apple MPS) is present,
+    ``cpu`` where there is none, so that "Run all" on a laptop ends the same afternoon. Set
+    ``D2LITE_SETTING=full`` to run the full setting on a CPU anyway.
     """
+    value = _setting_from_env()
+    if value:
+        return value
+    if is_quick():
+        return "quick"
+    return "cpu" if try_gpu().type == "cpu" else "full"
+
+
+def is_quick() -> bool:
+    """Return True when the quick setting is asked for (tests, CI, a first look).
+
+    ``D2LITE_SETTING=quick`` turns it on, as does ``D2LITE_QUICK`` set to anything other than
+    "", "0", "false", "no" or "off" (case-insensitive). ``D2LITE_SETTING``, when set, wins.
+    """
+    value = _setting_from_env()
+    if value:
+        return value == "quick"
     return os.environ.get("D2LITE_QUICK", "").strip().lower() not in ("", "0", "false", "no", "off")
 
 
@@ -691,8 +732,9 @@ def evaluate_accuracy_gpu(
 ) -> float:
     """Accuracy of ``net`` on ``data_iter``, computed in eval mode under ``inference_mode``.
 
-    ``device`` defaults to where the model's parameters are. ``amp`` runs in bf16 autocast.
-    The mode the model was in (train or eval) is restored afterwards.
+    ``device`` defaults to where the model's parameters are. ``amp`` runs in bf16 autocast
+    where the hardware has fast bf16 (as in :func:`train`). The mode the model was in (train
+    or eval) is restored afterwards.
     """
     device = next(net.parameters()).device if device is None else torch.device(device)
     was_training = net.training
@@ -875,6 +917,9 @@ class Animator:
 # ----------------------------------------------------------------------------------------------
 
 
+_DIVERGED_LOSS = 1000  # a mean loss this many times a uniform guess's ln(C) counts as diverged
+
+
 class TrainingDivergedError(FloatingPointError):
     """The loss became NaN or infinite. ``.history`` holds the epochs completed before."""
 
@@ -907,11 +952,22 @@ class History:
                 f"{self.examples_per_sec[-1]:.1f} examples/sec on {self.device}")
 
 
+def _cpu_has_fast_bf16() -> bool:
+    """True when oneDNN has bf16 kernels for this CPU (AVX512 or AMX); False on, e.g., AVX2,
+    where bf16 is emulated and slower than float32."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a build without oneDNN, or a future rename
+        return False
+
+
 def _autocast(device: torch.device, enabled: bool):
-    """bf16 autocast where the device supports it; a no-op context otherwise."""
+    """bf16 autocast where the hardware has fast bf16; a no-op context otherwise."""
     if not enabled or device.type not in ("cuda", "cpu"):
         return contextlib.nullcontext()
     if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        return contextlib.nullcontext()
+    if device.type == "cpu" and not _cpu_has_fast_bf16():
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
@@ -970,15 +1026,18 @@ def train(
 
     - Metrics accumulate on the device and are read only at the ~5 log points per epoch, so
       a GPU never waits for the host in between.
-    - ``amp`` trains under bf16 autocast (tensor cores; faster on recent CPUs too),
-      ``channels_last`` stores activations NHWC, ``compile`` wraps the model in
-      ``torch.compile``. On CUDA, ``cudnn.benchmark`` picks the fastest convolution kernels.
+    - ``amp`` trains under bf16 autocast where the hardware has fast bf16 (CUDA GPUs with bf16,
+      CPUs with AVX512 or AMX); elsewhere (older GPUs, AVX2-only CPUs, MPS) it runs float32,
+      since emulated bf16 would be slower. ``channels_last`` stores activations NHWC,
+      ``compile`` wraps the model in ``torch.compile``. On CUDA, ``cudnn.benchmark`` picks
+      the fastest convolution kernels.
     - ``checkpoint``: a file written atomically after every epoch (model, optimizer, epoch,
       history, RNG states). With ``resume=True`` training continues from it up to
       ``num_epochs`` in total, and gives the same result as an uninterrupted run.
     - Ctrl-C (KeyboardInterrupt) stops cleanly: the model keeps its last weights, the
       history so far is returned with ``interrupted=True``, and the message says how to resume.
-    - A NaN/inf loss raises :class:`TrainingDivergedError` naming the epoch and step.
+    - A NaN/inf loss, or a finite one over 1000 times a uniform guess's (about 2,300 for
+      10 classes), raises :class:`TrainingDivergedError` naming the epoch and step.
     Prints the tutorial's closing lines (loss/train acc/test acc, examples/sec on device).
     """
     _check_train_args(num_epochs, lr)
@@ -1054,11 +1113,16 @@ def train(
                     last = step == num_batches - 1
                     if (step + 1) % log_every == 0 or last:
                         train_l, train_acc = metric[0] / metric[2], metric[1] / metric[2]
-                        if not math.isfinite(train_l):
+                        guess = math.log(max(y_hat.shape[-1], 2))  # a uniform guess's loss
+                        if not math.isfinite(train_l) or train_l > _DIVERGED_LOSS * guess:
+                            why = ("" if not math.isfinite(train_l) else
+                                   f", over {_DIVERGED_LOSS} times the {guess:.2f} of a uniform "
+                                   "guess")
                             raise TrainingDivergedError(
-                                f"The loss became {train_l} in epoch {epoch + 1}, by step "
-                                f"{step + 1} of {num_batches} (checked every {log_every} steps). "
-                                f"lr={lr} is probably too large: try lr={lr / 10:g}.", history)
+                                f"The loss became {train_l:.4g} in epoch {epoch + 1}, by step "
+                                f"{step + 1} of {num_batches} (checked every {log_every} steps)"
+                                f"{why}. lr={lr} is probably too large: try lr={lr / 10:g}.",
+                                history)
                         if animator is not None and not last:
                             animator.add(epoch + (step + 1) / num_batches,
                                          (train_l, train_acc, None))

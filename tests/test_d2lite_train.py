@@ -337,11 +337,45 @@ def test_set_seed_reproducible():
     ],
 )
 def test_is_quick(value, on, monkeypatch):
+    monkeypatch.delenv("D2LITE_SETTING", raising=False)
     if value is None:
         monkeypatch.delenv("D2LITE_QUICK", raising=False)
     else:
         monkeypatch.setenv("D2LITE_QUICK", value)
     assert d2lite.is_quick() is on
+
+
+@pytest.fixture
+def no_setting_env(monkeypatch):
+    monkeypatch.delenv("D2LITE_SETTING", raising=False)
+    monkeypatch.delenv("D2LITE_QUICK", raising=False)
+    return monkeypatch
+
+
+@pytest.mark.parametrize("value", ["quick", "cpu", "full", " CPU ", "Full"])
+def test_setting_explicit(value, no_setting_env):
+    no_setting_env.setenv("D2LITE_SETTING", value)
+    no_setting_env.setenv("D2LITE_QUICK", "1")  # D2LITE_SETTING wins over the shorthand
+    assert d2lite.setting() == value.strip().lower()
+    assert d2lite.setting() in d2lite.SETTINGS
+    assert d2lite.is_quick() is (value.strip().lower() == "quick")
+
+
+@pytest.mark.parametrize("gpu, expected", [("cpu", "cpu"), ("cuda:0", "full"), ("mps", "full")])
+def test_setting_by_device(gpu, expected, no_setting_env):
+    no_setting_env.setattr(d2lite, "try_gpu", lambda i=0: torch.device(gpu))
+    assert d2lite.setting() == expected
+    no_setting_env.setenv("D2LITE_QUICK", "0")  # "not quick" still lets the device decide
+    assert d2lite.setting() == expected
+    no_setting_env.setenv("D2LITE_QUICK", "1")
+    assert d2lite.setting() == "quick"
+
+
+def test_setting_rejects_unknown_value(no_setting_env):
+    no_setting_env.setenv("D2LITE_SETTING", "fast")
+    for fn in (d2lite.setting, d2lite.is_quick):
+        with pytest.raises(ValueError, match=r"D2LITE_SETTING='fast'.*quick, cpu, full"):
+            fn()
 
 
 # ----------------------------------------------------------------------------------------------

@@ -48,3 +48,43 @@ def test_maps_book_paths_to_sources():
     src = execute_notebooks.source_of(ROOT / "book" / "zh" / "01_activation.ipynb")
     assert src == ROOT / "notebooks" / "zh" / "01_activation.py"
     assert execute_notebooks.paired_ipynb(src) == ROOT / "book" / "zh" / "01_activation.ipynb"
+
+
+PARAMS = """\
+# %% tags=["parameters"]
+print({line!r})
+
+# %%
+print("-> full setting: a later cell is not the parameters cell")
+"""
+
+
+def _run_params(tmp_path, line: str) -> dict:
+    path = tmp_path / "params.ipynb"
+    jupytext.write(jupytext.reads(PARAMS.format(line=line), fmt="py:percent"), path)
+    execute_notebooks.execute(path)
+    return nbformat.read(path, as_version=4).metadata["d2lite"]
+
+
+def test_records_the_setting_the_parameters_cell_printed(tmp_path, monkeypatch):
+    """The metadata holds what the notebook chose (its parameters cell's printed line, in
+    either language), not a guess from the environment: the environment says quick here."""
+    monkeypatch.setenv("D2LITE_QUICK", "1")
+    monkeypatch.delenv("D2LITE_SETTING", raising=False)
+    for line, setting in [
+        ("D2LITE_SETTING='', D2LITE_QUICK='' -> cpu setting: {'subset': (30000, None)}", "cpu"),
+        ("D2LITE_QUICK='0' → full setting: {'depths': [1, 2]}", "full"),
+        ("D2LITE_QUICK='1' → 快速设置：{'n': 1}", "quick"),
+        ("D2LITE_QUICK='0' → 完整设置：{'n': 1}", "full"),
+        ("D2LITE_SETTING='cpu'，D2LITE_QUICK='' -> cpu 设置：{}", "cpu"),
+    ]:
+        meta = _run_params(tmp_path, line)
+        assert meta["setting"] == setting, line
+        assert meta["quick"] is (setting == "quick"), line
+
+
+def test_no_printed_setting_falls_back_to_the_environment(tmp_path, monkeypatch):
+    monkeypatch.delenv("D2LITE_SETTING", raising=False)
+    monkeypatch.setenv("D2LITE_QUICK", "1")
+    meta = _run_params(tmp_path, "no setting printed here")
+    assert meta["setting"] is None and meta["quick"] is True

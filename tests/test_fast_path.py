@@ -166,3 +166,17 @@ def test_both_paths_learn(fashion_root, fast):
     assert history.train_loss[-1] < 0.6 * history.train_loss[0]  # loss falls
     assert history.train_loss[0] < 2.2  # first epoch already below ln(10) = 2.30 on average
     assert before < 0.25 and history.test_acc[-1] > 0.6  # chance is 0.10
+
+
+@pytest.mark.parametrize("fast_bf16", [True, False])
+def test_amp_uses_bf16_only_where_the_cpu_has_it(fast_bf16, monkeypatch):
+    """amp=True computes in bf16 on a CPU with bf16 kernels, and in float32 (not emulated bf16,
+    slower than float32) on one without: the layer's output dtype shows which one ran."""
+    monkeypatch.setattr(d2lite, "_cpu_has_fast_bf16", lambda: fast_bf16)
+    seen = []
+    lin = nn.Linear(8, 10)
+    lin.register_forward_hook(lambda m, i, out: seen.append(out.dtype))
+    X, y = torch.randn(16, 8), torch.randint(0, 10, (16,))
+    d2lite.evaluate_accuracy_gpu(lin, [(X, y)], "cpu", amp=True)
+    d2lite.evaluate_accuracy_gpu(lin, [(X, y)], "cpu", amp=False)
+    assert seen == [torch.bfloat16 if fast_bf16 else torch.float32, torch.float32]

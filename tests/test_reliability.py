@@ -16,6 +16,7 @@ import io
 import math
 import os
 import random
+import re
 import sys
 import urllib.error
 import urllib.request
@@ -45,8 +46,10 @@ def _one_thread(one_thread):
 def tiny_cnn(num_classes: int = 10) -> nn.Sequential:
     """A 28x28 CNN small enough to train an epoch in a fraction of a second."""
     return nn.Sequential(
-        nn.Conv2d(1, 4, kernel_size=3, stride=2), nn.ReLU(),  # (B, 4, 13, 13)
-        nn.Flatten(), nn.Dropout(0.2),  # dropout: the RNG state matters on resume
+        nn.Conv2d(1, 4, kernel_size=3, stride=2),
+        nn.ReLU(),  # (B, 4, 13, 13)
+        nn.Flatten(),
+        nn.Dropout(0.2),  # dropout: the RNG state matters on resume
         nn.Linear(4 * 13 * 13, num_classes),
     )
 
@@ -61,8 +64,10 @@ def synthetic(n: int, seed: int = 0) -> data.TensorDataset:
 
 
 def loaders(n_train: int = 192, n_test: int = 64, batch_size: int = 32):
-    return (data.DataLoader(synthetic(n_train, 0), batch_size, shuffle=True, num_workers=0),
-            data.DataLoader(synthetic(n_test, 1), 64, num_workers=0))
+    return (
+        data.DataLoader(synthetic(n_train, 0), batch_size, shuffle=True, num_workers=0),
+        data.DataLoader(synthetic(n_test, 1), 64, num_workers=0),
+    )
 
 
 class NumpyShuffleLoader:
@@ -81,7 +86,7 @@ class NumpyShuffleLoader:
     def __iter__(self):
         order = torch.from_numpy(np.random.permutation(len(self.y)))
         for b in range(len(self)):
-            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+            idx = order[b * self.batch_size : (b + 1) * self.batch_size]
             X = self.X[idx]
             if random.random() < 0.5:
                 X = X.flip(-1)
@@ -116,9 +121,13 @@ def metrics(h: d2lite.History) -> dict:
 def test_a_checkpoint_is_written_after_every_epoch(tmp_path, monkeypatch):
     saved = []
     real_save = d2lite.save_checkpoint
-    monkeypatch.setattr(d2lite, "save_checkpoint",
-                        lambda path, net, opt, epoch, *a: saved.append(epoch)
-                        or real_save(path, net, opt, epoch, *a))
+    monkeypatch.setattr(
+        d2lite,
+        "save_checkpoint",
+        lambda path, net, opt, epoch, *a: (
+            saved.append(epoch) or real_save(path, net, opt, epoch, *a)
+        ),
+    )
     ckpt = tmp_path / "run.pt"
     history = run(fresh(), *loaders(), 2, checkpoint=ckpt)
     assert saved == [1, 2]
@@ -149,8 +158,9 @@ def test_a_failed_write_leaves_the_previous_checkpoint_intact(tmp_path, monkeypa
 
 def test_resume_on_real_data_gives_the_uninterrupted_result(tmp_path, fashion_root):
     def real_loaders():
-        return d2lite.load_data_fashion_mnist(64, data_dir=fashion_root, subset=(384, 128),
-                                              num_workers=0)
+        return d2lite.load_data_fashion_mnist(
+            64, data_dir=fashion_root, subset=(384, 128), num_workers=0
+        )
 
     net_a = fresh()
     straight = run(net_a, *real_loaders(), 3)
@@ -213,10 +223,13 @@ def test_loading_uses_weights_only_so_no_code_runs(tmp_path, monkeypatch):
     assert ran == []
 
 
-@pytest.mark.parametrize("other, words", [
-    (lambda: tiny_cnn(num_classes=5), r"different model .*\(5,.*\(10,"),
-    (lambda: d2lite.lenet(), "different model"),
-])
+@pytest.mark.parametrize(
+    "other, words",
+    [
+        (lambda: tiny_cnn(num_classes=5), r"different model .*\(5,.*\(10,"),
+        (lambda: d2lite.lenet(), "different model"),
+    ],
+)
 def test_a_checkpoint_of_another_model_is_refused_clearly(tmp_path, other, words):
     ckpt = d2lite.save_checkpoint(tmp_path / "other.pt", other())
     net = tiny_cnn()
@@ -284,8 +297,9 @@ def test_ctrl_c_keeps_history_weights_curves_and_checkpoint(tmp_path, capsys):
 
     net, ckpt = fresh(), tmp_path / "run.pt"
     ctrl_c = CtrlC(loaders()[0], at=6 + 4, net=net)  # in epoch 2, after 3 of its steps
-    animator = d2lite.Animator(xlabel="epoch", legend=["loss", "train acc", "test acc"],
-                               live=False, out=io.StringIO())
+    animator = d2lite.Animator(
+        xlabel="epoch", legend=["loss", "train acc", "test acc"], live=False, out=io.StringIO()
+    )
     history = run(net, ctrl_c, test_iter, 3, checkpoint=ckpt, animator=animator)
     out = capsys.readouterr().out
 
@@ -313,8 +327,9 @@ def _module_with(state: dict) -> nn.Module:
 
 def test_ctrl_c_at_the_start_of_an_epoch_counts_its_steps_from_zero(tmp_path, capsys):
     net = fresh()
-    history = run(net, CtrlC(loaders()[0], at=6 + 1, net=net), loaders()[1], 3,
-                  checkpoint=tmp_path / "run.pt")
+    history = run(
+        net, CtrlC(loaders()[0], at=6 + 1, net=net), loaders()[1], 3, checkpoint=tmp_path / "run.pt"
+    )
     assert history.epoch == [1]
     assert "Interrupted in epoch 2 after 0 step(s)" in capsys.readouterr().out
 
@@ -381,6 +396,38 @@ def test_divergence_names_the_epoch_and_step():
     assert err.value.history.epoch == [1]  # what was finished before
 
 
+class Scaled(nn.Module):
+    """Wraps a model; from forward call ``n`` on it multiplies the scores by ``factor``: a
+    finite loss that has blown up without (yet) reaching inf or NaN."""
+
+    def __init__(self, net: nn.Module, n: int, factor: float):
+        super().__init__()
+        self.net, self.n, self.factor, self.calls = net, n, factor, 0
+
+    def forward(self, x):
+        self.calls += 1 if self.training else 0
+        y = self.net(x)
+        return y * self.factor if self.training and self.calls >= self.n else y
+
+
+def test_a_huge_finite_loss_counts_as_divergence():
+    train_iter, test_iter = loaders(n_train=96)
+    net = Scaled(fresh(), n=2, factor=1e7)  # epoch 1, step 2: loss about 1e7, finite
+    with pytest.raises(d2lite.TrainingDivergedError, match="in epoch 1, by step 2 of 3") as err:
+        run(net, train_iter, test_iter, 2, lr=0.01)
+    message = str(err.value)
+    assert "over 1000 times the 2.30 of a uniform guess" in message and "try lr=0.001" in message
+    loss = float(re.search(r"loss became (\S+) in", message).group(1))
+    assert math.isfinite(loss) and loss > 2303
+
+
+def test_a_high_but_sane_loss_is_not_divergence():
+    """Scores 30 times too large give losses of tens: bad, but training may recover."""
+    train_iter, test_iter = loaders(n_train=96)
+    history = run(Scaled(fresh(), n=1, factor=30.0), train_iter, test_iter, 1, lr=0.01)
+    assert 2.5 < history.train_loss[0] < 2303
+
+
 def test_same_seed_gives_identical_metrics_on_cpu():
     histories, nets = [], []
     for _ in range(2):
@@ -412,8 +459,11 @@ def _assert_explains_not_found(err, places: dict) -> str:
     message = str(err.value)
     for folder in places.values():
         assert str(folder) in message
-    for fix in ("export D2LITE_DATA=", "apt-get install dataset-fashion-mnist",
-                "connect to the internet"):
+    for fix in (
+        "export D2LITE_DATA=",
+        "apt-get install dataset-fashion-mnist",
+        "connect to the internet",
+    ):
         assert fix in message
     assert err.value.__cause__ is None and err.value.__suppress_context__  # no chained traceback
     assert isinstance(err.value, FileNotFoundError)  # and a DataError
@@ -498,10 +548,12 @@ def _deny(monkeypatch, folder: Path, calls: tuple[str, ...]) -> None:
 
     def guard(real):
         def wrapper(path, *args, **kwargs):
-            if isinstance(path, (str, os.PathLike)) and \
-                    Path(os.fspath(path)).is_relative_to(folder):
+            if isinstance(path, (str, os.PathLike)) and Path(os.fspath(path)).is_relative_to(
+                folder
+            ):
                 raise PermissionError(13, "Permission denied", os.fspath(path))
             return real(path, *args, **kwargs)
+
         return wrapper
 
     for name in calls:
@@ -538,13 +590,15 @@ def test_an_unreadable_data_file(tmp_path, write_fake_fashion, monkeypatch, gz):
 
 @pytest.mark.parametrize("batch_size", [0, -1, 2.5, True, None])
 def test_a_bad_batch_size_is_refused_before_any_work(batch_size, monkeypatch):
-    monkeypatch.setattr(d2lite, "load_fashion_mnist_arrays",
-                        lambda *a, **k: pytest.fail("data was read before the check"))
+    monkeypatch.setattr(
+        d2lite,
+        "load_fashion_mnist_arrays",
+        lambda *a, **k: pytest.fail("data was read before the check"),
+    )
     with pytest.raises(ValueError, match="batch_size must be a positive integer"):
         d2lite.load_data_fashion_mnist(batch_size)
     with pytest.raises(ValueError, match="batch_size must be a positive integer"):
-        d2lite.DeviceLoader(torch.zeros(4, 28, 28, dtype=torch.uint8), torch.zeros(4),
-                            batch_size)
+        d2lite.DeviceLoader(torch.zeros(4, 28, 28, dtype=torch.uint8), torch.zeros(4), batch_size)
 
 
 @pytest.mark.parametrize("num_epochs", [-1, 1.5, "3"])
@@ -573,7 +627,8 @@ def test_zero_epochs_only_evaluates(capsys):
 
 def test_alexnet_on_28x28_explains_the_size_it_needs(fashion_root):
     train_iter, test_iter = d2lite.load_data_fashion_mnist(
-        8, resize=28, data_dir=fashion_root, subset=(16, 8), num_workers=0)
+        8, resize=28, data_dir=fashion_root, subset=(16, 8), num_workers=0
+    )
     net = d2lite.alexnet()
     with pytest.raises(d2lite.InputSizeError) as err:
         run(net, train_iter, test_iter, 1)
@@ -641,7 +696,8 @@ def test_out_of_memory_with_a_loader_of_unknown_batch_size():
 
 def test_a_batch_larger_than_the_dataset_gives_one_smaller_batch(fashion_root):
     train_iter, test_iter = d2lite.load_data_fashion_mnist(
-        1000, data_dir=fashion_root, subset=(50, 30), num_workers=0)
+        1000, data_dir=fashion_root, subset=(50, 30), num_workers=0
+    )
     assert len(train_iter) == 1 and [len(y) for _, y in train_iter] == [50]
     history = run(fresh(), train_iter, test_iter, 2)
     assert history.epoch == [1, 2] and all(math.isfinite(v) for v in history.train_loss)
@@ -649,8 +705,9 @@ def test_a_batch_larger_than_the_dataset_gives_one_smaller_batch(fashion_root):
 
 def test_fewer_than_five_batches_still_log_and_plot():
     train_iter, test_iter = loaders(n_train=96)  # 3 batches: d2l's `num_batches // 5` is 0
-    animator = d2lite.Animator(xlabel="epoch", legend=["loss", "train acc", "test acc"],
-                               live=False, out=io.StringIO())
+    animator = d2lite.Animator(
+        xlabel="epoch", legend=["loss", "train acc", "test acc"], live=False, out=io.StringIO()
+    )
     history = run(fresh(), train_iter, test_iter, 2, animator=animator)
     assert history.epoch == [1, 2]
     expected = [1 / 3, 2 / 3, 1.0, 4 / 3, 5 / 3, 2.0]  # a point after every step
@@ -675,6 +732,7 @@ def test_workers_elsewhere_leave_a_core_for_training(monkeypatch, cores, workers
 
 def test_the_loaders_use_the_safe_default(monkeypatch, fashion_root):
     monkeypatch.setattr(sys, "platform", "darwin")
-    train_iter, test_iter = d2lite.load_data_fashion_mnist(16, data_dir=fashion_root,
-                                                           subset=(32, 16))
+    train_iter, test_iter = d2lite.load_data_fashion_mnist(
+        16, data_dir=fashion_root, subset=(32, 16)
+    )
     assert train_iter.num_workers == 0 and test_iter.num_workers == 0

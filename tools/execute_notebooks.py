@@ -5,7 +5,8 @@ Run it from anywhere with the project's venv:
     .venv/bin/python tools/execute_notebooks.py                      # every chapter, both languages
     .venv/bin/python tools/execute_notebooks.py --lang zh            # the Chinese edition only
     .venv/bin/python tools/execute_notebooks.py notebooks/en/02_alexnet.py book/zh/03_data.ipynb
-    D2LITE_QUICK=0 .venv/bin/python tools/execute_notebooks.py       # the full setting
+    D2LITE_QUICK=0 .venv/bin/python tools/execute_notebooks.py       # full with a GPU, else cpu
+    D2LITE_SETTING=full .venv/bin/python tools/execute_notebooks.py  # the full setting anywhere
 
 For each chapter it
 1. takes the cells from the percent-format .py (the source of truth) and the outputs of the
@@ -13,8 +14,10 @@ For each chapter it
    `jupytext --sync` does when the .py is the newer file, without trusting timestamps);
 2. executes that .ipynb in place in a fresh kernel that runs *this* interpreter
    (sys.executable, i.e. the venv's python, whatever kernelspecs ~/.local holds), with the
-   notebook's folder as working directory and D2LITE_QUICK / D2LITE_DATA passed through;
-3. records how it ran in ``metadata["d2lite"]`` (runtime, hardware, torch, quick, date) and
+   notebook's folder as working directory and D2LITE_SETTING / D2LITE_QUICK / D2LITE_DATA
+   passed through;
+3. records how it ran in ``metadata["d2lite"]`` (runtime, hardware, torch, the setting the
+   notebook chose as its parameters cell printed it, quick, date) and
    prints the runtime. Output that warns of a missing glyph is reported and fails the run.
 
 Running it twice gives the same cells; only outputs and metadata["d2lite"] change.
@@ -77,7 +80,28 @@ def hardware() -> str:
 
 def is_quick() -> bool:
     """Same rule as d2lite.is_quick (kept here so the tool does not import the library)."""
+    setting = os.environ.get("D2LITE_SETTING", "").strip().lower()
+    if setting:
+        return setting == "quick"
     return os.environ.get("D2LITE_QUICK", "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+# What a parameters cell prints, in either edition: "... -> cpu setting: {...}",
+# "... → full setting: ...", "... → 快速设置：...", "... -> cpu 设置：...".
+SETTING_WORDS = {"quick": "quick", "cpu": "cpu", "full": "full", "快速": "quick", "完整": "full"}
+SETTING_RE = re.compile(r"(?:->|→)\s*(quick|cpu|full|快速|完整)\s*(?:setting|设置)")
+
+
+def chosen_setting(nb: nbformat.NotebookNode) -> str | None:
+    """The setting ("quick", "cpu" or "full") the notebook's parameters cell says it ran, or
+    None when it printed none (the site then shows no setting)."""
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
+            for out in cell.get("outputs", []):
+                match = SETTING_RE.search(out.get("text", ""))
+                if match:
+                    return SETTING_WORDS[match.group(1)]
+    return None
 
 
 def source_of(path: Path) -> Path:
@@ -139,11 +163,13 @@ def execute(ipynb: Path, nb: nbformat.NotebookNode | None = None) -> tuple[float
     ep.preprocess(nb, {"metadata": {"path": str(ipynb.parent)}}, km=km)
     seconds = time.perf_counter() - start
     nb.metadata.pop("widgets", None)
+    setting = chosen_setting(nb)
     nb.metadata["d2lite"] = {
         "runtime_s": round(seconds, 1),
         "hardware": hardware(),
         "torch": torch.__version__,
-        "quick": is_quick(),
+        "setting": setting,
+        "quick": setting == "quick" if setting else is_quick(),
         "executed": dt.date.today().isoformat(),
     }
     nbformat.write(nb, ipynb)
@@ -181,10 +207,11 @@ def main(argv: list[str] | None = None) -> int:
     if not sources:
         print("no notebooks found", file=sys.stderr)
         return 1
-    mode = "quick" if is_quick() else "full"
+    mode = "quick" if is_quick() else "the notebooks' own choice of full or cpu"
     print(
-        f"{len(sources)} notebook(s), {mode} mode "
-        f"(D2LITE_QUICK={os.environ.get('D2LITE_QUICK', '')!r}), "
+        f"{len(sources)} notebook(s), {mode} setting "
+        f"(D2LITE_SETTING={os.environ.get('D2LITE_SETTING', '')!r}, "
+        f"D2LITE_QUICK={os.environ.get('D2LITE_QUICK', '')!r}), "
         f"kernel python: {sys.executable}",
         flush=True,
     )

@@ -8,7 +8,8 @@ Loaded through `sphinx: local_extensions:` in _config.yml. It adds, on every pag
   notebooks/<lang>/<page>.py, copied to _sources/ after the build;
 - a run note under a chapter's title from the notebook's metadata "d2lite" entry (written by
   tools/execute_notebooks.py), using any of: "runtime_s" (seconds) or "runtime" (text),
-  "quick" (true/false: which setting ran), "hardware" (text), "executed" (date).
+  "setting" ("quick", "cpu" or "full": which setting ran; older notebooks have only "quick",
+  true/false), "hardware" (text), "executed" (date).
 
 It also drops a script listed twice on a page (see `drop_duplicate_scripts`).
 
@@ -28,9 +29,13 @@ from sphinx.application import Sphinx
 LABELS = {"en": "English", "zh": "中文"}
 SWITCH_TITLE = {"en": "Read this page in English", "zh": "阅读本页的中文版"}
 PY_TOOLTIP = {"en": "Download the Jupytext source (.py)", "zh": "下载 Jupytext 源文件（.py）"}
-RUN_NOTE = {  # runtime label, hardware label, quick setting, full setting
-    "en": ("Runtime", "Outputs on this page were produced on", "quick setting", "full setting"),
-    "zh": ("运行时间", "本页输出的运行环境", "快速设置", "完整设置"),
+RUN_NOTE = {  # runtime label, hardware label
+    "en": ("Runtime", "Outputs on this page were produced on"),
+    "zh": ("运行时间", "本页输出的运行环境"),
+}
+SETTING_NAMES = {
+    "en": {"quick": "quick setting", "cpu": "CPU setting", "full": "full setting"},
+    "zh": {"quick": "快速设置", "cpu": "CPU 设置", "full": "完整设置"},
 }
 SOURCE_SUFFIXES = (".ipynb", ".md")  # what a page of the other edition may be written in
 
@@ -122,12 +127,15 @@ def add_run_note(app: Sphinx, doctree: nodes.document) -> None:
         return
     meta = json.loads(path.read_text(encoding="utf-8")).get("metadata", {}).get("d2lite", {})
     lang = edition(app)
-    runtime_label, hardware_label, quick, full = RUN_NOTE[lang]
+    runtime_label, hardware_label = RUN_NOTE[lang]
     runtime = meta.get("runtime")
     if not runtime and isinstance(meta.get("runtime_s"), (int, float)):
         runtime = format_seconds(meta["runtime_s"], lang)
-    if runtime and isinstance(meta.get("quick"), bool):
-        runtime += ("，" if lang == "zh" else ", ") + (quick if meta["quick"] else full)
+    setting = meta.get("setting")
+    if setting not in SETTING_NAMES[lang] and isinstance(meta.get("quick"), bool):
+        setting = "quick" if meta["quick"] else "full"
+    if runtime and setting in SETTING_NAMES[lang]:
+        runtime += ("，" if lang == "zh" else ", ") + SETTING_NAMES[lang][setting]
     hardware = meta.get("hardware")
     if hardware and meta.get("executed"):
         hardware += ("，" if lang == "zh" else ", ") + str(meta["executed"])
