@@ -50,7 +50,7 @@ test-notebooks: $(STAMP)  ## run every executed notebook in quick mode with nbva
 sync: $(STAMP)  ## bring each notebooks/<lang>/*.py and its book/<lang>/*.ipynb into line
 	$(VENV)/bin/jupytext --sync notebooks/zh/*.py notebooks/en/*.py
 
-execute: $(STAMP)  ## re-execute the .ipynb editions (set D2LITE_QUICK=0 for the full setting)
+execute: $(STAMP)  ## re-execute the .ipynb editions (D2LITE_QUICK=0: full with a GPU, cpu without)
 	$(PY) tools/execute_notebooks.py
 
 lint: $(STAMP)  ## ruff check

@@ -961,11 +961,18 @@ def _cpu_has_fast_bf16() -> bool:
         return False
 
 
+def _cuda_has_fast_bf16(device: torch.device) -> bool:
+    """True on GPUs with bf16 tensor cores (compute capability 8.0, Ampere, or newer). Older ones
+    (Colab's T4, V100) only emulate bf16, which is slower than float32 there."""
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    return torch.cuda.get_device_capability(index) >= (8, 0)
+
+
 def _autocast(device: torch.device, enabled: bool):
     """bf16 autocast where the hardware has fast bf16; a no-op context otherwise."""
     if not enabled or device.type not in ("cuda", "cpu"):
         return contextlib.nullcontext()
-    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+    if device.type == "cuda" and not _cuda_has_fast_bf16(device):
         return contextlib.nullcontext()
     if device.type == "cpu" and not _cpu_has_fast_bf16():
         return contextlib.nullcontext()
@@ -1026,8 +1033,8 @@ def train(
 
     - Metrics accumulate on the device and are read only at the ~5 log points per epoch, so
       a GPU never waits for the host in between.
-    - ``amp`` trains under bf16 autocast where the hardware has fast bf16 (CUDA GPUs with bf16,
-      CPUs with AVX512 or AMX); elsewhere (older GPUs, AVX2-only CPUs, MPS) it runs float32,
+    - ``amp`` trains under bf16 autocast where the hardware has fast bf16 (Ampere or newer
+      GPUs, CPUs with AVX512 or AMX); elsewhere (T4, V100, AVX2-only CPUs, MPS) it runs float32,
       since emulated bf16 would be slower. ``channels_last`` stores activations NHWC,
       ``compile`` wraps the model in ``torch.compile``. On CUDA, ``cudnn.benchmark`` picks
       the fastest convolution kernels.

@@ -180,3 +180,19 @@ def test_amp_uses_bf16_only_where_the_cpu_has_it(fast_bf16, monkeypatch):
     d2lite.evaluate_accuracy_gpu(lin, [(X, y)], "cpu", amp=True)
     d2lite.evaluate_accuracy_gpu(lin, [(X, y)], "cpu", amp=False)
     assert seen == [torch.bfloat16 if fast_bf16 else torch.float32, torch.float32]
+
+
+@pytest.mark.filterwarnings("ignore:CUDA is not available")  # building the context is enough
+@pytest.mark.parametrize(
+    "capability, bf16", [((7, 0), False), ((7, 5), False), ((8, 0), True), ((9, 0), True)]
+)
+def test_amp_uses_bf16_only_on_gpus_with_bf16_tensor_cores(capability, bf16, monkeypatch):
+    """V100 (7.0) and Colab's T4 (7.5) would only emulate bf16: amp runs float32 there. A100
+    (8.0) and H100 (9.0) get bf16 autocast. No GPU is needed: only the decision is checked."""
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda index=None: capability)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    ctx = d2lite._autocast(torch.device("cuda"), True)
+    assert isinstance(ctx, torch.autocast) is bf16
+    if bf16:
+        assert ctx.fast_dtype == torch.bfloat16 and ctx.device == "cuda"
+    assert not isinstance(d2lite._autocast(torch.device("cuda:0"), False), torch.autocast)

@@ -62,10 +62,10 @@ fi
 
 # --- setting and notebooks ----------------------------------------------------------------------
 if [ -n "${GPU_NB_QUICK:-}" ]; then  # a smoke test of this script on any CPU
-  export D2LITE_QUICK=1
+  export D2LITE_QUICK=1 D2LITE_SETTING=quick
   DEFAULT="book/en/05_prediction.ipynb"
 else
-  export D2LITE_QUICK=0
+  export D2LITE_QUICK=0 D2LITE_SETTING=full  # the full setting, never the cpu one
   DEFAULT="book/zh/04_training.ipynb book/en/04_training.ipynb
            book/zh/05_prediction.ipynb book/en/05_prediction.ipynb
            book/zh/01_activation.ipynb book/en/01_activation.ipynb
@@ -73,7 +73,7 @@ else
            book/zh/03_data.ipynb book/en/03_data.ipynb"
 fi
 read -r -a NOTEBOOKS <<< "$(echo ${GPU_NB_NOTEBOOKS:-$DEFAULT})"
-echo "D2LITE_QUICK=$D2LITE_QUICK D2LITE_DATA=${D2LITE_DATA:-?} PY=$PY budget ${BUDGET}s"
+echo "D2LITE_SETTING=$D2LITE_SETTING D2LITE_QUICK=$D2LITE_QUICK D2LITE_DATA=${D2LITE_DATA:-?} PY=$PY budget ${BUDGET}s"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null || echo "(no nvidia-smi)"
 
 # --- preflight: fail in seconds, not after ten epochs ----------------------------------------------
