@@ -203,7 +203,21 @@ def test_no_missing_glyph_warnings(ipynb):
 def test_executed_editions_record_how_they_ran(ipynb):
     meta = nbformat.read(ipynb, as_version=4).metadata.get("d2lite")
     assert meta, "execute it with tools/execute_notebooks.py"
-    assert {"runtime_s", "hardware", "torch", "quick", "executed"} <= set(meta)
+    assert {"runtime_s", "hardware", "torch", "setting", "quick", "executed"} <= set(meta)
+
+
+@pytest.mark.parametrize("ipynb", EXECUTED, ids=lambda p: str(p.relative_to(ROOT)))
+def test_recorded_setting_is_the_one_the_outputs_show(ipynb):
+    """The site's run note ("CPU setting", "quick setting", ...) comes from the metadata; it must
+    name the setting that the page's own parameters cell printed, and a quick run must say so
+    in its outputs."""
+    import execute_notebooks
+
+    nb = nbformat.read(ipynb, as_version=4)
+    meta = nb.metadata["d2lite"]
+    printed = execute_notebooks.chosen_setting(nb)
+    assert printed in ("quick", "cpu", "full"), "the parameters cell printed no setting"
+    assert meta["setting"] == printed and meta["quick"] is (printed == "quick")
 
 
 def test_setup_cells_install_from_the_configured_repository():

@@ -207,9 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     if not sources:
         print("no notebooks found", file=sys.stderr)
         return 1
-    mode = "quick" if is_quick() else "the notebooks' own choice of full or cpu"
     print(
-        f"{len(sources)} notebook(s), {mode} setting "
+        f"{len(sources)} notebook(s) "
         f"(D2LITE_SETTING={os.environ.get('D2LITE_SETTING', '')!r}, "
         f"D2LITE_QUICK={os.environ.get('D2LITE_QUICK', '')!r}), "
         f"kernel python: {sys.executable}",
@@ -230,12 +229,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"FAILED  {ipynb.relative_to(ROOT)}\n{text[-3000:]}", file=sys.stderr, flush=True)
             continue
         total += seconds
-        print(f"{seconds:7.1f} s  {ipynb.relative_to(ROOT)}", flush=True)
+        setting = nbformat.read(ipynb, as_version=4).metadata["d2lite"]["setting"]
+        print(f"{seconds:7.1f} s  {ipynb.relative_to(ROOT)}  ({setting} setting)", flush=True)
         for g in glyphs:
             failed = True
             print(f"  missing glyph warning: {g}", file=sys.stderr)
     if not args.no_execute:
-        print(f"{total:7.1f} s  total ({mode} mode, {hardware()})")
+        print(f"{total:7.1f} s  total ({hardware()})")
     return 1 if failed else 0
 
 
