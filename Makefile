@@ -6,8 +6,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard book/zh/*.ipynb book/en/*.ipynb))
-# Tests and CI run the notebooks in quick mode (a small subset, one short epoch).
+# Tests and CI run the notebooks in the quick setting (a tiny subset, one short epoch), whatever
+# D2LITE_SETTING the shell holds; `make execute D2LITE_QUICK=0` lets the device choose (full with a
+# GPU, cpu without one), `make execute D2LITE_SETTING=full` forces the full setting.
 export D2LITE_QUICK ?= 1
+test test-notebooks: export D2LITE_SETTING := quick
 
 .PHONY: npm-dep help install book test test-lib test-notebooks test-site sync execute lint format bench clean system-deps
 

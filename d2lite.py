@@ -284,6 +284,15 @@ def _is_file(path: Path, folder: Path) -> bool:
         return False
 
 
+def _shown(folder: Path) -> str:
+    """A searched folder for an error message; a relative one also as the absolute path it
+    meant here, since a notebook runs in its own folder, not where the shell was."""
+    if folder.is_absolute():
+        return str(folder)
+    return (f"{folder} (relative, so {Path.cwd() / folder} from the current folder "
+            f"{Path.cwd()}; an absolute path works from anywhere)")
+
+
 def _candidate_dirs(data_dir: str | os.PathLike | None) -> list[tuple[str, Path]]:
     """The places searched, in order, each with the reason it is searched."""
     places = []
@@ -357,7 +366,7 @@ def load_fashion_mnist_arrays(
             except Exception as err:  # noqa: BLE001 - any network/IO failure gets one message
                 reason = f"the download into {target} failed ({type(err).__name__}: {err})"
         if files is None:
-            looked = "\n".join(f"  - {why}: {folder}" for why, folder in places)
+            looked = "\n".join(f"  - {why}: {_shown(folder)}" for why, folder in places)
             raise DataNotFoundError(
                 "Fashion-MNIST was not found. Looked in:\n"
                 f"{looked}\n"

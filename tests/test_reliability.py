@@ -501,6 +501,21 @@ def test_no_data_with_download_off(nowhere):
     _assert_explains_not_found(err, nowhere)
 
 
+def test_a_relative_data_path_shows_where_it_pointed(nowhere, tmp_path, monkeypatch):
+    """A notebook runs in its own folder, so D2LITE_DATA=../shared/data set in the shell points
+    somewhere else there: the message shows the absolute path it meant and the current folder."""
+    here = tmp_path / "book" / "en"
+    here.mkdir(parents=True)
+    monkeypatch.chdir(here)
+    monkeypatch.setenv("D2LITE_DATA", "../shared/data")
+    with pytest.raises(d2lite.DataNotFoundError) as err:
+        d2lite.load_fashion_mnist_arrays(download=False)
+    message = str(err.value)
+    assert f"$D2LITE_DATA: ../shared/data (relative, so {here}/../shared/data" in message
+    assert f"from the current folder {here};" in message and "absolute path" in message
+    assert f"the project's data folder: {nowhere['project']}\n" in message  # absolute: as is
+
+
 @pytest.mark.parametrize("gz", [False, True])
 def test_a_truncated_file_is_named(tmp_path, write_fake_fashion, gz):
     write_fake_fashion(tmp_path, gz=gz)
