@@ -828,8 +828,11 @@ def show_images(imgs: Sequence, num_rows: int, num_cols: int, titles: Sequence[s
     """
     import matplotlib.pyplot as plt
 
-    figsize = (num_cols * scale, num_rows * scale)
-    _, axes = plt.subplots(num_rows, num_cols, figsize=figsize, squeeze=False)
+    # Each row is one image tall plus room for its titles' lines (9 pt text is about 0.16 inch a
+    # line), so two-line titles such as "true\npredicted" never touch the image above them.
+    lines = max((str(t).count("\n") + 1 for t in titles), default=0) if titles is not None else 0
+    figsize = (num_cols * scale, num_rows * (scale + 0.16 * lines))
+    _, axes = plt.subplots(num_rows, num_cols, figsize=figsize, squeeze=False, layout="constrained")
     axes = axes.flatten()
     for i, (ax, img) in enumerate(zip(axes, imgs)):
         if torch.is_tensor(img):
