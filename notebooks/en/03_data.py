@@ -30,7 +30,7 @@
 # - the shapes of one batch, where the data was read from, and what to do offline.
 #
 # ```{note}
-# This chapter only reads data: about 7 s for the full setting and 6 s for the quick one (measured on a 2-core Intel Xeon CPU shared with other jobs, which runs two to five times slower when busy).
+# This chapter only reads data: 5 to 10 s in the full setting and about the same in the quick one (measured on a 2-core Intel Xeon CPU shared with other jobs, which runs two to five times slower when busy).
 # ```
 
 # %%
@@ -51,7 +51,7 @@ import d2lite
 QUICK = d2lite.is_quick()
 FULL = dict(
     batch_size=128,  # images per batch: the order of magnitude chapter 4 trains with
-    resize=224,  # side after enlarging: AlexNet's geometry needs 224
+    resize=224,  # side after enlarging: AlexNet accepts 193 to 224; 224 as in the tutorial
     time_batches=10,  # batches read for timing: enough for a stable average
 )
 QUICK_SETTING = dict(batch_size=32, resize=224, time_batches=2)
@@ -213,9 +213,11 @@ axes = d2lite.show_images(
 # %% [markdown]
 # Enlarging adds no information: every one of the 224×224 pixels is interpolated from the original
 # 784, the picture is merely smoother. Why do it, then? Because AlexNet's layers are laid out for
-# inputs of about 224 pixels. The $11\times11$ stride-4 first convolution and three stride-2
-# poolings must start from 224 to end at exactly $5\times5$, which flattens into the 6400 inputs the
-# first dense layer expects (chapter 2). Feed it a 28×28 image and the shapes do not fit:
+# inputs of about 224 pixels. The $11\times11$ stride-4 first convolution and the three $3\times3$
+# stride-2 max-poolings shrink the side step by step, rounding down at each step, and the last
+# feature map must be exactly $5\times5$ to flatten into the 6400 inputs the first dense layer
+# expects (chapter 2). Every side from 193 to 224 ends there; 224, the tutorial's choice, is the
+# largest. Feed the network a 28×28 image and the shapes do not fit:
 
 # %%
 try:
@@ -270,9 +272,13 @@ print(
 )
 
 # %% [markdown]
-# Interpolating image by image becomes a bottleneck on a CPU. `load_data_fashion_mnist(...,
-# device=device)` takes another route: the whole `uint8` dataset is copied to the device once and
-# each batch is enlarged in one call (see the documentation of `d2lite.DeviceLoader`).
+# On this CPU that cost hardly matters: tens of milliseconds per batch of 128, against more
+# than a second for the training step itself (chapter 4 trains at roughly 100 examples per second
+# here). The model's compute dominates. On a GPU the balance flips: the training step becomes so
+# fast that the GPU waits while the CPU enlarges images one by one, and loading becomes the
+# bottleneck. `load_data_fashion_mnist(..., device=device)` takes another route for that case: the
+# whole `uint8` dataset is copied to the device once and each batch is enlarged in one call (see the
+# documentation of `d2lite.DeviceLoader`).
 #
 # ## 3.8 Where the data comes from
 #
@@ -319,7 +325,8 @@ print("data read from:", arrays.source)
 # 2. Compute the mean pixel value of each class. Which class is brightest, which darkest? Does that
 #    match your impression of the mean images?
 # 3. Set `resize` to 227, the input size often quoted for the paper. Does this book's AlexNet still
-#    run? Try 216 and 232 as well, find the range of sides it accepts, and explain it with the
-#    output-size formula from chapter 2.
-# 4. Write a transform that subtracts 0.2860 and divides by 0.3530, and check the mean and standard
-#    deviation of one transformed batch.
+#    run? Use the output-size formula from chapter 2 to show why exactly the sides 193 to 224 give a
+#    $5\times5$ feature map, then check 192, 193, 224 and 225 in code.
+# 4. Standardise one training batch: take `X` from `d2lite.load_data_fashion_mnist(128,
+#    resize=224)`, compute `(X - 0.2860) / 0.3530` and print the mean and standard deviation of the
+#    result. Are they exactly 0 and 1? Repeat with `resize=None` and explain the difference.
