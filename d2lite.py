@@ -933,7 +933,8 @@ _DIVERGED_LOSS = 1000  # a mean loss this many times a uniform guess's ln(C) cou
 
 
 class TrainingDivergedError(FloatingPointError):
-    """The loss became NaN or infinite. ``.history`` holds the epochs completed before."""
+    """The loss became NaN or infinite, or exploded past 1000 times a uniform guess's loss
+    (1000 * ln(num_classes)). ``.history`` holds the epochs completed before."""
 
     def __init__(self, message: str, history: History):
         super().__init__(message)
@@ -980,15 +981,21 @@ def _cuda_has_fast_bf16(device: torch.device) -> bool:
     return torch.cuda.get_device_capability(index) >= (8, 0)
 
 
+def _amp_dtype(device: torch.device, enabled: bool) -> torch.dtype:
+    """The dtype ``amp=enabled`` really computes in on ``device``: bf16 where the hardware has
+    fast bf16 (Ampere or newer GPUs, CPUs with AVX512 or AMX), float32 everywhere else."""
+    device = torch.device(device)
+    if enabled and ((device.type == "cuda" and _cuda_has_fast_bf16(device))
+                    or (device.type == "cpu" and _cpu_has_fast_bf16())):
+        return torch.bfloat16
+    return torch.float32
+
+
 def _autocast(device: torch.device, enabled: bool):
     """bf16 autocast where the hardware has fast bf16; a no-op context otherwise."""
-    if not enabled or device.type not in ("cuda", "cpu"):
-        return contextlib.nullcontext()
-    if device.type == "cuda" and not _cuda_has_fast_bf16(device):
-        return contextlib.nullcontext()
-    if device.type == "cpu" and not _cpu_has_fast_bf16():
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16)
+    if _amp_dtype(device, enabled) == torch.bfloat16:
+        return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def _check_train_args(num_epochs: Any, lr: Any) -> None:
@@ -1049,7 +1056,7 @@ def train(
       GPUs, CPUs with AVX512 or AMX); elsewhere (T4, V100, AVX2-only CPUs, MPS) it runs float32,
       since emulated bf16 would be slower. ``channels_last`` stores activations NHWC,
       ``compile`` wraps the model in ``torch.compile``. On CUDA, ``cudnn.benchmark`` picks
-      the fastest convolution kernels.
+      the fastest convolution kernels (not after ``set_seed(..., deterministic=True)``).
     - ``checkpoint``: a file written atomically after every epoch (model, optimizer, epoch,
       history, RNG states). With ``resume=True`` training continues from it up to
       ``num_epochs`` in total, and gives the same result as an uninterrupted run.
@@ -1064,8 +1071,10 @@ def train(
     net.to(device)
     if channels_last:
         net.to(memory_format=torch.channels_last)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # pick the fastest conv algorithm per shape
+    if device.type == "cuda" and not torch.backends.cudnn.deterministic:
+        # Time the convolution algorithms once per shape and keep the fastest. The choice may
+        # differ between runs, so set_seed(..., deterministic=True) leaves it off.
+        torch.backends.cudnn.benchmark = True
     optimizer = optimizer or torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum,
                                              weight_decay=weight_decay)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)

@@ -14,7 +14,7 @@ import datetime
 import time
 
 import torch
-from common import device_name
+from common import device_name, positive_int
 from torch import nn
 
 import d2lite
@@ -68,7 +68,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
         "--batch-sizes",
-        type=int,
+        type=positive_int,
         nargs="+",
         default=[1, 32, 128],
         help="batch sizes to measure (default: 1 32 128)",
@@ -88,12 +88,17 @@ def main() -> None:
         f"torch {torch.__version__}"
     )
     print("AlexNet 1x224x224, SGD momentum 0.9, data on the device (d2lite fast path)")
+    if d2lite._amp_dtype(device, True) != torch.bfloat16:
+        print("fp32* = amp asked, but this device has no fast bf16: d2lite computed in float32")
     print(f"{'batch':>6} {'dtype':>6} {'steps':>6} {'examples/s':>11} {'per CPU-s':>10}")
     for b in args.batch_sizes:
         for amp in (False, True):
             eps, per_cpu_s, n = measure(b, amp, args.seconds, device)
+            # amp falls back to float32 where bf16 is not fast (AVX2-only CPUs, T4, V100, MPS)
+            bf16 = d2lite._amp_dtype(device, amp) == torch.bfloat16
+            label = "bf16" if bf16 else ("fp32*" if amp else "fp32")
             print(
-                f"{b:>6} {'bf16' if amp else 'fp32':>6} {n:>6} {eps:>11.1f} {per_cpu_s:>10.1f}",
+                f"{b:>6} {label:>6} {n:>6} {eps:>11.1f} {per_cpu_s:>10.1f}",
                 flush=True,
             )
 

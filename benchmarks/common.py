@@ -45,3 +45,23 @@ class Help(argparse.ArgumentDefaultsHelpFormatter):
 
     def _get_help_string(self, action):
         return action.help if action.default is None else super()._get_help_string(action)
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1, with a message that says what was wrong."""
+    return _int_at_least(text, 1)
+
+
+def count(text: str) -> int:
+    """argparse type: a whole number >= 0 (e.g. worker processes)."""
+    return _int_at_least(text, 0)
+
+
+def _int_at_least(text: str, low: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+    return value

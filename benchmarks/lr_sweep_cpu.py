@@ -14,6 +14,7 @@ import datetime
 import time
 
 import torch
+from common import positive_int
 
 import d2lite
 
@@ -27,10 +28,12 @@ SETTINGS = [  # (lr, momentum)
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--train", type=int, default=6144, help="training examples (default: 6144)")
-    p.add_argument("--test", type=int, default=1000, help="test examples (default: 1000)")
-    p.add_argument("--epochs", type=int, default=1, help="epochs per run (default: 1)")
-    p.add_argument("--batch-size", type=int, default=128, help="default: 128")
+    p.add_argument(
+        "--train", type=positive_int, default=6144, help="training examples (default: 6144)"
+    )
+    p.add_argument("--test", type=positive_int, default=1000, help="test examples (default: 1000)")
+    p.add_argument("--epochs", type=positive_int, default=1, help="epochs per run (default: 1)")
+    p.add_argument("--batch-size", type=positive_int, default=128, help="default: 128")
     args = p.parse_args()
     device = d2lite.try_gpu()
     print(

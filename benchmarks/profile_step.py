@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 
 import torch
-from common import Help
+from common import Help, count, positive_int
 from torch import nn
 from torch.profiler import ProfilerActivity, profile
 
@@ -24,10 +24,10 @@ import d2lite
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=Help)
     p.add_argument("--device", default=None, help="default: d2lite.try_gpu()")
-    p.add_argument("--batch-size", type=int, default=None, help="default: 256 GPU, 16 CPU")
-    p.add_argument("--steps", type=int, default=None, help="profiled steps; 20 GPU, 3 CPU")
-    p.add_argument("--warmup", type=int, default=3, help="unprofiled steps first")
-    p.add_argument("--rows", type=int, default=25, help="rows of the table")
+    p.add_argument("--batch-size", type=positive_int, default=None, help="default: 256 GPU, 16 CPU")
+    p.add_argument("--steps", type=positive_int, default=None, help="profiled steps; 20 GPU, 3 CPU")
+    p.add_argument("--warmup", type=count, default=3, help="unprofiled steps first")
+    p.add_argument("--rows", type=positive_int, default=25, help="rows of the table")
     p.add_argument("--data-dir", default=None, help="default: d2lite's search order")
     args = p.parse_args()
     device = d2lite.resolve_device(args.device)

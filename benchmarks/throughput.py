@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 import torch
 import torchvision
-from common import Help, device_name, load_avg, sync
+from common import Help, count, device_name, load_avg, positive_int, sync
 from torch import nn
 from torchvision import transforms
 
@@ -92,6 +92,15 @@ def seed_pipeline(args, device: torch.device, net: nn.Module, opt: torch.optim.O
         float(loss.detach()) * len(y), float((y_hat.argmax(1) == y).sum())
 
     return forever(loader), step
+
+
+def amp_label(device: torch.device, amp: bool) -> str:
+    """What --amp really does here: 'bf16', 'off', or a note that it fell back to float32."""
+    if not amp:
+        return "off"
+    if d2lite._amp_dtype(device, True) == torch.bfloat16:
+        return "bf16"
+    return "fp32 (no fast bf16 on this device)"
 
 
 def fast_pipeline(args, device: torch.device, net: nn.Module, opt: torch.optim.Optimizer):
@@ -184,20 +193,20 @@ def parse_args() -> argparse.Namespace:
     )
     p.add_argument(
         "--batch-size",
-        type=int,
+        type=positive_int,
         default=None,
         help="same for both pipelines; default: 128 on a GPU (the issue's figure), "
         "32 on a CPU (so the whole run stays under a minute on 2 cores)",
     )
     p.add_argument(
         "--steps",
-        type=int,
+        type=positive_int,
         default=None,
         help="timed steps per pipeline; default: 100 on a GPU, 6 on a CPU",
     )
     p.add_argument(
         "--warmup",
-        type=int,
+        type=positive_int,
         default=None,
         help="untimed steps first (>= 1); default: 10 on a GPU, 2 on a CPU",
     )
@@ -216,7 +225,7 @@ def parse_args() -> argparse.Namespace:
     )
     p.add_argument(
         "--workers",
-        type=int,
+        type=count,
         default=4,
         help="DataLoader workers of the seed's pipeline (the seed used 4)",
     )
@@ -273,7 +282,7 @@ def main() -> dict:
     print(
         f"  batch {args.batch_size}, {args.warmup} warm-up + {args.steps} timed steps each; "
         f"seed: PIL resize in {args.workers} workers, fp32; fast: DeviceLoader, "
-        f"amp={'bf16' if args.amp else 'off'}, channels_last={args.channels_last}, "
+        f"amp={amp_label(device, args.amp)}, channels_last={args.channels_last}, "
         f"compile={args.compile}",
         flush=True,
     )

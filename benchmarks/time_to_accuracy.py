@@ -28,7 +28,7 @@ import time
 
 import torch
 import torch.nn.functional as F
-from common import Help, device_name, sync
+from common import Help, count, device_name, positive_int, sync
 from torch import nn
 
 import d2lite
@@ -242,19 +242,22 @@ def parse_args() -> argparse.Namespace:
         "(default 0.923, the seed's figure; --quick: 0.3)",
     )
     p.add_argument(
-        "--seeds", type=int, default=None, help="number of seeds, 0..N-1 (default 3; --quick: 2)"
+        "--seeds",
+        type=positive_int,
+        default=None,
+        help="number of seeds, 0..N-1 (default 3; --quick: 2)",
     )
     p.add_argument("--device", default=None, help="default: d2lite.try_gpu()")
     p.add_argument(
         "--epochs",
-        type=int,
+        type=positive_int,
         default=None,
         help=f"budget and cap; the lr schedule ends here (default {RECIPE['epochs']}"
         f"; --quick: {QUICK['epochs']})",
     )
     p.add_argument(
         "--batch-size",
-        type=int,
+        type=positive_int,
         default=None,
         help=f"default {RECIPE['batch_size']} (--quick: {QUICK['batch_size']})",
     )
@@ -325,20 +328,20 @@ def parse_args() -> argparse.Namespace:
     )
     p.add_argument(
         "--warmup-steps",
-        type=int,
+        type=count,
         default=None,
         help="untimed steps before the seeds (compile, autotuning); "
         "default 20 on a GPU, 0 on a CPU",
     )
     p.add_argument(
         "--train-subset",
-        type=int,
+        type=positive_int,
         default=None,
         help="train on a fixed random subset (default all 60,000; --quick: 1024)",
     )
     p.add_argument(
         "--test-subset",
-        type=int,
+        type=positive_int,
         default=None,
         help="evaluate on a fixed random subset (default all 10,000; --quick: 500)",
     )

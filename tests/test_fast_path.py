@@ -180,6 +180,9 @@ def test_amp_uses_bf16_only_where_the_cpu_has_it(fast_bf16, monkeypatch):
     d2lite.evaluate_accuracy_gpu(lin, [(X, y)], "cpu", amp=True)
     d2lite.evaluate_accuracy_gpu(lin, [(X, y)], "cpu", amp=False)
     assert seen == [torch.bfloat16 if fast_bf16 else torch.float32, torch.float32]
+    # _amp_dtype, which the benchmarks print as their label, names the dtype that really ran
+    assert [d2lite._amp_dtype(torch.device("cpu"), a) for a in (True, False)] == seen
+    assert d2lite._amp_dtype(torch.device("mps"), True) == torch.float32  # no bf16 autocast there
 
 
 @pytest.mark.filterwarnings("ignore:CUDA is not available")  # building the context is enough

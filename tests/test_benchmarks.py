@@ -1,0 +1,88 @@
+"""The benchmark scripts run end to end on tiny settings and report figures that agree with
+themselves; bad arguments stop them with a message before any work starts.
+
+They are measuring tools, so these tests check what they print and write, never how fast
+anything is (speed goals live in benchmarks/RESULTS.md, measured with `make bench`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def run_bench(script: str, *args: str, data: Path | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    if data is not None:
+        env["D2LITE_DATA"] = str(data)
+    return subprocess.run(
+        [sys.executable, str(BENCH / script), *args],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+
+
+def test_throughput_reports_both_pipelines_and_their_ratio(fashion_root, tmp_path):
+    out = tmp_path / "tp.json"
+    r = run_bench("throughput.py", "--device", "cpu", "--batch-size", "2", "--steps", "2",
+                  "--warmup", "1", "--workers", "0", "--json", str(out), data=fashion_root)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(out.read_text())
+    info, runs = res["info"], res["runs"]
+    assert info["device"] == "cpu" and info["torch"] == torch.__version__
+    assert (info["batch_size"], info["steps"], info["warmup"]) == (2, 2, 1)
+    for name in ("seed", "fast"):
+        run = runs[name]
+        assert run["examples"] == 2 * 2 and run["timed_steps"] == 2  # warm-up not counted
+        assert run["examples_per_sec"] == pytest.approx(run["examples"] / run["timed_s"])
+    ratio = runs["fast"]["examples_per_sec"] / runs["seed"]["examples_per_sec"]
+    assert res["ratio"] == pytest.approx(ratio)
+    assert f"fast / seed = {ratio:.2f}x" in r.stdout  # the printed ratio is the written one
+    # the amp label names what really ran: bf16 only where the CPU has fast bf16 kernels
+    import d2lite
+
+    bf16 = d2lite._amp_dtype(torch.device("cpu"), True) == torch.bfloat16
+    assert ("amp=bf16," in r.stdout) is bf16
+
+
+def test_time_to_accuracy_reports_each_seed_and_the_summary(fashion_root, tmp_path):
+    out = tmp_path / "tta.json"
+    r = run_bench("time_to_accuracy.py", "--device", "cpu", "--train-subset", "64",
+                  "--test-subset", "32", "--batch-size", "16", "--epochs", "1", "--seeds", "2",
+                  "--target", "0.0", "1.01", "--json", str(out), data=fashion_root)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(out.read_text())
+    assert res["settings"]["train_subset"] == 64 and res["settings"]["seeds"] == 2
+    assert [run["seed"] for run in res["runs"]] == [0, 1]
+    for run in res["runs"]:
+        assert run["epochs"] == 1 and len(run["test_acc_per_epoch"]) == 1
+        assert 0.0 <= run["final_acc"] <= 1.0 and run["train_s"] > 0
+        seconds, epoch = run["reached"]["0.0"]  # any accuracy reaches 0.0, in epoch 1
+        assert epoch == 1 and seconds == pytest.approx(run["train_s"])
+        assert run["reached"]["1.01"] is None  # no accuracy reaches 1.01: recorded as not reached
+    assert "reached by 2/2 seed(s)" in r.stdout and "reached by 0/2 seed(s)" in r.stdout
+
+
+@pytest.mark.parametrize(
+    "script, args, message",
+    [
+        ("throughput.py", ["--steps", "0"], "argument --steps: must be at least 1, got 0"),
+        ("throughput.py", ["--batch-size", "-1"], "argument --batch-size: must be at least 1"),
+        ("throughput.py", ["--workers", "two"], "expected a whole number, got 'two'"),
+        ("time_to_accuracy.py", ["--seeds", "0"], "argument --seeds: must be at least 1"),
+        ("batch_size_cpu.py", ["--batch-sizes", "32", "0"], "must be at least 1, got 0"),
+        ("lr_sweep_cpu.py", ["--epochs", "0"], "argument --epochs: must be at least 1"),
+        ("profile_step.py", ["--warmup", "-1"], "argument --warmup: must be at least 0"),
+    ],
+)
+def test_bad_arguments_stop_with_a_message(script, args, message):
+    r = run_bench(script, *args)
+    assert r.returncode == 2  # argparse's usage error, before any data is read
+    assert message in r.stderr and "Traceback" not in r.stderr
