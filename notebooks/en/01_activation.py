@@ -29,9 +29,11 @@
 # - how to explore the per-layer gradients yourself with a small interactive control.
 #
 # ```{note}
-# The networks here are tiny, so everything runs on a CPU in seconds: about 7–15 s for the full
-# setting and 5 s for the quick one (measured on a 2-core Intel Xeon CPU shared with other jobs, which runs two to five times slower when busy). Each run's measured time is stored in the
-# notebook metadata under `d2lite.runtime_s`.
+# The networks here are tiny, so everything runs on a CPU in seconds: this page took 3.8 s to
+# execute in the full setting on a 2-core Intel Xeon CPU, so expect about 4 s. The quick setting
+# saves little, because starting the kernel and importing PyTorch take most of that time. When
+# others were using the machine, one full run took 12.7 s. Each run's measured time is stored in
+# the notebook metadata under `d2lite.runtime_s`.
 # ```
 
 # %%
@@ -257,10 +259,15 @@ for name, values in first.items():
 # %% [markdown]
 # For sigmoid the factor is close to 0.25, exactly the ceiling of its derivative: the
 # pre-activations sit near 0, where the derivative is about 0.25, and after 20 layers the first
-# layer's gradient is down to around $10^{-12}$. It will barely learn. ReLU loses a factor of about
-# $\sqrt{1/2}\approx 0.71$ per layer, because it silences half of the units and Xavier's recipe
-# assumes a roughly linear activation. That is a far gentler decay, and He (Kaiming)
-# initialisation, derived for ReLU, removes it (see the exercises).
+# layer's gradient is down to around $10^{-12}$. It will barely learn.
+#
+# ReLU's derivative is exactly 1 wherever a unit is active, so the gradient that gets through is
+# not scaled down at all; what it loses is the half of the units that are switched off. For these
+# square $64\times64$ layers Xavier draws weights with variance $1/64 = 1/n_\text{in}$, which keeps a
+# gradient's size through the linear layer, so losing half of the units halves its squared size:
+# a factor of about $\sqrt{1/2}\approx 0.71$ per layer, and 0.69 is what we measured. He (Kaiming)
+# initialisation, derived for ReLU, draws with variance $2/n_\text{in}$ to make up for exactly that
+# half, and then the first layer's gradient stays flat however deep the stack (exercise 1).
 #
 # ```{note}
 # These are gradients at initialisation. During training, sigmoid units pushed into saturation
@@ -316,9 +323,12 @@ display(control)
 plot_layers(list(ACTIVATIONS), S["widget_depth"]).figure.tight_layout()
 
 # %% [markdown]
-# In the sigmoid network the gradient shrinks the closer a layer is to the input, by some eight or
-# nine orders of magnitude over 16 layers; in the ReLU network the input end still gets about a twentieth of
-# what the output end gets. Layers that get no gradient do not learn,
+# In the sigmoid network the gradient shrinks the closer a layer is to the input, by nearly ten
+# orders of magnitude over 16 layers; in the ReLU network the input end still gets about a
+# sixteenth of what the output end gets, and the input half of its curve is almost flat. That is
+# because a layer's weight gradient is its input times the gradient arriving from above: moving
+# towards the input, the first grows by about as much as the second shrinks (Xavier's missing
+# $\sqrt{2}$ again, once in each direction). Layers that get no gradient do not learn,
 # so a deep sigmoid network trains like a much shallower one, and the layers it loses are the early
 # ones that should learn edges and textures.
 #
@@ -338,7 +348,15 @@ plot_layers(list(ACTIVATIONS), S["widget_depth"]).figure.tight_layout()
 #
 # 1. In `make_stack`, replace `d2lite.init_weights` with `nn.init.kaiming_normal_(m.weight,
 #    nonlinearity="relu")` on every `nn.Linear` and measure again. What happens to the ReLU column? And to sigmoid?
+#    (Hint: loop over the network after `d2lite.init_weights` and re-initialise each linear layer's
+#    weight. Kaiming's variance is $2/n_\text{in}$, twice what Xavier gives these layers; compare that
+#    factor of 2 with the share of units ReLU switches off, and with sigmoid's 0.25.)
 # 2. Add `nn.Tanh` and `nn.LeakyReLU` to `ACTIVATIONS`. What is tanh's largest derivative? Does its
 #    gradient decay fall between the other two?
-# 3. Multiply the input `X` by 10 so that the sigmoid pre-activations saturate, and look at the first layer again.
+# 3. In `make_stack`, multiply every linear layer's weight by 4 right after `d2lite.init_weights`
+#    (inside `torch.no_grad()`) and measure again. What happens to each column and to each per-layer
+#    factor? (Hint: on the way back each layer now multiplies the gradient by weights four times
+#    larger. ReLU's derivative is still 0 or 1, so nothing offsets them: compare its factor with
+#    $4\times0.69$. Sigmoid's pre-activations spread four times wider and some saturate, so its
+#    average derivative falls, but does it fall fourfold?)
 # 4. Write ReLU as `torch.where(z > 0, z, 0.0)`. What gradient does it return at 0, and why?
