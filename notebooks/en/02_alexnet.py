@@ -31,8 +31,10 @@
 # - how to draw a LeNet-vs-AlexNet diagram straight from the models' layer lists.
 #
 # ```{note}
-# Nothing is trained here, only forward passes: about 6 s for the full setting and 5 s for the
-# quick one (measured on a 2-core Intel Xeon CPU shared with other jobs, which runs two to five times slower when busy).
+# Nothing is trained here, only forward passes: this page took 4.5 s to execute in the full
+# setting on a 2-core Intel Xeon CPU, and the quick setting takes about as long, since starting the
+# kernel and importing PyTorch dominate. A machine busy with other jobs can take longer. Each run's
+# measured time is stored in the notebook metadata under `d2lite.runtime_s`.
 # ```
 
 # %%
@@ -99,12 +101,14 @@ print(f"device: {device}, PyTorch {torch.__version__}")
 # 1. **Depth.** Eight layers with weights: five convolutional, two dense hidden layers and one dense
 #    output layer. LeNet has five.
 # 2. **ReLU instead of sigmoid.** Cheaper to compute, and the gradient does not fade layer after layer (chapter 1).
-# 3. **Shrinking windows.** The first convolution uses an $11\times11$ window with stride 4: ImageNet
-#    pictures are roughly ten times wider than MNIST digits and their objects are larger, so a big
+# 3. **Shrinking windows.** The first convolution uses an $11\times11$ window with stride 4: the
+#    ImageNet pictures the network sees are 224 pixels wide, eight times MNIST's 28, and their
+#    objects are larger, so a big
 #    window is needed to take in a meaningful patch. Later layers use $5\times5$, then three $3\times3$ in a row.
 # 4. **Max-pooling.** A $3\times3$, stride-2 max-pool follows convolutions 1, 2 and 5. Because the window
 #    is larger than the stride, neighbouring windows overlap. LeNet used $2\times2$ average pooling.
-# 5. **Width.** About ten times LeNet's channels: 96 to 384, against LeNet's 6 and 16.
+# 5. **Width.** Sixteen times LeNet's channels in the first two convolutions (96 and 256, against
+#    LeNet's 6 and 16), and 384 in the two after them.
 # 6. **Two 4096-wide dense layers**, which hold most of the parameters and are regularised with
 #    **dropout** (LeNet relied on weight decay alone). The paper also used heavy data augmentation
 #    (flips, crops, colour changes) against overfitting.
@@ -229,9 +233,14 @@ fig.tight_layout()
 # ```{note}
 # The tutorial (like many texts) says the two 4096-wide dense layers hold "nearly 1 GB of
 # parameters". Counting says otherwise: here fc6 and fc7 have about 43 million parameters, 172 MB in
-# 32-bit floats; in the paper, whose fc6 has 9216 inputs, about 54.5 million, 218 MB. Training also
-# keeps a gradient and momentum for every parameter, which multiplies the memory and brings it towards
-# a gigabyte. That is why the model was split across two 3 GB cards.
+# 32-bit floats; in the paper, whose fc6 has 9216 inputs, about 54.5 million, 218 MB. Training adds
+# a gradient and a momentum value for every parameter, so the paper's whole network (about 60
+# million parameters) needs about 0.7 GB for these three copies. The activations cost about as much
+# again: the output shapes in the trace above add up to 1.34 million numbers per image (5.4 MB), the
+# backward pass needs most of them kept, and the paper's batches of 128 images make that about
+# 0.7 GB. Together, before any working space, that is nearly half of a GTX 580's 3 GB; the paper
+# names this memory as the limit on the size of network it could train, and splitting every layer
+# across two cards halved the load on each.
 # ```
 #
 # FLOPs only mean something on real hardware. We run a few forward passes on one batch (evaluation
@@ -397,7 +406,9 @@ print(
 # ## Exercises
 #
 # 1. Change the first convolution's stride from 4 to 2. How do the shapes change, which layer
-#    complains, and why? (Hint: look at the check in `d2lite.AlexNet.forward`.)
+#    complains, and why? (Hint: the input-size check in `d2lite.AlexNet.forward` assumes stride 4
+#    and lets a $224\times224$ input through; rerun the shape trace in section 2.4, compare its
+#    Flatten row with fc6's 6400 inputs, and redo the output-size formula with $s=2$.)
 # 2. Remove fc6 and fc7 and connect the 6400 features straight to the 10 outputs. How many parameters
 #    and FLOPs does that save?
 # 3. The paper's inputs are $3\times224\times224$ colour images. Count the parameters of
