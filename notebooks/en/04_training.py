@@ -71,14 +71,14 @@ FULL = dict(
     num_epochs=10,  # d2l's published budget, reported to reach about 0.88 test accuracy
     lr=0.01,  # the AlexNet paper's rate, and the best test accuracy of the CPU screen below
     momentum=0.9,  # the paper's value; plain SGD at lr 0.01 learned far slower in our screen
-    amp=True,  # bf16 autocast where the hardware has fast bf16 (GPU tensor cores, AVX512/AMX)
+    amp=True,  # bf16 autocast where bf16 is fast (Ampere or newer GPUs, AVX512/AMX CPUs)
     channels_last=True,  # NHWC layout, what GPU tensor-core convolutions want (GPU only)
     on_device=True,  # keep the uint8 dataset on the device, cut batches there
 )
 CPU = dict(
     subset=(30_000, None),  # half the training images (a fixed random half), all test images
     batch_size=128,
-    num_epochs=2,  # 469 steps in all, and two test-accuracy points on the plot
+    num_epochs=2,  # 470 steps in all (235 per epoch), and two test-accuracy points on the plot
     lr=0.01,
     momentum=0.9,
     amp=True,  # float32 on a CPU without fast bf16: d2lite checks
@@ -86,7 +86,7 @@ CPU = dict(
     on_device=True,  # no DataLoader worker processes; batches resized with F.interpolate
 )
 QUICK_SETTING = dict(
-    subset=(384, 192),  # 384 train / 192 test images: about half a minute on 2 idle cores
+    subset=(384, 192),  # 384 train / 192 test images: about 20 s on 2 idle cores
     batch_size=32,  # 12 steps, enough points for the live plot
     num_epochs=1,  # one pass: enough to show the loop, far too little to learn
     lr=0.01,
@@ -187,7 +187,9 @@ print(f"{sum(p.numel() for p in net.parameters()):,} parameters on {device}")
 # details matter. It switches the model to evaluation mode (`net.eval()`), so dropout is off and
 # the answer is deterministic. And it runs under `torch.inference_mode()`, so PyTorch records no
 # graph for backpropagation: less memory, more speed, no way to change the weights by accident.
-# An untrained network should be right about one time in ten.
+# When it is done it puts the model back in the mode it found it in, so calling it in the middle
+# of training does not switch dropout off for the steps that follow. An untrained network should
+# be right about one time in ten.
 
 # %%
 acc0 = d2lite.evaluate_accuracy_gpu(net, test_iter, amp=S["amp"])
@@ -226,7 +228,8 @@ print(f"the tutorial's run: {seed_hours:.1f} hours of training")
 # was shared with other people's jobs (load average 8 to 12 on 2 cores), so their wall-clock
 # figures are far too low; run 3 had the machine nearly to itself (load about 1). The last column
 # divides by the CPU time this process actually got (`time.process_time()`), which the other jobs
-# disturb far less: the three runs agree within about 25%. The picture is clear anyway: one image per step gets about 10 to 25 times less done per CPU-second
+# disturb far less: the three runs agree within about 25%. The picture is clear anyway: one
+# image per step gets about 10 to 25 times less done per CPU-second
 # than batches of 32 or 128. And bf16 pays off only at large batches: probably because autocast
 # re-casts the 47 M weights to bf16 at every step, a cost only a big batch amortises.
 #
@@ -248,12 +251,17 @@ print(f"the tutorial's run: {seed_hours:.1f} hours of training")
 # on the shared machine. Momentum makes the short run learn far faster than plain SGD at the same
 # rate. Among the momentum runs 0.03 lowers the training loss most but tests worse than 0.01, and
 # 0.003 hardly moves. We take **lr 0.01 with momentum 0.9**, which is also the AlexNet paper's
-# choice. One epoch on a tenth of the data is a screen, not a proof: the full run on a GPU is the
-# real test.
+# choice. Momentum adds up past steps, so once the gradient settles each step moves about
+# lr / (1 − momentum) = 0.1 times the gradient: ten times plain SGD at the same lr, which is why
+# the momentum runs learn so much faster. One epoch on a tenth of the data is a screen, not a
+# proof: the full run on a GPU is the real test.
 #
-# The next cell turns the measured rates into the CPU time one full epoch costs. These short
-# timings (a few steps each, right after one warm-up step) understate what a long run reaches:
-# the training run below prints its own speed, which is the figure to plan with.
+# The next cell turns the measured rates into the CPU time one full epoch costs. A CPU-hour is
+# one core busy for an hour; this process runs 2 threads, so at best the wall-clock time is half
+# the CPU time. These short timings (a few steps each, right after one warm-up step) also
+# understate what a long run reaches: at batch 128 the 34.8 examples per CPU-second below would
+# give about 70 examples/s of wall time on 2 cores, while the training run below sustains about
+# 100. Its own printed speed is the figure to plan with.
 
 # %%
 measured = {  # examples per CPU-second on this CPU, mean of the three runs above
@@ -291,20 +299,29 @@ for (batch, dtype), eps in measured.items():
 #     save_checkpoint(checkpoint, net, optimizer, epoch + 1, history)
 # ```
 #
-# Around that core it checks its arguments, stops with a clear message when the loss becomes
-# NaN, stops cleanly on Ctrl-C, and returns a `History` of every epoch.
+# Around that core it checks its arguments, stops with a clear message when the loss becomes NaN
+# or infinite or explodes (past 1000 times the loss of a uniform guess, ln 10 ≈ 2.30), stops
+# cleanly on Ctrl-C, and returns a `History` of every epoch.
 
 # %% [markdown]
 # The fast path is three switches, each with one reason:
 #
 # - **data on the device** (`DeviceLoader`): the uint8 images are copied to the GPU once (47 MB),
 #   and shuffling, batching and the 28→224 resize (`F.interpolate` on a whole batch) happen there,
-#   so the GPU never waits for CPU workers resizing images one by one with PIL;
-# - **`amp=True`**: the forward pass runs in bfloat16 under autocast, which GPU tensor cores (and
-#   the AMX units of recent Intel CPUs) multiply several times faster than float32, while the
-#   weights and the optimizer stay in float32;
+#   so the GPU never waits for CPU worker processes (the tutorial's pipeline resized images one
+#   by one with PIL in such workers);
+# - **`amp=True`**: the forward pass runs in bfloat16 under autocast, which the tensor cores of
+#   Ampere and newer GPUs (and the AVX512/AMX units of recent Intel CPUs) multiply several times
+#   faster than float32, while the weights and the optimizer stay in float32. Where bf16 would
+#   only be emulated (T4 and V100 GPUs, CPUs with AVX2 only, Apple's `mps`) d2lite quietly runs
+#   float32 instead. bf16 keeps float32's exponent range, so unlike float16 it needs no gradient
+#   scaler;
 # - **`channels_last=True`**: activations are stored height-width-channel, the layout tensor-core
 #   convolution kernels read directly; we switch it on only on a GPU.
+#
+# On a GPU `train` also sets `cudnn.benchmark`: it times the convolution algorithms for each
+# input shape once and keeps the fastest. The choice can differ between runs, so results are not
+# bit-for-bit repeatable; `d2lite.set_seed(0, deterministic=True)` turns it off.
 #
 # Before training we write the settings beside the checkpoint, so chapter 5 can say what model it
 # loaded. The `checkpoints/` folder is ignored by git.
@@ -319,7 +336,15 @@ print(run)
 
 # %% [markdown]
 # Now we train. In Jupyter the plot below redraws about five times per epoch: train loss (solid),
-# train accuracy (dashed) and, at the end of each epoch, test accuracy (dash-dotted, one dot per epoch).
+# train accuracy (dashed) and, at the end of each epoch, test accuracy (dash-dotted, one dot per
+# epoch).
+#
+# Two things in the curves are easy to misread. The training points are *running averages over
+# the epoch so far*, and the average starts afresh with every epoch: the first point of epoch 2
+# averages only batches seen by an already trained model, so the curves jump at epoch 1. And the
+# test accuracy can sit above the training accuracy: the training figure averages over the whole
+# epoch, including the early, worse batches, and it is measured with dropout on, while the test
+# accuracy is measured at the end of the epoch with dropout off.
 
 # %%
 history = d2lite.train(
@@ -327,7 +352,8 @@ history = d2lite.train(
     momentum=S["momentum"], amp=S["amp"],
     channels_last=S["channels_last"] and device.type == "cuda",
     checkpoint=CKPT,
-    animator=d2lite.Animator(xlabel="epoch", xlim=[0, S["num_epochs"]],
+    animator=d2lite.Animator(xlabel="epoch", ylabel="loss / accuracy",
+                             xlim=[0, S["num_epochs"]],
                              legend=["train loss", "train acc", "test acc"],
                              fmts=("-", "m--", "g-.o")),
 )
@@ -346,8 +372,9 @@ for row in zip(history.epoch, history.train_loss, history.train_acc, history.tes
     print("epoch {}: loss {:.3f}, train acc {:.3f}, test acc {:.3f}, "
           "{:.1f} examples/s, {:.0f} s".format(*row))
 if QUICK:
-    print(f"QUICK CPU RUN ({S['subset'][0]} images, {S['num_epochs']} epoch on {device}): "
-          "the accuracy above means nothing. Unset D2LITE_QUICK to train for real.")
+    print(f"QUICK RUN ({S['subset'][0]} images, {S['num_epochs']} epoch on {device}): "
+          "the accuracy above means nothing. Unset D2LITE_QUICK and D2LITE_SETTING "
+          "to train for real.")
 else:  # plan the full setting from this run's own speed: 10 epochs of 60,000 images
     eps = sum(history.examples_per_sec) / len(history.examples_per_sec)
     print(f"at this run's {eps:.0f} examples/s, the full setting's 10 epochs of 60,000 images "
@@ -356,7 +383,9 @@ else:  # plan the full setting from this run's own speed: 10 epochs of 60,000 im
 # %% [markdown]
 # The checkpoint holds the weights, the optimizer's momentum buffers, the epoch, the history and
 # the random-number states, written atomically after every epoch. If training is interrupted,
-# `train(..., checkpoint=CKPT, resume=True)` continues where it stopped.
+# `train(..., checkpoint=CKPT, resume=True)` continues from the last finished epoch: the epoch
+# that was cut short runs again from its start, with the same shuffle, so the result is the
+# same as an uninterrupted run.
 
 # %%
 state = d2lite.load_checkpoint(CKPT, d2lite.alexnet())
@@ -372,10 +401,12 @@ print(f"{CKPT}: {CKPT.stat().st_size / 1e6:.0f} MB, epoch {state['epoch']}, "
 # - One training step: forward, cross-entropy loss, backward, SGD update. `d2lite.train` wraps it
 #   with a live plot, the closing lines, a returned history and a checkpoint after each epoch.
 # - Batch 1 wastes the hardware. We measured it on a CPU (table above), and the tutorial's
-#   100 epochs took about 1.8 hours on its GPU. This chapter uses d2l's published batch 128 and
-#   10 epochs, with momentum 0.9 and lr 0.01, chosen from a short CPU screen.
-# - On a GPU, data kept on the device, bf16 autocast and `channels_last` remove the data-loading
-#   bottleneck and use the tensor cores.
+#   100 epochs would take about 1.8 hours at its reported 928 examples/s. This chapter uses d2l's
+#   published batch 128 and 10 epochs, with momentum 0.9 and lr 0.01, chosen from a short CPU
+#   screen.
+# - On a GPU, data kept on the device, bf16 autocast and `channels_last` are meant to remove the
+#   data-loading bottleneck and keep the tensor cores busy. This book has not yet measured them on
+#   a GPU; `benchmarks/RESULTS.md` holds every figure measured so far.
 #
 # ## Exercises
 #
@@ -387,5 +418,6 @@ print(f"{CKPT}: {CKPT.stat().st_size / 1e6:.0f} MB, epoch {state['epoch']}, "
 #    speed stop growing? On a GPU, repeat with and without `amp`.
 # 4. Train with `momentum=0` and `lr=0.01` (d2l's setting) for the same number of epochs and
 #    compare the curves with this chapter's.
-# 5. Interrupt a full run with *Kernel → Interrupt* during the second epoch, then call `train`
-#    again with `resume=True`. Does the curve continue where it stopped?
+# 5. Interrupt a run with *Kernel → Interrupt* during the second epoch, then call `train`
+#    again with `resume=True`. Which epoch does it start from, and does it end with the same
+#    history as an uninterrupted run?

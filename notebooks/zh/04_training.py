@@ -67,14 +67,14 @@ FULL = dict(
     num_epochs=10,  # d2l 公布的轮数，据其报告测试精度约 0.88
     lr=0.01,  # AlexNet 论文的学习率，也是下文 CPU 初筛中测试精度最好的
     momentum=0.9,  # 论文的取值；筛选中不带动量、lr 0.01 的 SGD 学得慢得多
-    amp=True,  # 硬件有快速 bf16 时（GPU 张量核心、AVX512/AMX）用 bf16 自动混合精度
+    amp=True,  # bf16 快的硬件上（Ampere 及更新的 GPU、带 AVX512/AMX 的 CPU）用 bf16 自动混合精度
     channels_last=True,  # NHWC 内存布局，GPU 张量核心卷积喜欢的格式（仅在 GPU 上启用）
     on_device=True,  # uint8 数据集整体放在设备上，批次也在设备上切
 )
 CPU = dict(
     subset=(30_000, None),  # 一半训练图像（固定的随机一半），全部测试图像
     batch_size=128,
-    num_epochs=2,  # 一共 469 步，曲线上有两个测试精度点
+    num_epochs=2,  # 一共 470 步（每轮 235 步），曲线上有两个测试精度点
     lr=0.01,
     momentum=0.9,
     amp=True,  # CPU 没有快速 bf16 时 d2lite 会自动改用 float32
@@ -82,7 +82,7 @@ CPU = dict(
     on_device=True,  # 不启动 DataLoader 工作进程；整批用 F.interpolate 放大
 )
 QUICK_SETTING = dict(
-    subset=(384, 192),  # 384 张训练 / 192 张测试：2 个空闲核心上约半分钟
+    subset=(384, 192),  # 384 张训练 / 192 张测试：2 个空闲核心上约 20 秒
     batch_size=32,  # 每轮 12 步，实时曲线上能有几个点
     num_epochs=1,  # 只过一遍：够演示流程，远不够学会
     lr=0.01,
@@ -178,6 +178,7 @@ print(f"{sum(p.numel() for p in net.parameters()):,} 个参数，位于 {device}
 # `d2lite.evaluate_accuracy_gpu` 让模型把 `test_iter` 过一遍，返回精度。有两个细节值得留意：
 # 它先调用 `net.eval()` 切换到评估模式，暂退法（dropout）因此关闭，结果是确定的；
 # 它在 `torch.inference_mode()` 下运行，PyTorch 不为反向传播记录计算图，省内存、跑得快，也不可能误改权重。
+# 评估结束后，它会把模型切回原来的模式，所以在训练中途调用它，也不会让后面的训练步骤悄悄关掉 dropout。
 # 还没训练的网络，大约十次能蒙对一次。
 
 # %%
@@ -233,10 +234,14 @@ print(f"原教程那次训练：{seed_hours:.1f} 小时")
 # 1000 张测试图像，28→224，bf16，随机种子 0；在这台共用机器上每行约 4 到 5 分钟。学习率相同时，
 # 加上动量的短训练比普通 SGD 学得快得多。几个带动量的设置里，0.03 把训练损失降得最低，测试精度却不如 0.01；
 # 0.003 则几乎没动。我们选 **学习率 0.01、动量 0.9**，这也正是 AlexNet 论文的选择。
+# 动量会把过去的步长累加起来：梯度稳定之后，每一步大约走 lr / (1 − 动量) = 0.1 倍的梯度，
+# 是同样学习率下普通 SGD 的十倍，这就是带动量的几次训练学得快得多的原因。
 # 在十分之一的数据上训练 1 轮只是一次初筛，算不上证明，真正的检验是在 GPU 上的完整训练。
 #
-# 下面把实测速度换算成完整跑一轮要花的 CPU 时间。这些计时都很短（预热一步之后只跑几步），
-# 会低估长时间训练的速度；后面的训练会打印它自己的实测速度，估算时应以那个数字为准。
+# 下面把实测速度换算成完整跑一轮要花的 CPU 时间。一个“CPU 小时”是一个核心满负荷工作一小时；
+# 本进程用 2 个线程，所以墙钟时间最多能缩短到 CPU 时间的一半。另外，这些计时都很短（预热一步之后只跑几步），
+# 会低估长时间训练的速度：批量 128 时每 CPU 秒 34.8 个样本，在 2 个核心上折合每秒约 70 个样本，
+# 而后面的训练实际能维持每秒约 100 个。估算时应以训练自己打印的速度为准。
 
 # %%
 measured = {  # 这台 CPU 每 CPU 秒处理的样本数，取上表三次测量的平均
@@ -274,17 +279,23 @@ for (batch, dtype), eps in measured.items():
 #     save_checkpoint(checkpoint, net, optimizer, epoch + 1, history)
 # ```
 #
-# 在这段核心之外，它还会检查参数；损失变成 NaN 时给出明确的报错；按下 Ctrl-C 能干净地停下；
-# 最后返回记录了每一轮结果的 `History`。
+# 在这段核心之外，它还会检查参数；损失变成 NaN 或无穷大，或者爆炸到均匀瞎猜时损失（ln 10 ≈ 2.30）的
+# 1000 倍以上时，给出明确的报错；按下 Ctrl-C 能干净地停下；最后返回记录了每一轮结果的 `History`。
 
 # %% [markdown]
 # 快速路径就是三个开关，各有各的理由：
 #
 # - **数据放在设备上**（`DeviceLoader`）：uint8 图像只拷到 GPU 一次（47 MB），打乱、分批以及 28→224 的缩放
-#   （对整批调用 `F.interpolate`）都在 GPU 上完成，GPU 不必再等 CPU 工作进程用 PIL 一张张地缩放图片；
-# - **`amp=True`**：前向计算在 autocast 下以 bfloat16 进行，GPU 的张量核心（以及新款 Intel CPU 的 AMX 单元）
-#   做 bf16 乘法比 float32 快好几倍，而权重和优化器状态仍保持 float32；
+#   （对整批调用 `F.interpolate`）都在 GPU 上完成，GPU 不必再等 CPU 工作进程（原教程的流程就是在这样的
+#   工作进程里用 PIL 一张张地缩放图片）；
+# - **`amp=True`**：前向计算在 autocast 下以 bfloat16 进行，Ampere 及更新 GPU 的张量核心（以及新款 Intel CPU
+#   的 AVX512/AMX 单元）做 bf16 乘法比 float32 快好几倍，而权重和优化器状态仍保持 float32。在只能模拟 bf16
+#   的硬件上（T4、V100 GPU，只有 AVX2 的 CPU，苹果的 `mps`），d2lite 会默默改用 float32。bf16 的指数范围与
+#   float32 相同，所以不像 float16 那样需要梯度缩放（grad scaler）；
 # - **`channels_last=True`**：激活值按“高-宽-通道”的顺序存放，张量核心的卷积内核可以直接读取；我们只在 GPU 上打开它。
+#
+# 在 GPU 上，`train` 还会打开 `cudnn.benchmark`：对每种输入形状先把各种卷积算法计时一遍，再一直用最快的那个。
+# 不同运行选中的算法可能不同，结果因此不能逐位复现；`d2lite.set_seed(0, deterministic=True)` 会关掉它。
 #
 # 开始训练前，先把这次的设置写进检查点旁边的一个 JSON 文件，第 5 章就能说清它加载的是怎样训练出来的模型。
 # `checkpoints/` 文件夹不纳入 git。
@@ -300,6 +311,11 @@ print(run)
 # %% [markdown]
 # 现在开始训练。在 Jupyter 里，下面的图每轮大约刷新 5 次：实线是训练损失，虚线是训练精度，
 # 带圆点的点划线是每轮结束时的测试精度。这里自己建了一个 `Animator`，好让坐标轴和图例用中文。
+#
+# 曲线里有两处容易看错。训练曲线上的每个点都是**本轮到目前为止的平均值**，每轮开始时从头算起：
+# 第 2 轮的第一个点只平均了已经训练过的模型看到的几个批次，所以曲线在第 1 轮处会跳一下。
+# 另外，测试精度可能高于训练精度：训练精度是整轮的平均，包括了一开始较差的批次，而且是在 dropout
+# 打开时测的；测试精度则是在每轮结束、dropout 关闭时测的。
 
 # %%
 history = d2lite.train(
@@ -307,7 +323,7 @@ history = d2lite.train(
     momentum=S["momentum"], amp=S["amp"],
     channels_last=S["channels_last"] and device.type == "cuda",
     checkpoint=CKPT,
-    animator=d2lite.Animator(xlabel="轮次", xlim=[0, S["num_epochs"]],
+    animator=d2lite.Animator(xlabel="轮次", ylabel="损失 / 精度", xlim=[0, S["num_epochs"]],
                              legend=["训练损失", "训练精度", "测试精度"],
                              fmts=("-", "m--", "g-.o")),
 )
@@ -324,8 +340,8 @@ for row in zip(history.epoch, history.train_loss, history.train_acc, history.tes
     print("第 {} 轮：损失 {:.3f}，训练精度 {:.3f}，测试精度 {:.3f}，"
           "每秒 {:.1f} 个样本，用时 {:.0f} 秒".format(*row))
 if QUICK:
-    print(f"这是 CPU 上的快速运行（{S['subset'][0]} 张图像，{S['num_epochs']} 轮，设备 {device}），"
-          "上面的精度没有任何意义。取消 D2LITE_QUICK 就会真正训练。")
+    print(f"这是快速运行（{S['subset'][0]} 张图像，{S['num_epochs']} 轮，设备 {device}），"
+          "上面的精度没有任何意义。取消 D2LITE_QUICK 和 D2LITE_SETTING 就会真正训练。")
 else:  # 用本次运行自己的速度估算完整设置：6 万张图像训练 10 轮
     eps = sum(history.examples_per_sec) / len(history.examples_per_sec)
     print(f"按本次每秒 {eps:.0f} 个样本的速度，完整设置（6 万张图像、10 轮）在 {name} 上"
@@ -333,7 +349,8 @@ else:  # 用本次运行自己的速度估算完整设置：6 万张图像训练
 
 # %% [markdown]
 # 检查点里存着权重、优化器的动量缓冲、轮数、训练历史和随机数状态，每轮结束后以原子方式写入。
-# 训练如果中途被打断，调用 `train(..., checkpoint=CKPT, resume=True)` 就能从断点接着练。
+# 训练如果中途被打断，调用 `train(..., checkpoint=CKPT, resume=True)` 会从最后一个完整结束的轮次接着练：
+# 被打断的那一轮从头重跑，打乱顺序也和原来一样，所以结果与不间断的训练相同。
 
 # %%
 state = d2lite.load_checkpoint(CKPT, d2lite.alexnet())
@@ -347,9 +364,10 @@ print(f"{CKPT}：{CKPT.stat().st_size / 1e6:.0f} MB，第 {state['epoch']} 轮�
 # - 评估时模型处于 `eval` 模式（关闭 dropout），并在 `torch.inference_mode()` 下运行（不建计算图）。
 # - 一个训练步骤：前向计算、交叉熵损失、反向传播、SGD 更新。`d2lite.train` 在外面加上实时曲线、
 #   收尾的两行输出、返回的训练历史和每轮一个检查点。
-# - 批量为 1 浪费硬件：我们在 CPU 上实测过（见上表），原教程的 100 轮在它的 GPU 上也要约 1.8 小时。
+# - 批量为 1 浪费硬件：我们在 CPU 上实测过（见上表），原教程的 100 轮按它报告的每秒 928 个样本也要约 1.8 小时。
 #   本章采用 d2l 公布的批量 128 和 10 轮，再加动量 0.9，学习率 0.01 来自 CPU 上的简短筛选。
-# - 在 GPU 上，数据常驻设备、bf16 自动混合精度和 `channels_last` 消除了取数据的瓶颈，并用上了张量核心。
+# - 在 GPU 上，数据常驻设备、bf16 自动混合精度和 `channels_last` 的用意是消除取数据的瓶颈、让张量核心忙起来。
+#   本书还没有在 GPU 上实测它们；目前测到的所有数字都在 `benchmarks/RESULTS.md` 里。
 #
 # ## 练习
 #
@@ -359,5 +377,5 @@ print(f"{CKPT}：{CKPT.stat().st_size / 1e6:.0f} MB，第 {state['epoch']} 轮�
 # 3. 在你的机器上运行 `benchmarks/batch_size_cpu.py --batch-sizes 8 64 256`。批量增大到多少时速度不再上升？
 #    如果有 GPU，分别在开、关 `amp` 时再测一次。
 # 4. 用 `momentum=0`、`lr=0.01`（d2l 的设置）训练同样的轮数，把曲线和本章的对比一下。
-# 5. 完整运行时，在第 2 轮中途用 *Kernel → Interrupt* 打断，再以 `resume=True` 调用 `train`。
-#    曲线是不是从断点接着往下画？
+# 5. 训练到第 2 轮中途时用 *Kernel → Interrupt* 打断，再以 `resume=True` 调用 `train`。
+#    它从哪一轮开始？最后的训练历史和不间断训练的一样吗？
