@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Re-execute the chapter notebooks in the FULL setting (D2LITE_QUICK=0) on a lent GPU machine,
+# Re-execute the chapter notebooks in the FULL setting (D2LITE_SETTING=full) on a lent GPU machine,
 # so that the committed book/<lang>/*.ipynb show real full-run outputs. Runs ON the device, from
 # the repository root. That machine has python3 3.12 with torch, matplotlib, numpy, ... but no
 # Jupyter, no CJK font, no data and no network: all three travel in .gpubundle/.
@@ -13,7 +13,7 @@
 #    GPU_NB_NOTEBOOKS="book/zh/04_training.ipynb ..." runs just those, in that order.
 # 3. What comes back (files_at in the reply; at most 8 files): notebooks.tar.gz (the executed
 #    book/<lang>/NN_*.ipynb that finished, paths relative to the repository root),
-#    <lang>_alexnet_fashion_mnist.json (chapter 4's settings file; the 350 MB .pt stays behind)
+#    <lang>_alexnet_fashion_mnist.json (chapter 4's settings file; the 374 MB .pt stays behind)
 #    and gpu_notebooks.log. Bring them home, from the repository root:
 #      tar xzvf <files_at>/notebooks.tar.gz      # overwrites book/<lang>/NN_*.ipynb
 #      git diff --stat book/; .venv/bin/python -m pytest tests/test_notebooks_sync.py
@@ -108,7 +108,7 @@ import torch
 print("torch", torch.__version__, "cuda", torch.version.cuda,
       "device", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none")
 if os.environ["D2LITE_QUICK"] == "0" and not torch.cuda.is_available():
-    sys.exit("no GPU: the full setting would take days on this CPU")
+    sys.exit("no GPU: the full setting would take hours on a CPU (about 1.6 h of training on 2 AMX cores)")
 import d2lite
 with warnings.catch_warnings():
     warnings.simplefilter("error")  # "No CJK font found" becomes fatal here
