@@ -108,7 +108,7 @@ import torch
 print("torch", torch.__version__, "cuda", torch.version.cuda,
       "device", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none")
 if os.environ["D2LITE_QUICK"] == "0" and not torch.cuda.is_available():
-    sys.exit("no GPU: the full setting would take hours on a CPU (about 1.6 h of training on 2 AMX cores)")
+    sys.exit("no GPU: the full setting would take hours on a CPU (about 1.5 h of training on 2 AMX cores)")
 import d2lite
 with warnings.catch_warnings():
     warnings.simplefilter("error")  # "No CJK font found" becomes fatal here

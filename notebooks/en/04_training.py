@@ -33,10 +33,11 @@
 # **Runtime**, measured on 2026-11-28 on 2 cores of an Intel Xeon (Sapphire Rapids) CPU:
 #
 # - **CPU setting** (30,000 training images, 2 epochs; what a machine without a GPU runs, and what
-#   produced the outputs on this page): 12 minutes, ending at 0.832 test accuracy.
+#   produced the outputs on this page): 11 minutes (675 s for this page, 680 s for the Chinese
+#   one), ending at 0.832 test accuracy.
 # - **Quick setting** (384 images, 1 epoch; what the tests run): about 20 s; it learns nothing.
 # - **Full setting** (60,000 images, 10 epochs): made for a GPU, not yet measured for this book.
-#   At the CPU runs' own speed (102 to 106 examples/s) its training would take about 1.6 hours
+#   At the CPU runs' own speed (108 to 109 examples/s) its training would take about 1.5 hours
 #   on this CPU, plus under a minute per epoch for the test-set evaluation.
 # ```
 
@@ -261,7 +262,7 @@ print(f"the tutorial's run: {seed_hours:.1f} hours of training")
 # the CPU time. These short timings (a few steps each, right after one warm-up step) also
 # understate what a long run reaches: at batch 128 the 34.8 examples per CPU-second below would
 # give about 70 examples/s of wall time on 2 cores, while the training run below sustains about
-# 100. Its own printed speed is the figure to plan with.
+# 108. Its own printed speed is the figure to plan with.
 
 # %%
 measured = {  # examples per CPU-second on this CPU, mean of the three runs above
@@ -372,9 +373,8 @@ for row in zip(history.epoch, history.train_loss, history.train_acc, history.tes
     print("epoch {}: loss {:.3f}, train acc {:.3f}, test acc {:.3f}, "
           "{:.1f} examples/s, {:.0f} s".format(*row))
 if QUICK:
-    print(f"QUICK RUN ({S['subset'][0]} images, {S['num_epochs']} epoch on {device}): "
-          "the accuracy above means nothing. Unset D2LITE_QUICK and D2LITE_SETTING "
-          "to train for real.")
+    print(f"QUICK RUN ({S['subset'][0]} images, {S['num_epochs']} epoch on {device}): the "
+          "accuracy above means nothing. Unset D2LITE_QUICK and D2LITE_SETTING to train for real.")
 else:  # plan the full setting from this run's own speed: 10 epochs of 60,000 images
     eps = sum(history.examples_per_sec) / len(history.examples_per_sec)
     print(f"at this run's {eps:.0f} examples/s, the full setting's 10 epochs of 60,000 images "

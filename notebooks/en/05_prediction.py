@@ -32,7 +32,7 @@
 #
 # - **CPU setting** (all 10,000 test images; what a machine without a GPU runs, and what produced
 #   the outputs on this page, from chapter 4's CPU-setting model): about a minute and a half
-#   (96.7 s for this page, 99.1 s for the Chinese one).
+#   (96.8 s for this page, 94.9 s for the Chinese one).
 # - **Quick setting** (192 test images; what the tests run): about 10 s.
 # - **Full setting** (all 10,000 test images, as in the CPU setting, with chapter 4's full model):
 #   made for a GPU, not yet measured for this book.
