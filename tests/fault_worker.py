@@ -1,6 +1,7 @@
 """A small training run that test_fault_injection.py interrupts and kills.
 
     python tests/fault_worker.py CHECKPOINT RESULT_JSON [--epochs 6] [--resume] [--ballast-mb 0]
+                                 [--step-delay 0]
     python tests/fault_worker.py --serve     # fork server: one JSON request per stdin line
 
 It trains a tiny CNN on synthetic 28x28 "garments" (one fixed noisy prototype per class), with
@@ -8,7 +9,10 @@ deterministic settings and one CPU thread, saving a checkpoint after every epoch
 "saving epoch N" just before each write, so a test can aim a kill at the write). When
 ``train`` returns (finished, or stopped by Ctrl-C/SIGINT) it writes the history and a digest of
 the final weights to RESULT_JSON and prints DONE. ``--ballast-mb`` adds an unused buffer so
-that each checkpoint takes a while to write (a bigger target for SIGKILL).
+that each checkpoint takes a while to write (a bigger target for SIGKILL). ``--step-delay``
+sleeps before each training batch, so an epoch lasts at least 48 times that however fast the
+CPU is (a test that aims a signal at the middle of an epoch needs that); the results do not
+depend on it.
 
 ``--serve`` exists because importing torch takes 2-6 s on a busy CPU: the server imports once
 and forks a fresh process per run (``{"run": [args...], "log": path}`` -> ``{"pid": n}``;
@@ -24,6 +28,7 @@ import importlib
 import json
 import os
 import sys
+import time
 import traceback
 from pathlib import Path
 
@@ -63,6 +68,21 @@ def loaders() -> tuple[data.DataLoader, data.DataLoader]:
             data.DataLoader(make_data(N_TEST, 1), 128, num_workers=0))
 
 
+class SlowLoader:
+    """``loader``'s batches, each after a pause of ``delay`` seconds."""
+
+    def __init__(self, loader: data.DataLoader, delay: float):
+        self.loader, self.delay = loader, delay
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        for batch in self.loader:
+            time.sleep(self.delay)
+            yield batch
+
+
 def weights_digest(net: nn.Module) -> str:
     h = hashlib.sha256()
     for name, p in net.named_parameters():
@@ -78,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=6, help="total epochs (default 6)")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     parser.add_argument("--ballast-mb", type=int, default=0, help="checkpoint padding (0)")
+    parser.add_argument("--step-delay", type=float, default=0.0, help="seconds before each batch")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(1)  # same reduction order in every process, and fair to the CPU
@@ -91,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     d2lite.set_seed(0, deterministic=True)
     net = d2lite.init_weights(build_model(args.ballast_mb))
     train_iter, test_iter = loaders()
+    if args.step_delay > 0:
+        train_iter = SlowLoader(train_iter, args.step_delay)
     animator = d2lite.Animator(xlabel="epoch", legend=["train loss", "train acc", "test acc"],
                                live=False)  # prints "epoch k: ..." after each epoch
     history = d2lite.train(net, train_iter, test_iter, args.epochs, LR, "cpu",

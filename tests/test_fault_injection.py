@@ -135,11 +135,13 @@ def _check_checkpoint(ckpt: Path, ballast_mb: int) -> int | None:
 def test_sigint_mid_epoch_exits_cleanly_and_resume_matches(tmp_path, server, reference):
     ckpt, out, log = tmp_path / "run.pt", tmp_path / "run.json", tmp_path / "run.log"
     with open(log, "w") as f:  # a real, fresh interpreter, exactly as a user would run it
-        proc = subprocess.Popen([sys.executable, "-u", str(WORKER), *_args(ckpt, out, False, 0)],
+        # --step-delay 0.02: every epoch lasts at least 48 x 0.02 s, even on a fast idle CPU
+        args = [*_args(ckpt, out, False, 0), "--step-delay", "0.02"]
+        proc = subprocess.Popen([sys.executable, "-u", str(WORKER), *args],
                                 stdout=f, stderr=subprocess.STDOUT)
     run = Run(log, proc.pid, lambda: proc.wait(timeout=120))
     run.wait_for("epoch 2:")  # epoch 2 finished; its checkpoint is being written
-    time.sleep(0.2)  # inside epoch 3 (0.3-1 s per epoch)
+    time.sleep(0.3)  # inside epoch 3, which lasts 1 s or more
     run.kill(signal.SIGINT)
     rc = run.finish()
     text = run.text()
