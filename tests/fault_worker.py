@@ -27,6 +27,7 @@ import hashlib
 import importlib
 import json
 import os
+import signal
 import sys
 import time
 import traceback
@@ -102,6 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     torch.set_num_threads(1)  # same reduction order in every process, and fair to the CPU
+    # Ctrl-C must raise KeyboardInterrupt here as in a user's terminal or Jupyter kernel. A
+    # process started from a non-interactive shell's background job inherits SIGINT ignored,
+    # and Python then installs no handler, so the test's SIGINT would do nothing.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     real_save = d2lite.save_checkpoint
 
     def announced_save(path, net, optimizer=None, epoch=0, *rest):
