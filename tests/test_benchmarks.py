@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 import torch
 
+import d2lite
+
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
@@ -46,8 +48,6 @@ def test_throughput_reports_both_pipelines_and_their_ratio(fashion_root, tmp_pat
     assert res["ratio"] == pytest.approx(ratio)
     assert f"fast / seed = {ratio:.2f}x" in r.stdout  # the printed ratio is the written one
     # the amp label names what really ran: bf16 only where the CPU has fast bf16 kernels
-    import d2lite
-
     bf16 = d2lite._amp_dtype(torch.device("cpu"), True) == torch.bfloat16
     assert ("amp=bf16," in r.stdout) is bf16
 
