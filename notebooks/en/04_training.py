@@ -41,7 +41,7 @@
 #   on this CPU, plus under a minute per epoch for the test-set evaluation.
 # ```
 
-# %%
+# %% tags=["hide-input"]
 import sys
 
 if "google.colab" in sys.modules:  # on Colab: install d2lite and the CJK font; locally: nothing
@@ -60,7 +60,7 @@ if "google.colab" in sys.modules:  # on Colab: install d2lite and the CJK font; 
 # variable `D2LITE_SETTING` (`quick`, `cpu` or `full`) overrides that choice, and `D2LITE_QUICK=1`
 # is short for `D2LITE_SETTING=quick`.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 import os
 
 import d2lite
@@ -101,7 +101,7 @@ QUICK = SETTING == "quick"
 print(f"D2LITE_SETTING={os.environ.get('D2LITE_SETTING', '')!r}, "
       f"D2LITE_QUICK={os.environ.get('D2LITE_QUICK', '')!r} -> {SETTING} setting: {S}")
 
-# %%
+# %% tags=["hide-input"]
 import datetime
 import json
 from pathlib import Path
@@ -113,7 +113,7 @@ print("CJK font:", d2lite.use_cjk_font())
 # %% [markdown]
 # Training goes to the best device there is: a CUDA GPU, then Apple's `mps`, then the CPU.
 
-# %%
+# %% tags=["hide-input"]
 device = d2lite.try_gpu()
 name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
 print(f"device: {device} ({name}), torch {torch.__version__}, {torch.get_num_threads()} threads")
@@ -127,8 +127,8 @@ elif SETTING == "cpu":
 # ## 4.1 Accuracy
 #
 # For each image the network outputs ten scores $o_{i1}, \dots, o_{i10}$, one per class. Its hard
-# prediction is the class with the largest score, and the accuracy over $n$ examples is the share
-# of predictions that match the label:
+# prediction is the class with the largest score, and the accuracy (also called the correct rate
+# or hit rate) over $n$ examples is the share of predictions that match the label:
 #
 # $$\hat y_i = \operatorname*{argmax}_j o_{ij}, \qquad
 #   \text{accuracy} = \frac{1}{n}\sum_{i=1}^{n} \mathbb{1}\left[\hat y_i = y_i\right].$$
@@ -347,7 +347,7 @@ print(run)
 # epoch, including the early, worse batches, and it is measured with dropout on, while the test
 # accuracy is measured at the end of the epoch with dropout off.
 
-# %%
+# %% mystnb={"image": {"alt": "Training curves against the epoch: training loss (solid line), training accuracy (dashed line) and, at the end of each epoch, test accuracy (dash-dotted line with dots)."}}
 history = d2lite.train(
     net, train_iter, test_iter, S["num_epochs"], S["lr"], device,
     momentum=S["momentum"], amp=S["amp"],
@@ -421,3 +421,100 @@ print(f"{CKPT}: {CKPT.stat().st_size / 1e6:.0f} MB, epoch {state['epoch']}, "
 # 5. Interrupt a run with *Kernel → Interrupt* during the second epoch, then call `train`
 #    again with `resume=True`. Which epoch does it start from, and does it end with the same
 #    history as an uninterrupted run?
+
+# %% [markdown]
+# ## Solutions
+#
+# Each solution is folded: try the exercise first, then open it. The code of a solution runs with
+# the rest of the notebook (the tests run it too, in the quick setting), so what it prints on this
+# page is a real result, from the same run as the rest of the page.
+#
+# :::{admonition} Solution 1: ties
+# :class: dropdown
+# `argmax` returns the *first* of the tied classes (PyTorch documents this), so a tie counts as a
+# prediction of the lower-numbered class: right if that is the label, wrong otherwise. The code
+# below shows it. On real data it hardly matters: ten float32 scores computed from an image
+# practically never tie exactly. The one case where they do is a broken network whose outputs
+# are all equal (say all zeros); it then "predicts" class 0 for every image and scores exactly
+# the share of class 0, 0.1 on Fashion-MNIST, which looks like chance but is not.
+# :::
+
+# %% tags=["hide-cell"] mystnb={"code_prompt_show": "Show the code of solution 1", "code_prompt_hide": "Hide the code of solution 1"}
+tied = torch.tensor([[2.0, 2.0, 0.1],   # classes 0 and 1 tie
+                     [0.3, 1.0, 1.0]])  # classes 1 and 2 tie
+print("argmax picks:", tied.argmax(dim=1).tolist())
+print("labels 0, 1 -> correct", d2lite.accuracy(tied, torch.tensor([0, 1])),
+      " labels 1, 2 -> correct", d2lite.accuracy(tied, torch.tensor([1, 2])))
+assert tied.argmax(dim=1).tolist() == [0, 1]  # the first of the tied classes
+
+# %% [markdown]
+# :::{admonition} Solution 2: evaluating with dropout on
+# :class: dropdown
+# In train mode every call drops a fresh random half of the units of fc6 and fc7 (and scales the
+# rest up by 2), so the same images get slightly different scores each time: the two accuracies
+# with dropout on differ from each other, and are usually a little lower than the eval-mode
+# figure, which is the same on every call. The code uses four fixed test batches so that only
+# dropout changes between calls. How far the figures move depends on the model: for an
+# untrained or barely trained network (the quick setting) almost all answers are near-guesses and
+# the numbers mean little. This is why `evaluate_accuracy_gpu` switches to `eval` first.
+# :::
+
+# %% tags=["hide-cell"] mystnb={"code_prompt_show": "Show the code of solution 2", "code_prompt_hide": "Hide the code of solution 2"}
+import itertools
+
+
+def accuracy_on(net, batches, dropout_on):
+    """Accuracy over fixed batches, with dropout on (train mode) or off (eval mode)."""
+    net.train(dropout_on)
+    with torch.inference_mode():
+        correct = sum(d2lite.accuracy(net(X), y) for X, y in batches)
+    net.eval()
+    return correct / sum(len(y) for _, y in batches)
+
+
+batches = list(itertools.islice(test_iter, 4))  # the same 4 test batches every time
+on1, on2 = accuracy_on(net, batches, True), accuracy_on(net, batches, True)
+off1, off2 = accuracy_on(net, batches, False), accuracy_on(net, batches, False)
+print(f"dropout on (train mode): {on1:.3f}, {on2:.3f}   dropout off (eval mode): {off1:.3f}, {off2:.3f}")
+assert not net.training and 0 <= min(on1, on2, off1, off2) <= max(on1, on2, off1, off2) <= 1
+
+# %% [markdown]
+# :::{admonition} Solution 3: where speed stops growing
+# :class: dropdown
+# The answer is your machine's own table, but section 4.4 shows how to read it. On this book's
+# 2-core CPU the examples per CPU-second grew about tenfold from batch 1 to batch 32 in float32
+# (1.4 to 13.7) and then hardly at all up to 128 (15.4): two cores are already busy with a few
+# dozen images. In bf16 it kept growing up to 128 (17.9 to 34.8), because a large batch
+# amortises the cast of the weights. The speed stops growing once one batch's arithmetic fills
+# the hardware; beyond that a larger batch only costs memory. A GPU has far more arithmetic units
+# than two CPU cores, so its curve keeps rising to much larger batches, and `amp` (bf16 on Ampere
+# or newer) moves the whole curve up. Measure wall-clock speed on an otherwise idle machine, or
+# compare examples per CPU-second as the table does when others share it.
+# :::
+#
+# :::{admonition} Solution 4: plain SGD at lr 0.01
+# :class: dropdown
+# The first row of section 4.4's screen is exactly this setting, for one short epoch: train loss
+# 2.295 (a uniform guess scores ln 10 ≈ 2.303) and 0.419 test accuracy, against 2.015 and 0.489
+# with momentum 0.9. Over a whole run expect the same picture stretched out: the loss stays near
+# 2.30 for longer before it starts to fall, and every curve lags behind this chapter's. The
+# reason is the effective step: with momentum 0.9 a settled gradient moves the weights by about
+# lr / (1 − 0.9) = 0.1 times the gradient per step, without it by 0.01, ten times less. Plain SGD
+# does get there given enough epochs (d2l reports about 0.88 after 10 epochs at this rate on a
+# GPU), just more slowly. To see it on a CPU, train the CPU setting with `momentum=0` and
+# compare the two histories epoch by epoch.
+# :::
+#
+# :::{admonition} Solution 5: interrupting and resuming
+# :class: dropdown
+# `train(..., checkpoint=CKPT, resume=True)` loads the checkpoint written at the end of the last
+# *finished* epoch (epoch 1) and starts epoch 2 again from its first batch; the batches of epoch 2
+# that ran before the interrupt are thrown away. Because the checkpoint also restores the random
+# number states, epoch 2 gets the same shuffle and the same dropout masks as in an uninterrupted
+# run, so on a CPU the losses and accuracies of the history come out the same; only the timing
+# fields (`seconds`, `examples_per_sec`) differ. On a GPU, `cudnn.benchmark` may pick different
+# convolution algorithms after the restart, so expect agreement to a few decimal places rather
+# than bit for bit (`d2lite.set_seed(0, deterministic=True)` removes that difference). The project's
+# tests check this on real data (`tests/test_reliability.py`) and by sending Ctrl-C to a real
+# training process (`tests/test_fault_injection.py`).
+# :::

@@ -38,7 +38,7 @@
 #   made for a GPU, not yet measured for this book.
 # ```
 
-# %%
+# %% tags=["hide-input"]
 import sys
 
 if "google.colab" in sys.modules:  # on Colab: install d2lite and the CJK font; locally: nothing
@@ -50,7 +50,7 @@ if "google.colab" in sys.modules:  # on Colab: install d2lite and the CJK font; 
 # missing. As in chapter 4, `d2lite.setting()` picks `FULL` with a GPU and `CPU` without one;
 # the quick setting (`D2LITE_QUICK=1`) is what the tests run.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 import os
 
 import d2lite
@@ -85,7 +85,7 @@ QUICK = SETTING == "quick"
 print(f"D2LITE_SETTING={os.environ.get('D2LITE_SETTING', '')!r}, "
       f"D2LITE_QUICK={os.environ.get('D2LITE_QUICK', '')!r} -> {SETTING} setting: {S}")
 
-# %%
+# %% tags=["hide-input"]
 import json
 from pathlib import Path
 
@@ -95,7 +95,7 @@ import torch
 LANG = "en"  # class names and figure labels in this edition's language
 print("CJK font:", d2lite.use_cjk_font())
 
-# %%
+# %% tags=["hide-input"]
 device = d2lite.try_gpu()
 name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
 print(f"device: {device} ({name}), torch {torch.__version__}")
@@ -157,7 +157,7 @@ elif settings.get("setting") == "cpu":
 # labels; `d2lite.show_predictions` draws them. The true class is on top and the prediction below
 # it, green with ✓ when right, red with ✗ when wrong.
 
-# %%
+# %% mystnb={"image": {"alt": "A grid of test images. Above each image is its true class and below it the predicted class, green with a tick when the prediction is right and red with a cross when it is wrong."}}
 p = d2lite.predict(net, test_iter, n=S["n_show"])
 d2lite.show_predictions(p, lang=LANG, num_cols=6, scale=2.0)
 plt.show()
@@ -179,7 +179,7 @@ C
 # %% [markdown]
 # A table of counts is easier to read as a picture, with the class names on both axes.
 
-# %%
+# %% mystnb={"image": {"alt": "The confusion matrix as a heat map: true classes down the side, predicted classes along the bottom, each cell labelled with its count of test images; the darker the blue, the more images."}}
 names = d2lite.TEXT_LABELS[LANG]
 fig, ax = plt.subplots(figsize=(6.5, 5.5))
 im = ax.imshow(C, cmap="Blues")
@@ -201,7 +201,7 @@ plt.show()
 # Dividing the diagonal by each row's total gives the accuracy for each true class,
 # $\text{acc}_i = C_{ii} / \sum_j C_{ij}$, also called the class's recall.
 
-# %%
+# %% mystnb={"image": {"alt": "Horizontal bar chart of the accuracy on each of the ten classes, on a scale from 0 to 1."}}
 per_class = C.diag() / C.sum(dim=1).clamp(min=1)
 fig, ax = plt.subplots(figsize=(6, 3.2))
 ax.barh(names, per_class.tolist(), color="tab:blue")
@@ -241,7 +241,7 @@ for t, q in pairs:
 # 28×28 originals (the network saw them enlarged to 224×224). `predict_all` walks the test set in
 # order, so position $k$ in `labels` and `preds` is image $k$ of the dataset.
 
-# %%
+# %% mystnb={"image": {"alt": "Rows of 28\u00d728 test images that the model got wrong, one row per confused pair; each image is titled with its true class and, after an arrow, the class it was mistaken for."}}
 images = test_iter.dataset.images.cpu()  # (n_test, 28, 28) uint8 originals
 assert torch.equal(test_iter.dataset.labels.cpu(), labels)  # same order as the predictions
 for t, q in pairs:
@@ -286,3 +286,116 @@ for t, q in pairs:
 #    The two probabilities need not add up to 1: the other eight classes get the rest.
 # 5. Train the model of chapter 4 for 1, 3 and 10 epochs and compare the three confusion matrices.
 #    Which mistakes disappear first?
+
+# %% [markdown]
+# ## Solutions
+#
+# Each solution is folded: try the exercise first, then open it. The code of a solution runs with
+# the rest of the notebook (the tests run it too, in the quick setting), so what it prints on this
+# page comes from the same model as the rest of the page.
+#
+# :::{admonition} Solution 1: unordered pairs
+# :class: dropdown
+# $C + C^\top$ adds the two directions of each mix-up, $C_{ab} + C_{ba}$, so it is symmetric
+# and each unordered pair needs to be read only once, above the diagonal. The ranking changes when
+# a pair is confused in both directions: two moderate cells can together outrank the single
+# largest one-way cell. Among the upper-body garments that is common, since a shirt is taken for
+# a T-shirt and a T-shirt for a shirt; the code below prints the three largest pairs of the model
+# on this page, with both directions.
+# :::
+
+# %% tags=["hide-cell"] mystnb={"code_prompt_show": "Show the code of solution 1", "code_prompt_hide": "Hide the code of solution 1"}
+sym = C + C.T  # C[a, b] + C[b, a]: both directions of a mix-up
+assert torch.equal(sym, sym.T)
+upper = torch.triu(sym, diagonal=1)  # each unordered pair once, diagonal dropped
+top_sym = torch.topk(upper.flatten(), k=3)
+for k, c in zip(top_sym.indices.tolist(), top_sym.values.tolist()):
+    a, b = divmod(k, 10)
+    if c > 0:
+        print(f"{names[a]:>12} <-> {names[b]:<12}: {c:4d} mistakes "
+              f"({int(C[a, b])} one way, {int(C[b, a])} the other)")
+
+# %% [markdown]
+# :::{admonition} Solution 2: row-normalised confusion matrix
+# :class: dropdown
+# Dividing each row by its total turns counts into shares: the diagonal becomes each class's
+# accuracy (its recall) and the rest of a row says where that class's images went. That is the
+# better view when the classes have different numbers of test images (a subset, as in the quick
+# setting, or any real data set that is not balanced), because a small class's mistakes are no
+# longer drowned by a big class's. The raw counts remain the right view for "how many images are
+# affected". On the full Fashion-MNIST test set every class has 1,000 images, so the two pictures
+# differ only by that factor.
+# :::
+
+# %% tags=["hide-cell"] mystnb={"code_prompt_show": "Show the code of solution 2", "code_prompt_hide": "Hide the code of solution 2", "image": {"alt": "The confusion matrix with each row divided by its total, as a heat map from 0 to 1: true classes down the side, predicted classes along the bottom."}}
+R = C.float() / C.sum(dim=1, keepdim=True).clamp(min=1)  # each row sums to 1
+assert torch.allclose(R.sum(dim=1)[C.sum(dim=1) > 0], torch.ones(1))
+fig, ax = plt.subplots(figsize=(6.5, 5.5))
+im = ax.imshow(R, cmap="Blues", vmin=0, vmax=1)
+ax.set_xticks(range(10), names, rotation=45, ha="right")
+ax.set_yticks(range(10), names)
+ax.set_xlabel("predicted class")
+ax.set_ylabel("true class")
+ax.set_title("Confusion matrix, each row divided by its total")
+fig.colorbar(im, ax=ax)
+plt.show()
+
+# %% [markdown]
+# :::{admonition} Solution 3: browsing the test set
+# :class: dropdown
+# `start` picks where in the test set the grid begins; the code shows the next `n_show` images
+# and lists the test-set indices of the mistakes among them. Which of them you would have made
+# too is yours to judge: look for a shirt without a visible collar, or a pullover and a coat of
+# the same dark shape. Raise `start` by `n_show` to keep browsing.
+# :::
+
+# %% tags=["hide-cell"] mystnb={"code_prompt_show": "Show the code of solution 3", "code_prompt_hide": "Hide the code of solution 3", "image": {"alt": "A second grid of test images, those right after the first grid, each titled with its true and predicted class."}}
+start = S["n_show"]  # the images right after the grid above
+p2 = d2lite.predict(net, test_iter, n=S["n_show"], start=start)
+d2lite.show_predictions(p2, lang=LANG, num_cols=6, scale=2.0)
+plt.show()
+wrong = torch.nonzero(~p2.correct).flatten()
+print("mistakes among these images (test-set indices):", [start + int(i) for i in wrong])
+
+# %% [markdown]
+# :::{admonition} Solution 4: confident or undecided?
+# :class: dropdown
+# Instead of a pass over the whole test set, the code feeds the network only the mistaken
+# images of the most confused pair, prepared exactly as the loader prepares them (scaled to
+# [0, 1], enlarged to 224×224 with bilinear interpolation), and prints the softmax probability
+# of the true class, of the predicted class and of the eight others together. A probability of
+# the wrong class near 1 means confidently wrong; two similar values mean nearly undecided. A
+# well-trained model tends to be undecided on the forgivable mistakes (shirt vs T-shirt), while a
+# model from the quick setting spreads its probability over many classes, since it has barely
+# learned. Read the printed numbers of this page's model rather than taking that on trust.
+# :::
+
+# %% tags=["hide-cell"] mystnb={"code_prompt_show": "Show the code of solution 4", "code_prompt_hide": "Hide the code of solution 4"}
+import torch.nn.functional as F
+
+if pairs:
+    t, q = pairs[0]
+    idx = torch.nonzero((labels == t) & (preds == q)).flatten()[:S["n_mistakes"]]
+    X = F.interpolate(images[idx].unsqueeze(1).float() / 255, size=(224, 224),
+                      mode="bilinear", align_corners=False)  # as the loader prepares them
+    net.eval()
+    with torch.inference_mode():
+        P = torch.softmax(net(X.to(device)).float(), dim=1).cpu()  # (k, 10)
+    assert torch.allclose(P.sum(dim=1), torch.ones(len(idx)), atol=1e-4)
+    for k, i in enumerate(idx.tolist()):
+        print(f"image {i}: P({names[t]}) = {P[k, t]:.2f}, P({names[q]}) = {P[k, q]:.2f}, "
+              f"other classes {1 - P[k, t] - P[k, q]:.2f}")
+
+# %% [markdown]
+# :::{admonition} Solution 5: 1, 3 and 10 epochs
+# :class: dropdown
+# Train chapter 4's model three times with `num_epochs` 1, 3 and 10 (keep the same seed and
+# settings), save each checkpoint under its own name, load each one here and compute its
+# confusion matrix; plotting the three row-normalised matrices side by side makes the comparison
+# easy. Expect the mistakes between classes that look nothing alike (a bag read as a trouser,
+# footwear read as a top) to go first: they disappear as soon as the model has learned coarse
+# shapes. The confusions among shirt, T-shirt, pullover and coat shrink last, and some remain
+# after 10 epochs, because at 28×28 pixels those classes differ in a few pixels around the collar
+# and the sleeves. Ten epochs take a GPU; on a CPU, the CPU setting with 1, 2 and 3 epochs shows
+# the same trend in under 20 minutes per run on this book's 2-core CPU.
+# :::

@@ -37,7 +37,7 @@
 #   （每秒 108 到 109 个样本）推算，在这台 CPU 上光训练就要约 1.5 小时，每轮在测试集上的评估另需不到一分钟。
 # ```
 
-# %%
+# %% tags=["hide-input"]
 import sys
 
 if "google.colab" in sys.modules:  # on Colab: install d2lite and the CJK font; locally: nothing
@@ -55,7 +55,7 @@ if "google.colab" in sys.modules:  # on Colab: install d2lite and the CJK font; 
 # `d2lite.setting()` 找到 GPU 时选 `FULL`，找不到时选 `CPU`。环境变量 `D2LITE_SETTING`（取值
 # `quick`、`cpu` 或 `full`）可以改掉这个选择；`D2LITE_QUICK=1` 是 `D2LITE_SETTING=quick` 的简写。
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 import os
 
 import d2lite
@@ -96,7 +96,7 @@ QUICK = SETTING == "quick"
 print(f"D2LITE_SETTING={os.environ.get('D2LITE_SETTING', '')!r}，"
       f"D2LITE_QUICK={os.environ.get('D2LITE_QUICK', '')!r} -> {SETTING} 设置：{S}")
 
-# %%
+# %% tags=["hide-input"]
 import datetime
 import json
 from pathlib import Path
@@ -108,7 +108,7 @@ print("中文字体：", d2lite.use_cjk_font())
 # %% [markdown]
 # 训练放在能找到的最好的设备上：先找 CUDA GPU，再找苹果的 `mps`，最后才是 CPU。
 
-# %%
+# %% tags=["hide-input"]
 device = d2lite.try_gpu()
 name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
 print(f"设备：{device}（{name}），torch {torch.__version__}，{torch.get_num_threads()} 个线程")
@@ -122,7 +122,7 @@ elif SETTING == "cpu":
 # ## 4.1 分类精度
 #
 # 对每张图像，网络输出 10 个分数 $o_{i1}, \dots, o_{i10}$，每个类别一个。取分数最大的类别作为它的“硬预测”；
-# 在 $n$ 个样本上，预测与标签一致的比例就是精度：
+# 在 $n$ 个样本上，预测与标签一致的比例就是精度（accuracy，也常译作准确率或正确率）：
 #
 # $$\hat y_i = \operatorname*{argmax}_j o_{ij}, \qquad
 #   \text{精度} = \frac{1}{n}\sum_{i=1}^{n} \mathbb{1}\left[\hat y_i = y_i\right].$$
@@ -317,7 +317,7 @@ print(run)
 # 另外，测试精度可能高于训练精度：训练精度是整轮的平均，包括了一开始较差的批次，而且是在 dropout
 # 打开时测的；测试精度则是在每轮结束、dropout 关闭时测的。
 
-# %%
+# %% mystnb={"image": {"alt": "\u8bad\u7ec3\u66f2\u7ebf\uff0c\u6a2a\u8f74\u662f\u8f6e\u6570\uff1a\u5b9e\u7ebf\u662f\u8bad\u7ec3\u635f\u5931\uff0c\u865a\u7ebf\u662f\u8bad\u7ec3\u7cbe\u5ea6\uff0c\u70b9\u5212\u7ebf\u4e0a\u7684\u5706\u70b9\u662f\u6bcf\u8f6e\u7ed3\u675f\u65f6\u7684\u6d4b\u8bd5\u7cbe\u5ea6\u3002"}}
 history = d2lite.train(
     net, train_iter, test_iter, S["num_epochs"], S["lr"], device,
     momentum=S["momentum"], amp=S["amp"],
@@ -379,3 +379,84 @@ print(f"{CKPT}：{CKPT.stat().st_size / 1e6:.0f} MB，第 {state['epoch']} 轮�
 # 4. 用 `momentum=0`、`lr=0.01`（d2l 的设置）训练同样的轮数，把曲线和本章的对比一下。
 # 5. 训练到第 2 轮中途时用 *Kernel → Interrupt* 打断，再以 `resume=True` 调用 `train`。
 #    它从哪一轮开始？最后的训练历史和不间断训练的一样吗？
+
+# %% [markdown]
+# ## 练习解答
+#
+# 每个解答都是折叠的：先自己做，再展开看。解答里的代码和本章其他代码一起运行（测试也会在快速设置下运行它们），
+# 所以页面上打印的结果是真实的，和本页其余输出来自同一次运行。
+#
+# :::{admonition} 解答 1：分数并列
+# :class: dropdown
+# `argmax` 返回并列最大值中的**第一个**（PyTorch 文档写明了这一点），所以并列时算作预测编号较小的那个类别：
+# 它恰好是标签就算对，否则算错。下面的代码演示了这一点。在真实数据上这几乎无关紧要：由一张图像算出的 10 个
+# float32 分数几乎不可能恰好相等。唯一的例外是一个坏掉的网络，所有输出都一样（比如全是 0）：它会把每张图都
+# “预测”成类别 0，精度恰好等于类别 0 所占的比例，在 Fashion-MNIST 上是 0.1，看上去像随机猜测，其实不是。
+# :::
+
+# %% tags=["hide-cell"] mystnb={"code_prompt_show": "\u663e\u793a\u89e3\u7b54 1 \u7684\u4ee3\u7801", "code_prompt_hide": "\u9690\u85cf\u89e3\u7b54 1 \u7684\u4ee3\u7801"}
+tied = torch.tensor([[2.0, 2.0, 0.1],   # 类别 0 和 1 并列
+                     [0.3, 1.0, 1.0]])  # 类别 1 和 2 并列
+print("argmax picks:", tied.argmax(dim=1).tolist())
+print("标签 0、1 → 答对", d2lite.accuracy(tied, torch.tensor([0, 1])),
+      " 标签 1、2 → 答对", d2lite.accuracy(tied, torch.tensor([1, 2])))
+assert tied.argmax(dim=1).tolist() == [0, 1]  # 并列的类别中的第一个
+
+# %% [markdown]
+# :::{admonition} 解答 2：打开 dropout 评估
+# :class: dropdown
+# 在训练模式下，每次调用都会在 fc6 和 fc7 里随机丢掉一半单元（其余的乘以 2），同样的图像每次得到的分数都略有不同：
+# 打开 dropout 时算两次，精度彼此不同，而且通常比评估模式下略低；评估模式每次的结果都一样。代码固定用 4 个测试
+# 批量，所以两次调用之间只有 dropout 在变。精度变动多少取决于模型：未经训练或几乎没训练的网络（快速设置）的
+# 回答大多接近瞎猜，这些数字没有多少意义。这也正是 `evaluate_accuracy_gpu` 先切换到 `eval` 模式的原因。
+# :::
+
+# %% tags=["hide-cell"] mystnb={"code_prompt_show": "\u663e\u793a\u89e3\u7b54 2 \u7684\u4ee3\u7801", "code_prompt_hide": "\u9690\u85cf\u89e3\u7b54 2 \u7684\u4ee3\u7801"}
+import itertools
+
+
+def accuracy_on(net, batches, dropout_on):
+    """在固定的几个批量上算精度：打开 dropout（训练模式）或关闭（评估模式）。"""
+    net.train(dropout_on)
+    with torch.inference_mode():
+        correct = sum(d2lite.accuracy(net(X), y) for X, y in batches)
+    net.eval()
+    return correct / sum(len(y) for _, y in batches)
+
+
+batches = list(itertools.islice(test_iter, 4))  # 每次都用同样的 4 个测试批量
+on1, on2 = accuracy_on(net, batches, True), accuracy_on(net, batches, True)
+off1, off2 = accuracy_on(net, batches, False), accuracy_on(net, batches, False)
+print(f"打开 dropout（训练模式）：{on1:.3f}，{on2:.3f}　关闭 dropout（评估模式）：{off1:.3f}，{off2:.3f}")
+assert not net.training and 0 <= min(on1, on2, off1, off2) <= max(on1, on2, off1, off2) <= 1
+
+# %% [markdown]
+# :::{admonition} 解答 3：速度在哪里不再增长
+# :class: dropdown
+# 答案是你自己机器上的那张表，4.4 节示范了怎样读它。在本书的双核 CPU 上，float32 下每个 CPU 秒处理的样本数
+# 从批量 1 到 32 增长了约十倍（1.4 到 13.7），再到 128 就几乎不涨了（15.4）：几十张图已经让两个核心忙不过来。
+# bf16 则一直涨到 128（17.9 到 34.8），因为大批量摊薄了每步把权重转换成 bf16 的开销。一个批量的计算量填满
+# 硬件之后，速度就不再增长，再加大批量只会多占内存。GPU 的运算单元比两个 CPU 核心多得多，它的曲线要到大得多的
+# 批量才变平；`amp`（Ampere 及更新的 GPU 上用 bf16）则把整条曲线往上抬。请在空闲的机器上测墙钟速度；机器被
+# 别人共用时，像表中那样比较每个 CPU 秒处理的样本数。
+# :::
+#
+# :::{admonition} 解答 4：学习率 0.01 的普通 SGD
+# :class: dropdown
+# 4.4 节学习率筛选的第一行正是这个设置，只训练了很短的一轮：训练损失 2.295（均匀瞎猜是 ln 10 ≈ 2.303），
+# 测试精度 0.419；动量 0.9 时则是 2.015 和 0.489。完整训练时可以预期同样的情形被拉长：损失在 2.30 附近停留
+# 更久才开始下降，每条曲线都落后于本章的曲线。原因在于有效步长：动量 0.9 时，梯度稳定后每步大约移动
+# 学习率 / (1 − 0.9) = 0.1 倍的梯度，没有动量时只有 0.01 倍，小了十倍。只要轮数够多，普通 SGD 也能训练好
+# （d2l 报告在 GPU 上用这个学习率训练 10 轮约得 0.88），只是更慢。想在 CPU 上亲眼看到，就用 `momentum=0`
+# 跑一遍 CPU 设置，逐轮比较两份训练历史。
+# :::
+#
+# :::{admonition} 解答 5：中断与恢复
+# :class: dropdown
+# `train(..., checkpoint=CKPT, resume=True)` 载入最后一个**完整**轮次（第 1 轮）结束时写下的检查点，从第 2 轮的
+# 第一个批量重新开始；中断前第 2 轮已经跑过的批量作废。检查点还恢复了随机数状态，第 2 轮的打乱顺序和 dropout
+# 掩码都与不间断的运行相同，所以在 CPU 上训练历史里的损失和精度完全一样，只有计时字段（`seconds`、
+# `examples_per_sec`）不同。在 GPU 上，`cudnn.benchmark` 重启后可能选中不同的卷积算法，因此只能期望前几位
+# 小数一致，而不是逐位相同（`d2lite.set_seed(0, deterministic=True)` 可以消除这一差别）。本项目的测试在真实
+# 数据上检查了这一点（`tests/test_reliability.py`），还会向真实的训练进程发送 Ctrl-C 来检查（`tests/test_fault_injection.py`）。
+# :::

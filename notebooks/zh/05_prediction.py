@@ -35,7 +35,7 @@
 # - **完整设置**（和 CPU 设置一样是全部 10000 张测试图像，模型来自第 4 章的完整设置）：为 GPU 准备，本书尚未实测。
 # ```
 
-# %%
+# %% tags=["hide-input"]
 import sys
 
 if "google.colab" in sys.modules:  # on Colab: install d2lite and the CJK font; locally: nothing
@@ -46,7 +46,7 @@ if "google.colab" in sys.modules:  # on Colab: install d2lite and the CJK font; 
 # 可调的参数有两类：要分类多少张测试图像，以及万一找不到第 4 章的检查点时临时训练一个什么样的模型。
 # 和第 4 章一样，`d2lite.setting()` 有 GPU 时选 `FULL`，没有时选 `CPU`；快速设置（`D2LITE_QUICK=1`）是测试用的那一套。
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 import os
 
 import d2lite
@@ -81,7 +81,7 @@ QUICK = SETTING == "quick"
 print(f"D2LITE_SETTING={os.environ.get('D2LITE_SETTING', '')!r}，"
       f"D2LITE_QUICK={os.environ.get('D2LITE_QUICK', '')!r} -> {SETTING} 设置：{S}")
 
-# %%
+# %% tags=["hide-input"]
 import json
 from pathlib import Path
 
@@ -91,7 +91,7 @@ import torch
 LANG = "zh"  # 类别名和图中文字使用本版的语言
 print("中文字体：", d2lite.use_cjk_font())
 
-# %%
+# %% tags=["hide-input"]
 device = d2lite.try_gpu()
 name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
 print(f"设备：{device}（{name}），torch {torch.__version__}")
@@ -151,7 +151,7 @@ elif settings.get("setting") == "cpu":
 # `d2lite.predict` 按数据集顺序对前几张测试图像做预测，并把图像和标签一起返回；`d2lite.show_predictions`
 # 负责画图。每张图上方是真实类别，下方是预测类别：答对显示绿色 ✓，答错显示红色 ✗。
 
-# %%
+# %% mystnb={"image": {"alt": "\u6d4b\u8bd5\u56fe\u50cf\u7f51\u683c\u3002\u6bcf\u5f20\u56fe\u4e0a\u65b9\u662f\u771f\u5b9e\u7c7b\u522b\uff0c\u4e0b\u65b9\u662f\u9884\u6d4b\u7c7b\u522b\uff1a\u9884\u6d4b\u6b63\u786e\u65f6\u4e3a\u7eff\u8272\u5e76\u5e26 \u2713\uff0c\u9519\u8bef\u65f6\u4e3a\u7ea2\u8272\u5e76\u5e26 \u2717\u3002"}}
 p = d2lite.predict(net, test_iter, n=S["n_show"])
 d2lite.show_predictions(p, lang=LANG, num_cols=6, scale=2.0)
 plt.show()
@@ -172,7 +172,7 @@ C
 # %% [markdown]
 # 一张数字表不如一幅图直观。下面把它画出来，两条坐标轴都标上类别名。
 
-# %%
+# %% mystnb={"image": {"alt": "\u4ee5\u70ed\u529b\u56fe\u8868\u793a\u7684\u6df7\u6dc6\u77e9\u9635\uff1a\u7eb5\u8f74\u662f\u771f\u5b9e\u7c7b\u522b\uff0c\u6a2a\u8f74\u662f\u9884\u6d4b\u7c7b\u522b\uff0c\u6bcf\u4e2a\u683c\u5b50\u6807\u7740\u6d4b\u8bd5\u56fe\u50cf\u7684\u6570\u91cf\uff0c\u84dd\u8272\u8d8a\u6df1\uff0c\u56fe\u50cf\u8d8a\u591a\u3002"}}
 names = d2lite.TEXT_LABELS[LANG]
 fig, ax = plt.subplots(figsize=(6.5, 5.5))
 im = ax.imshow(C, cmap="Blues")
@@ -194,7 +194,7 @@ plt.show()
 # 用对角线元素除以所在行的总数，就得到每个真实类别上的精度 $\text{acc}_i = C_{ii} / \sum_j C_{ij}$，
 # 也叫该类别的召回率。
 
-# %%
+# %% mystnb={"image": {"alt": "\u6a2a\u5411\u6761\u5f62\u56fe\uff1a\u5341\u4e2a\u7c7b\u522b\u5404\u81ea\u7684\u7cbe\u5ea6\uff0c\u523b\u5ea6\u4ece 0 \u5230 1\u3002"}}
 per_class = C.diag() / C.sum(dim=1).clamp(min=1)
 fig, ax = plt.subplots(figsize=(6, 3.2))
 ax.barh(names, per_class.tolist(), color="tab:blue")
@@ -231,7 +231,7 @@ for t, q in pairs:
 # （网络看到的是放大到 224×224 的版本）。`predict_all` 按顺序遍历测试集，所以 `labels` 和 `preds`
 # 的第 $k$ 个位置对应数据集里的第 $k$ 张图像。
 
-# %%
+# %% mystnb={"image": {"alt": "\u6a21\u578b\u8ba4\u9519\u7684 28\u00d728 \u6d4b\u8bd5\u56fe\u50cf\uff0c\u6bcf\u5bf9\u6613\u6df7\u6dc6\u7684\u7c7b\u522b\u4e00\u884c\uff1b\u6bcf\u5f20\u56fe\u7684\u6807\u9898\u662f\u5b83\u7684\u771f\u5b9e\u7c7b\u522b\uff0c\u7bad\u5934\u540e\u9762\u662f\u88ab\u8bef\u8ba4\u6210\u7684\u7c7b\u522b\u3002"}}
 images = test_iter.dataset.images.cpu()  # (n_test, 28, 28) 的 uint8 原图
 assert torch.equal(test_iter.dataset.labels.cpu(), labels)  # 顺序与预测结果一致
 for t, q in pairs:
@@ -266,3 +266,101 @@ for t, q in pairs:
 #    再令 `t, q = pairs[0]`，在出错图像的下标处取第 `t` 列和第 `q` 列。这两个概率之和不一定是 1，
 #    剩下的分给了其他八个类别。
 # 5. 把第 4 章的模型分别训练 1 轮、3 轮和 10 轮，比较三个混淆矩阵。哪些错误最先消失？
+
+# %% [markdown]
+# ## 练习解答
+#
+# 每个解答都是折叠的：先自己做，再展开看。解答里的代码和本章其他代码一起运行（测试也会在快速设置下运行它们），
+# 所以页面上打印的结果来自与本页其余部分相同的模型。
+#
+# :::{admonition} 解答 1：无序类别对
+# :class: dropdown
+# $C + C^\top$ 把每种混淆的两个方向加在一起，$C_{ab} + C_{ba}$，所以它是对称的，每个无序类别对只需看对角线
+# 上方的一次。如果某一对类别在两个方向上都会混淆，排名就会变化：两个中等大小的格子加起来可能超过最大的单向格子。
+# 上身衣物之间常常如此，衬衫会被认成 T 恤，T 恤也会被认成衬衫。下面的代码打印本页模型中最大的三对，并给出两个方向各自的次数。
+# :::
+
+# %% tags=["hide-cell"] mystnb={"code_prompt_show": "\u663e\u793a\u89e3\u7b54 1 \u7684\u4ee3\u7801", "code_prompt_hide": "\u9690\u85cf\u89e3\u7b54 1 \u7684\u4ee3\u7801"}
+sym = C + C.T  # C[a, b] + C[b, a]：两个方向的混淆加在一起
+assert torch.equal(sym, sym.T)
+upper = torch.triu(sym, diagonal=1)  # 每个无序类别对只取一次，去掉对角线
+top_sym = torch.topk(upper.flatten(), k=3)
+for k, c in zip(top_sym.indices.tolist(), top_sym.values.tolist()):
+    a, b = divmod(k, 10)
+    if c > 0:
+        print(f"{names[a]:>6} ↔ {names[b]:<6}：共 {c:4d} 次"
+              f"（一个方向 {int(C[a, b])} 次，另一个方向 {int(C[b, a])} 次）")
+
+# %% [markdown]
+# :::{admonition} 解答 2：按行归一化的混淆矩阵
+# :class: dropdown
+# 每一行除以该行总数后，计数变成了比例：对角线变成每个类别的精度（召回率），一行中其余的格子说明这一类的图像
+# 被分到了哪里。各类别测试图像数量不同时（例如快速设置里的子集，或者任何不平衡的真实数据集），这种画法更合适，
+# 因为小类别的错误不会再被大类别淹没。想知道“有多少张图像受影响”时，原始计数仍然是正确的视角。在完整的
+# Fashion-MNIST 测试集上每一类都恰好有 1000 张图像，两张图只差这一个倍数。
+# :::
+
+# %% tags=["hide-cell"] mystnb={"code_prompt_show": "\u663e\u793a\u89e3\u7b54 2 \u7684\u4ee3\u7801", "code_prompt_hide": "\u9690\u85cf\u89e3\u7b54 2 \u7684\u4ee3\u7801", "image": {"alt": "\u6309\u884c\u5f52\u4e00\u5316\u7684\u6df7\u6dc6\u77e9\u9635\u70ed\u529b\u56fe\uff0c\u53d6\u503c\u4ece 0 \u5230 1\uff1a\u7eb5\u8f74\u662f\u771f\u5b9e\u7c7b\u522b\uff0c\u6a2a\u8f74\u662f\u9884\u6d4b\u7c7b\u522b\u3002"}}
+R = C.float() / C.sum(dim=1, keepdim=True).clamp(min=1)  # 每一行之和为 1
+assert torch.allclose(R.sum(dim=1)[C.sum(dim=1) > 0], torch.ones(1))
+fig, ax = plt.subplots(figsize=(6.5, 5.5))
+im = ax.imshow(R, cmap="Blues", vmin=0, vmax=1)
+ax.set_xticks(range(10), names, rotation=45, ha="right")
+ax.set_yticks(range(10), names)
+ax.set_xlabel("预测类别")
+ax.set_ylabel("真实类别")
+ax.set_title("按行归一化的混淆矩阵")
+fig.colorbar(im, ax=ax)
+plt.show()
+
+# %% [markdown]
+# :::{admonition} 解答 3：浏览测试集
+# :class: dropdown
+# `start` 决定网格从测试集的哪个位置开始；代码展示接下来的 `n_show` 张图像，并列出其中认错的图像在测试集中的下标。
+# 哪些错误你自己也会犯，要由你来判断：找一找看不出领子的衬衫，或者形状同样暗沉的套头衫和外套。每次把 `start`
+# 加上 `n_show` 就能继续往后翻。
+# :::
+
+# %% tags=["hide-cell"] mystnb={"code_prompt_show": "\u663e\u793a\u89e3\u7b54 3 \u7684\u4ee3\u7801", "code_prompt_hide": "\u9690\u85cf\u89e3\u7b54 3 \u7684\u4ee3\u7801", "image": {"alt": "\u7b2c\u4e8c\u4e2a\u6d4b\u8bd5\u56fe\u50cf\u7f51\u683c\uff0c\u7d27\u63a5\u5728\u7b2c\u4e00\u4e2a\u7f51\u683c\u4e4b\u540e\uff0c\u6bcf\u5f20\u56fe\u6807\u6709\u771f\u5b9e\u7c7b\u522b\u548c\u9884\u6d4b\u7c7b\u522b\u3002"}}
+start = S["n_show"]  # 紧接在上面那个网格之后的图像
+p2 = d2lite.predict(net, test_iter, n=S["n_show"], start=start)
+d2lite.show_predictions(p2, lang=LANG, num_cols=6, scale=2.0)
+plt.show()
+wrong = torch.nonzero(~p2.correct).flatten()
+print("这些图像中认错的（测试集下标）：", [start + int(i) for i in wrong])
+
+# %% [markdown]
+# :::{admonition} 解答 4：信心十足还是拿不定主意？
+# :class: dropdown
+# 代码没有再遍历整个测试集，而是只把最容易混淆的那对类别里认错的图像送进网络，处理方式与数据加载器完全相同
+# （缩放到 [0, 1]，用双线性插值放大到 224×224），然后打印真实类别的 softmax 概率、预测类别的概率，以及其余八个
+# 类别的概率之和。错误类别的概率接近 1，说明模型信心十足地犯了错；两个概率相近，说明它几乎拿不定主意。训练得好的
+# 模型在情有可原的错误（衬衫与 T 恤）上往往拿不定主意，而快速设置得到的模型几乎没学到东西，会把概率分散到许多
+# 类别上。请以本页模型实际打印的数字为准，不要只听这段话。
+# :::
+
+# %% tags=["hide-cell"] mystnb={"code_prompt_show": "\u663e\u793a\u89e3\u7b54 4 \u7684\u4ee3\u7801", "code_prompt_hide": "\u9690\u85cf\u89e3\u7b54 4 \u7684\u4ee3\u7801"}
+import torch.nn.functional as F
+
+if pairs:
+    t, q = pairs[0]
+    idx = torch.nonzero((labels == t) & (preds == q)).flatten()[:S["n_mistakes"]]
+    X = F.interpolate(images[idx].unsqueeze(1).float() / 255, size=(224, 224),
+                      mode="bilinear", align_corners=False)  # 与数据加载器的处理方式相同
+    net.eval()
+    with torch.inference_mode():
+        P = torch.softmax(net(X.to(device)).float(), dim=1).cpu()  # (k, 10)
+    assert torch.allclose(P.sum(dim=1), torch.ones(len(idx)), atol=1e-4)
+    for k, i in enumerate(idx.tolist()):
+        print(f"图像 {i}：P({names[t]}) = {P[k, t]:.2f}，P({names[q]}) = {P[k, q]:.2f}，"
+              f"其他类别 {1 - P[k, t] - P[k, q]:.2f}")
+
+# %% [markdown]
+# :::{admonition} 解答 5：训练 1 轮、3 轮和 10 轮
+# :class: dropdown
+# 用相同的随机种子和设置，把第 4 章的模型分别训练 `num_epochs` 为 1、3、10 轮，每个检查点各存一个文件名，
+# 再在这里逐个载入并计算混淆矩阵；把三个按行归一化的矩阵并排画出来，比较起来最方便。可以预期，外形毫不相似的
+# 类别之间的错误（把包认成裤子、把鞋认成上衣）最先消失：模型一学会粗略的形状，它们就没有了。衬衫、T 恤、
+# 套头衫和外套之间的混淆减少得最慢，10 轮之后仍会剩下一些，因为在 28×28 像素下，这几类只在领口和袖子附近差几个像素。
+# 训练 10 轮需要 GPU；在 CPU 上，用 CPU 设置分别训练 1、2、3 轮也能看出同样的趋势，在本书的双核 CPU 上每次不到 20 分钟。
+# :::
