@@ -46,7 +46,7 @@ from torch.utils import data
 
 __all__ = [
     # settings, device & seed
-    "SETTINGS", "setting", "is_quick", "try_gpu", "resolve_device", "set_seed",
+    "SETTINGS", "setting", "is_quick", "try_gpu", "resolve_device", "device_name", "set_seed",
     # data
     "DataError", "DataNotFoundError", "FASHION_MNIST_FILES", "TEXT_LABELS",
     "read_idx", "find_data_dir", "FashionMNISTArrays", "load_fashion_mnist_arrays",
@@ -59,7 +59,9 @@ __all__ = [
     # plotting
     "use_cjk_font", "set_axes", "show_images", "Animator",
     # training
-    "History", "TrainingDivergedError", "train",
+    "History", "TrainingDivergedError", "amp_dtype", "autocast", "grad_scaler", "train_step",
+    "EpochStats", "train_epoch", "Progress", "train", "BudgetPlan", "measure_speed",
+    "plan_budget",
     # checkpoints
     "CheckpointError", "save_checkpoint", "load_checkpoint",
     # prediction
@@ -158,6 +160,26 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
                 "Use d2lite.try_gpu() or device='cpu'."
             )
     return dev
+
+
+def device_name(device: str | torch.device) -> str:
+    """A readable name of ``device``'s hardware: the GPU's name, or the CPU's model name (from
+    ``/proc/cpuinfo`` on Linux), so that every speed figure can say what it was measured on."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "mps":
+        return "Apple GPU (mps)"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine() or "CPU"
 
 
 def set_seed(seed: int, deterministic: bool = False) -> None:
@@ -654,9 +676,7 @@ def trace_shapes(net: nn.Sequential, X: torch.Tensor) -> list[LayerInfo]:
     from torch.utils.flop_counter import FlopCounterMode
 
     rows = []
-    was_training = net.training
-    net.eval()
-    with torch.inference_mode():
+    with _eval_mode(net), torch.inference_mode():
         for layer in net:
             counter = FlopCounterMode(display=False)
             with counter:
@@ -664,7 +684,6 @@ def trace_shapes(net: nn.Sequential, X: torch.Tensor) -> list[LayerInfo]:
             rows.append(LayerInfo(type(layer).__name__, tuple(X.shape),
                                   sum(p.numel() for p in layer.parameters()),
                                   counter.get_total_flops()))
-    net.train(was_training)
     return rows
 
 
@@ -733,30 +752,6 @@ def accuracy(y_hat: torch.Tensor, y: torch.Tensor) -> float:
     ``y_hat`` holds either class scores ``(B, C)`` (the argmax is taken) or class indices.
     """
     return float(_correct(y_hat, y))
-
-
-def evaluate_accuracy_gpu(
-    net: nn.Module, data_iter: Iterable, device: str | torch.device | None = None,
-    amp: bool = False,
-) -> float:
-    """Accuracy of ``net`` on ``data_iter``, computed in eval mode under ``inference_mode``.
-
-    ``device`` defaults to where the model's parameters are. ``amp`` runs in bf16 autocast
-    where the hardware has fast bf16 (as in :func:`train`). The mode the model was in (train
-    or eval) is restored afterwards.
-    """
-    device = next(net.parameters()).device if device is None else torch.device(device)
-    was_training = net.training
-    net.eval()
-    metric = Accumulator(2)  # correct predictions, predictions
-    with torch.inference_mode(), _autocast(device, amp):
-        for X, y in data_iter:
-            X, y = X.to(device), y.to(device)
-            metric.add(_correct(net(X), y), y.numel())
-    net.train(was_training)
-    if metric[1] == 0:
-        raise ValueError("data_iter yielded no examples: cannot compute an accuracy.")
-    return metric[0] / metric[1]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -953,6 +948,7 @@ class History:
     seconds: list[float] = field(default_factory=list)  # wall time of each epoch's training
     device: str = ""
     interrupted: bool = False
+    amp_dtype: str = "float32"  # the dtype the forward pass really ran in (see amp_dtype())
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -965,37 +961,366 @@ class History:
                 f"{self.examples_per_sec[-1]:.1f} examples/sec on {self.device}")
 
 
+# --- Mixed precision: which dtype, decided once per run ---------------------------------------
+
+_AMP_NAMES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+
+
 def _cpu_has_fast_bf16() -> bool:
-    """True when oneDNN has bf16 kernels for this CPU (AVX512 or AMX); False on, e.g., AVX2,
-    where bf16 is emulated and slower than float32."""
+    """True when oneDNN has bf16 kernels for this CPU (AVX512-BF16 or AMX); False on, e.g.,
+    AVX2, where bf16 is emulated and slower than float32."""
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):  # a build without oneDNN, or a future rename
         return False
 
 
-def _cuda_has_fast_bf16(device: torch.device) -> bool:
-    """True on GPUs with bf16 tensor cores (compute capability 8.0, Ampere, or newer). Older ones
-    (Colab's T4, V100) only emulate bf16, which is slower than float32 there."""
+def _cuda_capability(device: torch.device) -> tuple[int, int]:
     index = device.index if device.index is not None else torch.cuda.current_device()
-    return torch.cuda.get_device_capability(index) >= (8, 0)
+    return tuple(torch.cuda.get_device_capability(index))
 
 
-def _amp_dtype(device: torch.device, enabled: bool) -> torch.dtype:
-    """The dtype ``amp=enabled`` really computes in on ``device``: bf16 where the hardware has
-    fast bf16 (Ampere or newer GPUs, CPUs with AVX512 or AMX), float32 everywhere else."""
+def amp_dtype(device: str | torch.device, amp: bool | str = True) -> torch.dtype:
+    """The dtype that ``train(..., amp=amp)`` computes its forward pass in on ``device``.
+
+    ``amp=True`` chooses what is fast on the hardware:
+    - ``torch.bfloat16`` on GPUs with bf16 tensor cores (compute capability >= 8.0: A100,
+      RTX 30xx, H100) and on CPUs with oneDNN bf16 kernels (AVX512-BF16 or AMX);
+    - ``torch.float16`` on CUDA GPUs with fp16 tensor cores but no fast bf16 (compute capability
+      7.x: V100, and the T4 of free hosted notebooks), trained with a gradient scaler;
+    - ``torch.float32`` everywhere else (older GPUs, AVX2-only CPUs, Apple's MPS).
+    ``"bf16"``, ``"fp16"`` and ``"fp32"`` force a dtype whatever the hardware (emulated bf16 or
+    fp16 is slow, but ``amp="fp16"`` lets a CPU test the scaler path). ``False`` is float32.
+    """
+    if isinstance(amp, str):
+        if amp.lower() not in _AMP_NAMES:
+            raise ValueError(f"amp must be True, False or one of {sorted(_AMP_NAMES)}, "
+                             f"got {amp!r}.")
+        return _AMP_NAMES[amp.lower()]
+    if not isinstance(amp, bool):
+        raise ValueError(f"amp must be True, False or one of {sorted(_AMP_NAMES)}, got {amp!r}.")
     device = torch.device(device)
-    if enabled and ((device.type == "cuda" and _cuda_has_fast_bf16(device))
-                    or (device.type == "cpu" and _cpu_has_fast_bf16())):
+    if not amp:
+        return torch.float32
+    if device.type == "cuda":
+        capability = _cuda_capability(device)
+        if capability >= (8, 0):
+            return torch.bfloat16
+        return torch.float16 if capability >= (7, 0) else torch.float32
+    if device.type == "cpu" and _cpu_has_fast_bf16():
         return torch.bfloat16
     return torch.float32
 
 
-def _autocast(device: torch.device, enabled: bool):
-    """bf16 autocast where the hardware has fast bf16; a no-op context otherwise."""
-    if _amp_dtype(device, enabled) == torch.bfloat16:
-        return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+def autocast(device: str | torch.device, dtype: torch.dtype) -> contextlib.AbstractContextManager:
+    """An autocast context that runs eligible ops in ``dtype`` on ``device``; a no-op context
+    for float32. Build it once per run and enter it at every step (as nanoGPT does)."""
+    if dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=dtype)
+
+
+def grad_scaler(device: str | torch.device, dtype: torch.dtype) -> torch.amp.GradScaler | None:
+    """A ``GradScaler`` for float16, None for other dtypes.
+
+    float16 stops at 65,504 and loses gradients below about 6e-8; the scaler multiplies the loss
+    before ``backward`` so small gradients survive, divides them again before the step, skips a
+    step whose gradients overflowed and then lowers its scale. bf16 has float32's exponent range
+    and needs no scaler.
+    """
+    if dtype != torch.float16:
+        return None
+    return torch.amp.GradScaler(torch.device(device).type)
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+# --- One step, one epoch -----------------------------------------------------------------------
+
+
+def train_step(net: nn.Module, X: torch.Tensor, y: torch.Tensor, loss_fn: nn.Module,
+               optimizer: torch.optim.Optimizer,
+               amp_ctx: contextlib.AbstractContextManager | None = None,
+               scaler: torch.amp.GradScaler | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One training step on one batch; return ``(loss, scores)``, detached, still on the device.
+
+    ``amp_ctx`` is the run's :func:`autocast` context (None: float32). With a ``scaler``
+    (float16) the loss is scaled before ``backward``, and a step whose gradients hold inf or
+    NaN is skipped instead of applied.
+    """
+    optimizer.zero_grad(set_to_none=True)
+    with amp_ctx or contextlib.nullcontext():
+        y_hat = net(X)  # (B, C) class scores, in the autocast dtype
+        loss = loss_fn(y_hat.float(), y)  # mean cross-entropy of the batch, in float32
+    if scaler is None:
+        loss.backward()  # the gradient of the loss with respect to every weight
+        optimizer.step()  # SGD: w <- w - lr * (gradient + momentum and weight-decay terms)
+    else:
+        scaler.scale(loss).backward()  # loss x scale, so that small fp16 gradients survive
+        scaler.step(optimizer)  # unscale; skip the step if a gradient overflowed
+        scaler.update()  # lower the scale after an overflow, raise it after a calm stretch
+    return loss.detach(), y_hat.detach()
+
+
+@dataclass
+class EpochStats:
+    """What :func:`train_epoch` measured over one pass (means over the epoch's examples)."""
+
+    loss: float
+    acc: float
+    examples: int
+    seconds: float  # wall time of the epoch's training steps, data loading included
+
+
+def _check_divergence(loss: float, num_classes: int, epoch: int, step: int, num_batches: int,
+                      log_every: int, lr: float) -> None:
+    guess = math.log(max(num_classes, 2))  # a uniform guess's loss
+    if math.isfinite(loss) and loss <= _DIVERGED_LOSS * guess:
+        return
+    why = ("" if not math.isfinite(loss) else
+           f", over {_DIVERGED_LOSS} times the {guess:.2f} of a uniform guess")
+    raise TrainingDivergedError(
+        f"The loss became {loss:.4g} in epoch {epoch + 1}, by step {step + 1} of {num_batches} "
+        f"(checked every {log_every} steps){why}. lr={lr} is probably too large: try "
+        f"lr={lr / 10:g}.", History())
+
+
+def _to_device(X: torch.Tensor, y: torch.Tensor, device: torch.device, channels_last: bool):
+    X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
+    if channels_last:
+        X = X.contiguous(memory_format=torch.channels_last)
+    return X, y
+
+
+def train_epoch(net: nn.Module, train_iter: Iterable, loss_fn: nn.Module,
+                optimizer: torch.optim.Optimizer, device: str | torch.device, *,
+                amp_ctx: contextlib.AbstractContextManager | None = None,
+                scaler: torch.amp.GradScaler | None = None, channels_last: bool = False,
+                epoch: int = 0, animator: Animator | None = None,
+                progress: Progress | None = None) -> EpochStats:
+    """One pass over ``train_iter``: a :func:`train_step` per batch; return its :class:`EpochStats`.
+
+    The loss and the correct predictions are summed on the device and read only at about five
+    log points per epoch. There the loss is checked for divergence, the ``animator`` gets a
+    point (x = epoch + fraction done) and ``progress`` prints its line.
+    """
+    device = torch.device(device)
+    num_batches = len(train_iter)
+    if num_batches == 0:
+        raise ValueError("train_iter yielded no batches: is the dataset empty?")
+    log_every = max(1, num_batches // 5)  # ~5 points per epoch, fine with < 5 batches
+    metric = Accumulator(3)  # sum of losses, correct predictions, examples
+    net.train()  # dropout on
+    t0 = time.perf_counter()
+    for step, (X, y) in enumerate(train_iter):
+        X, y = _to_device(X, y, device, channels_last)
+        loss, y_hat = train_step(net, X, y, loss_fn, optimizer, amp_ctx, scaler)
+        metric.add(loss * y.numel(), _correct(y_hat, y), y.numel())  # stays on the device
+        if progress is not None:
+            progress.advance(y.numel())
+        last = step == num_batches - 1
+        if (step + 1) % log_every == 0 or last:
+            train_l, train_acc = metric[0] / metric[2], metric[1] / metric[2]  # the host waits
+            _check_divergence(train_l, y_hat.shape[-1], epoch, step, num_batches, log_every,
+                              optimizer.param_groups[0]["lr"])
+            if animator is not None and not last:  # the epoch's end gets the test accuracy too
+                animator.add(epoch + (step + 1) / num_batches, (train_l, train_acc, None))
+            if progress is not None:
+                progress.log_point()
+    return EpochStats(train_l, train_acc, int(metric[2]), time.perf_counter() - t0)
+
+
+# --- Progress with the time left ---------------------------------------------------------------
+
+
+def _clock(seconds: float) -> str:
+    """1:05 or 1:02:03; '?' when not known yet."""
+    if not math.isfinite(seconds):
+        return "?"
+    s = int(round(seconds))
+    if s >= 3600:
+        return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+    return f"{s // 60}:{s % 60:02d}"
+
+
+class Progress:
+    """One progress line for training: epoch, step/total, examples/s, time left in the epoch and
+    in the run; and, after the first steps, one printed estimate of the whole run.
+
+    ``mode``: ``"jupyter"`` updates one display handle in place, so the saved notebook keeps the
+    last line as plain text (no widget state); ``"tty"`` rewrites one terminal line; ``"lines"``
+    prints a line at each log point (CI, log files); ``"off"`` only counts. None picks jupyter,
+    tty or lines from where the output goes. The speed excludes each epoch's first step (warm-up);
+    evaluation is counted at a third of a training step per test batch until it is measured.
+    """
+
+    MODES = ("jupyter", "tty", "lines", "off")
+
+    def __init__(self, num_epochs: int, steps_per_epoch: int, *, start_epoch: int = 0,
+                 eval_steps: int = 0, mode: str | None = None, out=None,
+                 estimate_after: int = 4, device: str | torch.device = "cpu"):
+        self.out = out
+        self.mode = mode or self._auto_mode()
+        if self.mode not in self.MODES:
+            raise ValueError(f"mode must be one of {self.MODES}, got {mode!r}.")
+        self.num_epochs, self.steps = num_epochs, steps_per_epoch
+        self.eval_steps, self.eval_seconds = eval_steps, None
+        self.estimate_after, self.estimated = estimate_after, False
+        self.device = torch.device(device)
+        self.epoch, self.step, self.examples = start_epoch, 0, 0
+        self._handle, self._last_draw, self._t0 = None, 0.0, time.perf_counter()
+        self._t1, self._ex1 = None, 0  # clock and examples after the epoch's first step
+
+    def _auto_mode(self) -> str:
+        if _in_jupyter():
+            return "jupyter"
+        stream = self.out or sys.stdout
+        return "tty" if getattr(stream, "isatty", lambda: False)() else "lines"
+
+    def start_epoch(self, epoch: int) -> None:
+        """Begin epoch ``epoch`` (0-based): its step count and clocks start from zero."""
+        self.epoch, self.step, self.examples = epoch, 0, 0
+        self._t0, self._t1, self._ex1 = time.perf_counter(), None, 0
+
+    def advance(self, examples: int) -> None:
+        """Count one finished training step of ``examples`` examples."""
+        self.step += 1
+        self.examples += examples
+        if self.step == 1:
+            self._t1, self._ex1 = time.perf_counter(), self.examples
+        if self.mode == "off":
+            return
+        if not self.estimated and self.step >= min(self.estimate_after + 1, self.steps):
+            self._print_estimate()
+        now = time.perf_counter()
+        if self.mode in ("jupyter", "tty") and now - self._last_draw >= 0.5:
+            self._draw()
+
+    def log_point(self) -> None:
+        """A log point of the epoch: the line is drawn (or printed, in lines mode)."""
+        if self.mode == "lines":
+            print(self.line(), file=self.out or sys.stdout, flush=True)
+        elif self.mode != "off":
+            self._draw()
+
+    def end_epoch(self, eval_seconds: float | None = None) -> None:
+        """Record the epoch's evaluation time (for the estimates) and show its final line."""
+        if eval_seconds is not None:
+            self.eval_seconds = eval_seconds
+        if self.mode in ("jupyter", "tty"):
+            self._draw()
+
+    def close(self) -> None:
+        """End the terminal line (the Jupyter line and the printed lines stay as they are)."""
+        if self.mode == "tty" and self._last_draw:
+            print(file=self.out or sys.stdout, flush=True)
+
+    # The figures ---------------------------------------------------------------------------
+
+    def seconds_per_step(self) -> float:
+        """Wall seconds per training step in this epoch, its first (warm-up) step excluded."""
+        if self.step >= 2 and self._t1 is not None:
+            return (time.perf_counter() - self._t1) / (self.step - 1)
+        if self.step == 1:
+            return time.perf_counter() - self._t0
+        return math.nan
+
+    def examples_per_sec(self) -> float:
+        if self.step >= 2 and self._t1 is not None:
+            return (self.examples - self._ex1) / max(time.perf_counter() - self._t1, 1e-9)
+        return self.examples / max(time.perf_counter() - self._t0, 1e-9) if self.step else math.nan
+
+    def _eval_estimate(self, per_step: float) -> float:
+        if self.eval_seconds is not None:
+            return self.eval_seconds
+        return self.eval_steps * per_step / 3  # a forward pass: about a third of a step
+
+    def left(self) -> tuple[float, float]:
+        """Seconds left in this epoch (training) and in the whole run (evaluations included)."""
+        per_step = self.seconds_per_step()
+        epoch_left = (self.steps - self.step) * per_step
+        later = self.num_epochs - self.epoch - 1
+        run_left = epoch_left + self._eval_estimate(per_step) * (self.step < self.steps or
+                                                                  self.eval_seconds is None)
+        run_left += later * (self.steps * per_step + self._eval_estimate(per_step))
+        return epoch_left, run_left
+
+    def line(self) -> str:
+        epoch_left, run_left = self.left()
+        return (f"[epoch {self.epoch + 1}/{self.num_epochs}] step {self.step}/{self.steps}, "
+                f"{self.examples_per_sec():.1f} examples/s, left: epoch {_clock(epoch_left)}, "
+                f"run {_clock(run_left)}")
+
+    def _print_estimate(self) -> None:
+        self.estimated = True
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)  # queued steps must finish for a true clock
+        per_step = self.seconds_per_step()
+        total = (self.num_epochs - self.epoch) * (self.steps * per_step
+                                                  + self._eval_estimate(per_step))
+        print(f"estimate: {self.num_epochs - self.epoch} epoch(s) of {self.steps} steps at "
+              f"{self.examples_per_sec():.1f} examples/s take about {_clock(total)} (min:s), "
+              f"evaluation included; measured on steps 2-{self.step}", file=self.out or sys.stdout,
+              flush=True)
+
+    def _draw(self) -> None:
+        self._last_draw = time.perf_counter()
+        text = self.line()
+        if self.mode == "tty":
+            print("\r" + text + "\x1b[K", end="", file=self.out or sys.stdout, flush=True)
+            return
+        from IPython.display import display
+
+        if self._handle is None:
+            self._handle = display({"text/plain": text}, raw=True, display_id=True)
+        else:
+            self._handle.update({"text/plain": text}, raw=True)
+
+
+# --- Evaluation ---------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _eval_mode(net: nn.Module):
+    """Switch ``net`` to eval mode (dropout off) and back to the mode it was in, even when the
+    body raises or is interrupted (Ctrl-C)."""
+    was_training = net.training
+    net.eval()
+    try:
+        yield net
+    finally:
+        net.train(was_training)
+
+
+def _evaluate(net: nn.Module, data_iter: Iterable, device: torch.device,
+              amp_ctx: contextlib.AbstractContextManager | None = None) -> float:
+    metric = Accumulator(2)  # correct predictions, predictions
+    with _eval_mode(net), torch.inference_mode(), amp_ctx or contextlib.nullcontext():
+        for X, y in data_iter:
+            X, y = X.to(device), y.to(device)
+            metric.add(_correct(net(X), y), y.numel())
+    if metric[1] == 0:
+        raise ValueError("data_iter yielded no examples: cannot compute an accuracy.")
+    return metric[0] / metric[1]
+
+
+def evaluate_accuracy_gpu(
+    net: nn.Module, data_iter: Iterable, device: str | torch.device | None = None,
+    amp: bool | str = False,
+) -> float:
+    """Accuracy of ``net`` on ``data_iter``, computed in eval mode under ``inference_mode``.
+
+    ``device`` defaults to where the model's parameters are. ``amp`` runs under autocast in the
+    dtype :func:`amp_dtype` chooses (as in :func:`train`). The mode the model was in (train or
+    eval) is restored afterwards, also when evaluation fails or is interrupted.
+    """
+    device = next(net.parameters()).device if device is None else torch.device(device)
+    return _evaluate(net, data_iter, device, autocast(device, amp_dtype(device, amp)))
+
+
+# --- The whole run ------------------------------------------------------------------------------
 
 
 def _check_train_args(num_epochs: Any, lr: Any) -> None:
@@ -1025,6 +1350,113 @@ def _oom_message(err: BaseException, batch_size: int | None) -> str:
             f"memory first. ({err})")
 
 
+@dataclass
+class _Run:
+    """Everything one call of :func:`train` works with, so its helpers take one argument."""
+
+    net: nn.Module  # the plain model: checkpoints hold its weights
+    model: nn.Module  # what runs: net, or torch.compile(net)
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: torch.amp.GradScaler | None
+    loss_fn: nn.Module
+    amp_ctx: contextlib.AbstractContextManager
+    device: torch.device
+    channels_last: bool
+    checkpoint: Path | None
+    saved_epoch: int | None = None  # the epoch the checkpoint file holds
+
+
+def _prepare_model(net: nn.Module, device: torch.device, channels_last: bool,
+                   compile: bool) -> nn.Module:
+    """Move ``net`` to ``device`` (NHWC if asked), set cuDNN autotuning, compile if asked."""
+    net.to(device)
+    if channels_last:
+        net.to(memory_format=torch.channels_last)
+    if device.type == "cuda" and not torch.backends.cudnn.deterministic:
+        # Time the convolution algorithms once per shape and keep the fastest. The choice may
+        # differ between runs, so set_seed(..., deterministic=True) leaves it off.
+        torch.backends.cudnn.benchmark = True
+    return torch.compile(net) if compile else net
+
+
+def _resume(run: _Run, history: History, verbose: bool) -> tuple[History, int]:
+    """Load ``run.checkpoint`` (model, optimizer, scheduler, scaler, RNG); return its history
+    and epoch."""
+    state = load_checkpoint(run.checkpoint, run.net, run.optimizer, run.scheduler,
+                            scaler=run.scaler)
+    resumed = History(**state["history"])
+    resumed.interrupted = False
+    resumed.device, resumed.amp_dtype = history.device, history.amp_dtype
+    run.saved_epoch = state["epoch"]
+    _set_rng_state(state["rng"])
+    if verbose:
+        print(f"resumed from {run.checkpoint} after epoch {run.saved_epoch}")
+    return resumed, run.saved_epoch
+
+
+def _make_animator(animator: Animator | bool | None, num_epochs: int,
+                   history: History) -> Animator | None:
+    """The default Animator for ``animator=True``, None for False; replays resumed epochs."""
+    if animator is True:
+        animator = Animator(xlabel="epoch", xlim=[1, max(1, num_epochs)],
+                            legend=["train loss", "train acc", "test acc"])
+    if not animator:
+        return None
+    for e, l_, a, t in zip(history.epoch, history.train_loss, history.train_acc,
+                           history.test_acc):
+        if e > 0:
+            animator.add(e, (l_, a, t))
+    return animator
+
+
+def _train_epochs(run: _Run, train_iter: Iterable, test_iter: Iterable, start_epoch: int,
+                  num_epochs: int, history: History, animator: Animator | None,
+                  progress: Progress) -> None:
+    """Epochs ``start_epoch + 1 .. num_epochs``: train, evaluate, record, plot, checkpoint."""
+    for epoch in range(start_epoch, num_epochs):
+        progress.start_epoch(epoch)
+        try:
+            stats = train_epoch(run.model, train_iter, run.loss_fn, run.optimizer, run.device,
+                                amp_ctx=run.amp_ctx, scaler=run.scaler,
+                                channels_last=run.channels_last, epoch=epoch,
+                                animator=animator, progress=progress)
+        except TrainingDivergedError as err:
+            err.history = history  # the epochs finished before this one
+            raise
+        if run.scheduler is not None:
+            run.scheduler.step()
+        t0 = time.perf_counter()
+        test_acc = _evaluate(run.model, test_iter, run.device, run.amp_ctx)
+        progress.end_epoch(eval_seconds=time.perf_counter() - t0)
+        _append(history, epoch + 1, stats.loss, stats.acc, test_acc,
+                stats.examples / stats.seconds, stats.seconds)
+        if animator is not None:
+            animator.add(epoch + 1, (stats.loss, stats.acc, test_acc))
+        if run.checkpoint is not None:
+            save_checkpoint(run.checkpoint, run.net, run.optimizer, epoch + 1, history,
+                            run.scheduler, run.scaler)
+            run.saved_epoch = epoch + 1
+
+
+def _interrupted_message(run: _Run, progress: Progress, history: History) -> str:
+    where = (f"the checkpoint {run.checkpoint} holds epoch {run.saved_epoch}"
+             if run.saved_epoch is not None else "no checkpoint was saved")
+    how = ("Resume with train(..., checkpoint=..., resume=True)." if run.checkpoint else
+           "Pass checkpoint='run.pt' to be able to resume next time.")
+    return (f"\nInterrupted in epoch {progress.epoch + 1} after {progress.step} step(s). The "
+            f"model keeps its last weights and the history holds {len(history.epoch)} finished "
+            f"epoch(s); {where}. {how}")
+
+
+def _evaluate_only(run: _Run, test_iter: Iterable, history: History, verbose: bool) -> History:
+    test_acc = _evaluate(run.model, test_iter, run.device, run.amp_ctx)
+    _append(history, 0, math.nan, math.nan, test_acc, math.nan, 0.0)
+    if verbose:
+        print(f"test acc {test_acc:.3f} (num_epochs=0: evaluation only)")
+    return history
+
+
 def train(
     net: nn.Module,
     train_iter: Iterable,
@@ -1038,28 +1470,33 @@ def train(
     label_smoothing: float = 0.0,
     optimizer: torch.optim.Optimizer | None = None,
     scheduler: Any = None,
-    amp: bool = False,
+    amp: bool | str = False,
     channels_last: bool = False,
     compile: bool = False,
     animator: Animator | bool | None = True,
     checkpoint: str | os.PathLike | None = None,
     resume: bool = False,
     verbose: bool = True,
+    progress: bool | str | None = None,
 ) -> History:
     """Train ``net`` with SGD and cross-entropy; return a :class:`History`.
 
-    It does not initialise weights: call :func:`init_weights` first (a separate step).
+    It does not initialise weights: call :func:`init_weights` first (a separate step). Each
+    epoch is one :func:`train_epoch`, each batch one :func:`train_step`; ``train`` adds the
+    device, the checkpoints, the plot, the progress line and Ctrl-C.
 
-    - Metrics accumulate on the device and are read only at the ~5 log points per epoch, so
-      a GPU never waits for the host in between.
-    - ``amp`` trains under bf16 autocast where the hardware has fast bf16 (Ampere or newer
-      GPUs, CPUs with AVX512 or AMX); elsewhere (T4, V100, AVX2-only CPUs, MPS) it runs float32,
-      since emulated bf16 would be slower. ``channels_last`` stores activations NHWC,
-      ``compile`` wraps the model in ``torch.compile``. On CUDA, ``cudnn.benchmark`` picks
-      the fastest convolution kernels (not after ``set_seed(..., deterministic=True)``).
-    - ``checkpoint``: a file written atomically after every epoch (model, optimizer, epoch,
-      history, RNG states). With ``resume=True`` training continues from it up to
+    - ``amp``: True trains under autocast in the dtype :func:`amp_dtype` picks for the device
+      (bf16 on Ampere+ GPUs and AVX512-BF16/AMX CPUs, fp16 with a gradient scaler on V100/T4,
+      float32 elsewhere); ``"bf16"``, ``"fp16"``, ``"fp32"`` force one. Decided once per run;
+      ``History.amp_dtype`` records it. ``channels_last`` stores activations NHWC, ``compile``
+      wraps the model in ``torch.compile``. On CUDA, ``cudnn.benchmark`` picks the fastest
+      convolution kernels (not after ``set_seed(..., deterministic=True)``).
+    - ``checkpoint``: a file written atomically after every epoch (model, optimizer, scaler,
+      epoch, history, RNG states). With ``resume=True`` training continues from it up to
       ``num_epochs`` in total, and gives the same result as an uninterrupted run.
+    - ``progress``: a line with the step, examples/s and the time left (see :class:`Progress`);
+      None shows it when ``verbose``; a string picks its mode. After the first steps one line
+      estimates the whole run's time.
     - Ctrl-C (KeyboardInterrupt) stops cleanly: the model keeps its last weights, the
       history so far is returned with ``interrupted=True``, and the message says how to resume.
     - A NaN/inf loss, or a finite one over 1000 times a uniform guess's (about 2,300 for
@@ -1068,116 +1505,171 @@ def train(
     """
     _check_train_args(num_epochs, lr)
     device = resolve_device(device)
-    net.to(device)
-    if channels_last:
-        net.to(memory_format=torch.channels_last)
-    if device.type == "cuda" and not torch.backends.cudnn.deterministic:
-        # Time the convolution algorithms once per shape and keep the fastest. The choice may
-        # differ between runs, so set_seed(..., deterministic=True) leaves it off.
-        torch.backends.cudnn.benchmark = True
+    dtype = amp_dtype(device, amp)  # decided once for the whole run
+    model = _prepare_model(net, device, channels_last, compile)
     optimizer = optimizer or torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum,
                                              weight_decay=weight_decay)
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
-    model = torch.compile(net) if compile else net
-    history = History(device=str(device))
+    run = _Run(net, model, optimizer, scheduler, grad_scaler(device, dtype),
+               nn.CrossEntropyLoss(label_smoothing=label_smoothing), autocast(device, dtype),
+               device, channels_last, None if checkpoint is None else Path(checkpoint))
+    history = History(device=str(device), amp_dtype=_dtype_name(dtype))
     start_epoch = 0
-    ckpt_path = Path(checkpoint) if checkpoint is not None else None
-    saved_epoch = None  # the epoch the checkpoint file holds, for the Ctrl-C message
-    if ckpt_path is not None:
-        _remove_stale_tmp(ckpt_path)
-    if resume and ckpt_path is not None and ckpt_path.exists():
-        state = load_checkpoint(ckpt_path, net, optimizer, scheduler)
-        history = History(**state["history"])
-        history.interrupted = False
-        start_epoch = saved_epoch = state["epoch"]
-        _set_rng_state(state["rng"])
-        if verbose:
-            print(f"resumed from {ckpt_path} after epoch {start_epoch}")
-    if animator is True:
-        animator = Animator(xlabel="epoch", xlim=[1, max(1, num_epochs)],
-                            legend=["train loss", "train acc", "test acc"])
-    elif animator is False:
-        animator = None
-    if animator is not None:
-        for e, l_, a, t in zip(history.epoch, history.train_loss, history.train_acc,
-                               history.test_acc):
-            if e > 0:
-                animator.add(e, (l_, a, t))
+    if run.checkpoint is not None:
+        _remove_stale_tmp(run.checkpoint)
+        if resume and run.checkpoint.exists():
+            history, start_epoch = _resume(run, history, verbose)
+    animator = _make_animator(animator, num_epochs, history)
     if verbose:
-        print(f"training on {device}")
-
+        print(f"training on {device}" + ("" if dtype == torch.float32 else
+                                         f" ({_dtype_name(dtype)} autocast)"))
     # Out of GPU memory, in training or in evaluation, gets advice on the batch size to try.
-    batch_size = getattr(test_iter if num_epochs == 0 else train_iter, "batch_size", None)
-    with _oom_advice(batch_size):
-        if num_epochs == 0:  # evaluation only
-            test_acc = evaluate_accuracy_gpu(model, test_iter, device, amp)
-            _append(history, 0, math.nan, math.nan, test_acc, math.nan, 0.0)
-            if verbose:
-                print(f"test acc {test_acc:.3f} (num_epochs=0: evaluation only)")
-            return history
-
-        epoch, step = start_epoch, -1
+    with _oom_advice(getattr(test_iter if num_epochs == 0 else train_iter, "batch_size", None)):
+        if num_epochs == 0:
+            return _evaluate_only(run, test_iter, history, verbose)
+        progress = _make_progress(progress, verbose, num_epochs, train_iter, test_iter,
+                                  start_epoch, device)
         try:
-            for epoch in range(start_epoch, num_epochs):
-                num_batches = len(train_iter)
-                if num_batches == 0:
-                    raise ValueError("train_iter yielded no batches: is the dataset empty?")
-                log_every = max(1, num_batches // 5)  # ~5 points per epoch, fine with < 5 batches
-                metric = Accumulator(3)  # sum of losses, correct predictions, examples
-                model.train()
-                t0 = time.perf_counter()
-                step = -1  # steps done in this epoch - 1 (for the Ctrl-C message)
-                for step, (X, y) in enumerate(train_iter):
-                    X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
-                    if channels_last:
-                        X = X.contiguous(memory_format=torch.channels_last)
-                    optimizer.zero_grad(set_to_none=True)
-                    with _autocast(device, amp):
-                        y_hat = model(X)
-                        loss = loss_fn(y_hat.float(), y)
-                    loss.backward()
-                    optimizer.step()
-                    metric.add(loss.detach() * y.numel(), _correct(y_hat.detach(), y), y.numel())
-                    last = step == num_batches - 1
-                    if (step + 1) % log_every == 0 or last:
-                        train_l, train_acc = metric[0] / metric[2], metric[1] / metric[2]
-                        guess = math.log(max(y_hat.shape[-1], 2))  # a uniform guess's loss
-                        if not math.isfinite(train_l) or train_l > _DIVERGED_LOSS * guess:
-                            why = ("" if not math.isfinite(train_l) else
-                                   f", over {_DIVERGED_LOSS} times the {guess:.2f} of a uniform "
-                                   "guess")
-                            raise TrainingDivergedError(
-                                f"The loss became {train_l:.4g} in epoch {epoch + 1}, by step "
-                                f"{step + 1} of {num_batches} (checked every {log_every} steps)"
-                                f"{why}. lr={lr} is probably too large: try lr={lr / 10:g}.",
-                                history)
-                        if animator is not None and not last:
-                            animator.add(epoch + (step + 1) / num_batches,
-                                         (train_l, train_acc, None))
-                if scheduler is not None:
-                    scheduler.step()
-                seconds = time.perf_counter() - t0
-                test_acc = evaluate_accuracy_gpu(model, test_iter, device, amp)
-                _append(history, epoch + 1, train_l, train_acc, test_acc, metric[2] / seconds,
-                        seconds)
-                if animator is not None:
-                    animator.add(epoch + 1, (train_l, train_acc, test_acc))
-                if ckpt_path is not None:
-                    save_checkpoint(ckpt_path, net, optimizer, epoch + 1, history, scheduler)
-                    saved_epoch = epoch + 1
+            _train_epochs(run, train_iter, test_iter, start_epoch, num_epochs, history,
+                          animator, progress)
         except KeyboardInterrupt:
             history.interrupted = True
-            where = (f"the checkpoint {ckpt_path} holds epoch {saved_epoch}"
-                     if saved_epoch is not None else "no checkpoint was saved")
-            print(f"\nInterrupted in epoch {epoch + 1} after {step + 1} step(s). The model keeps "
-                  f"its last weights and the history holds {len(history.epoch)} finished "
-                  f"epoch(s); {where}. "
-                  + ("Resume with train(..., checkpoint=..., resume=True)." if ckpt_path else
-                     "Pass checkpoint='run.pt' to be able to resume next time."))
+            print(_interrupted_message(run, progress, history))
             return history
+        finally:
+            progress.close()
     if verbose:
         print(history)
     return history
+
+
+def _make_progress(progress: bool | str | None, verbose: bool, num_epochs: int,
+                   train_iter: Iterable, test_iter: Iterable, start_epoch: int,
+                   device: torch.device) -> Progress:
+    on = verbose if progress is None else bool(progress)
+    mode = progress if isinstance(progress, str) else (None if on else "off")
+    eval_steps = len(test_iter) if hasattr(test_iter, "__len__") else 0
+    return Progress(num_epochs, len(train_iter), start_epoch=start_epoch, eval_steps=eval_steps,
+                    mode=mode, device=device)
+
+
+# --- A run sized to a time budget ----------------------------------------------------------------
+
+
+@dataclass
+class BudgetPlan:
+    """How many training images fit a time budget, from speeds measured on this machine."""
+
+    budget_s: float
+    num_epochs: int
+    batch_size: int
+    n_train: int  # training images per epoch (a multiple of batch_size)
+    n_test: int  # test images evaluated after each epoch
+    train_examples_per_sec: float
+    eval_examples_per_sec: float
+    estimate_s: float  # the run's expected wall time at the measured speeds
+    device: str
+    fits: bool  # False when even the smallest run exceeds the budget
+
+    def __str__(self) -> str:
+        size = (f"{self.num_epochs} epoch(s) of {self.n_train:,} training images (batch "
+                f"{self.batch_size}) + {self.n_test:,} test images per epoch")
+        verdict = "fit" if self.fits else "do NOT fit (the smallest run)"
+        return (f"measured on {self.device}: {self.train_examples_per_sec:.1f} training and "
+                f"{self.eval_examples_per_sec:.1f} evaluation examples/s\n"
+                f"{size} {verdict} a {self.budget_s / 60:.0f}-minute budget: about "
+                f"{self.estimate_s / 60:.1f} min")
+
+
+def _num_examples(loader: Any) -> int:
+    dataset = getattr(loader, "dataset", loader)
+    return len(dataset.images) if isinstance(dataset, DeviceLoader) else len(dataset)
+
+
+def _batches(loader: Iterable, n: int) -> Iterator:
+    """n batches from ``loader``, starting it again when it runs out."""
+    count = 0
+    while count < n:
+        for batch in loader:
+            yield batch
+            count += 1
+            if count == n:
+                return
+
+
+def _time_steps(step, batches: Iterator, steps: int, device: torch.device) -> float:
+    """Examples per second of ``step(X, y)`` over ``steps`` batches, after one warm-up batch."""
+    step(*next(batches))  # warm-up: allocations, oneDNN/cuDNN kernel choice
+    examples, t0 = 0, None
+    for i, (X, y) in enumerate(batches):
+        if i == 0:
+            _sync(device)
+            t0 = time.perf_counter()
+        step(X, y)
+        examples += len(y)
+    _sync(device)
+    return examples / (time.perf_counter() - t0)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure_speed(net: nn.Module, train_iter: Iterable, test_iter: Iterable, *,
+                  device: str | torch.device | None = None, amp: bool | str = False,
+                  channels_last: bool = False, steps: int = 3) -> tuple[float, float]:
+    """Training and evaluation examples/s of ``net`` here, timed on ``steps`` batches each
+    after one warm-up batch. Runs on a copy: ``net``, its mode and the random state are left
+    as they were."""
+    import copy
+
+    device = resolve_device(device)
+    dtype = amp_dtype(device, amp)
+    ctx, rng = autocast(device, dtype), _get_rng_state()
+    probe = _prepare_model(copy.deepcopy(net), device, channels_last, compile=False)
+    opt = torch.optim.SGD(probe.parameters(), lr=1e-3, momentum=0.9)
+    scaler, loss_fn = grad_scaler(device, dtype), nn.CrossEntropyLoss()
+    try:
+        probe.train()
+        def step(X, y):
+            X, y = _to_device(X, y, device, channels_last)
+            return train_step(probe, X, y, loss_fn, opt, ctx, scaler)
+
+        train_eps = _time_steps(step, _batches(train_iter, steps + 1), steps, device)
+        with _eval_mode(probe), torch.inference_mode(), ctx:
+            eval_eps = _time_steps(lambda X, y: probe(X.to(device)),
+                                   _batches(test_iter, steps + 1), steps, device)
+    finally:
+        _set_rng_state(rng)
+    return train_eps, eval_eps
+
+
+def plan_budget(net: nn.Module, train_iter: Iterable, test_iter: Iterable, budget_minutes: float,
+                num_epochs: int, *, device: str | torch.device | None = None,
+                amp: bool | str = False, channels_last: bool = False,
+                steps: int = 3) -> BudgetPlan:
+    """Size the training set so that ``num_epochs`` epochs, each followed by a pass over all of
+    ``test_iter``, take about ``budget_minutes`` on this machine.
+
+    The speeds come from :func:`measure_speed` (a few batches, on a copy of ``net``); the number
+    of training images is rounded down to whole batches and kept between one batch and all the
+    images ``train_iter`` holds. Load the data again with ``subset=(plan.n_train, None)``.
+    """
+    if not (isinstance(budget_minutes, (int, float)) and budget_minutes > 0):
+        raise ValueError(f"budget_minutes must be a number > 0, got {budget_minutes!r}.")
+    _check_train_args(num_epochs, 1.0)
+    device = resolve_device(device)
+    train_eps, eval_eps = measure_speed(net, train_iter, test_iter, device=device, amp=amp,
+                                        channels_last=channels_last, steps=steps)
+    batch = getattr(train_iter, "batch_size", None) or 1
+    n_max, n_test = _num_examples(train_iter), _num_examples(test_iter)
+    budget_s = 60.0 * budget_minutes
+    per_epoch_train_s = budget_s / max(num_epochs, 1) - n_test / eval_eps
+    n_train = int(per_epoch_train_s * train_eps) // batch * batch
+    n_train = max(batch, min(n_train, n_max))
+    estimate = num_epochs * (n_train / train_eps + n_test / eval_eps)
+    return BudgetPlan(budget_s, num_epochs, batch, n_train, n_test, train_eps, eval_eps,
+                      estimate, f"{device} ({device_name(device)})", estimate <= budget_s * 1.001)
 
 
 def _append(h: History, epoch, loss, train_acc, test_acc, eps, seconds) -> None:
@@ -1230,7 +1722,8 @@ def _remove_stale_tmp(path: Path) -> None:
 
 def save_checkpoint(path: str | os.PathLike, net: nn.Module,
                     optimizer: torch.optim.Optimizer | None = None, epoch: int = 0,
-                    history: History | None = None, scheduler: Any = None) -> Path:
+                    history: History | None = None, scheduler: Any = None,
+                    scaler: torch.amp.GradScaler | None = None) -> Path:
     """Save model, optimizer, epoch, history and RNG states to ``path`` atomically.
 
     The file is written next to ``path`` under a temporary name, flushed to disk, then
@@ -1242,6 +1735,7 @@ def save_checkpoint(path: str | os.PathLike, net: nn.Module,
         "model": net.state_dict(),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "scaler": scaler.state_dict() if scaler is not None else None,  # fp16's loss scale
         "epoch": epoch,
         "history": (history or History()).to_dict(),
         "rng": _get_rng_state(),
@@ -1262,7 +1756,8 @@ def save_checkpoint(path: str | os.PathLike, net: nn.Module,
 
 def load_checkpoint(path: str | os.PathLike, net: nn.Module,
                     optimizer: torch.optim.Optimizer | None = None, scheduler: Any = None,
-                    map_location: str | torch.device | None = "cpu") -> dict:
+                    map_location: str | torch.device | None = "cpu", *,
+                    scaler: torch.amp.GradScaler | None = None) -> dict:
     """Load a checkpoint into ``net`` (and optimizer/scheduler); return the whole state dict.
 
     Uses ``torch.load(weights_only=True)``: no arbitrary code runs. A damaged file, or one
@@ -1296,6 +1791,8 @@ def load_checkpoint(path: str | os.PathLike, net: nn.Module,
         optimizer.load_state_dict(state["optimizer"])
     if scheduler is not None and state.get("scheduler") is not None:
         scheduler.load_state_dict(state["scheduler"])
+    if scaler is not None and state.get("scaler") is not None:
+        scaler.load_state_dict(state["scaler"])
     return state
 
 
@@ -1343,11 +1840,8 @@ def predict(net: nn.Module, test_iter: Any, n: int = 6,
         y = dataset.labels[idx.to(dataset.device)]
     else:
         X, y = (torch.stack(t) for t in zip(*(dataset[int(i)] for i in idx)))
-    was_training = net.training
-    net.eval()
-    with torch.inference_mode():
+    with _eval_mode(net), torch.inference_mode():
         preds = net(X.to(device)).argmax(dim=1).cpu()
-    net.train(was_training)
     return Predictions(_originals(dataset, idx, X), torch.as_tensor(y).cpu(), preds)
 
 
@@ -1367,14 +1861,11 @@ def predict_all(net: nn.Module, data_iter: Iterable, device: str | torch.device 
                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """All true labels and predictions over ``data_iter`` as two CPU tensors."""
     device = next(net.parameters()).device if device is None else torch.device(device)
-    was_training = net.training
-    net.eval()
     ys, ps = [], []
-    with torch.inference_mode():
+    with _eval_mode(net), torch.inference_mode():
         for X, y in data_iter:
             ps.append(net(X.to(device)).argmax(dim=1).cpu())
             ys.append(torch.as_tensor(y).cpu())
-    net.train(was_training)
     return torch.cat(ys), torch.cat(ps)
 
 

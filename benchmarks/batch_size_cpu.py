@@ -1,4 +1,4 @@
-"""Training examples/sec of AlexNet (1x224x224) at several batch sizes, fp32 vs bf16 autocast.
+"""Training examples/sec of AlexNet (1x224x224) at several batch sizes, fp32 vs amp=True.
 
 Run:  python benchmarks/batch_size_cpu.py [--batch-sizes 1 32 128] [--seconds 20] [--device cpu]
 
@@ -14,7 +14,7 @@ import datetime
 import time
 
 import torch
-from common import device_name, positive_int
+from common import positive_int
 from torch import nn
 
 import d2lite
@@ -37,6 +37,8 @@ def measure(
         batch_size, resize=224, subset=(max(4096, batch_size * 4), 16), device=device
     )
     batches = iter(train_iter)
+    dtype = d2lite.amp_dtype(device, amp)  # what amp=True runs in here: bf16, fp16 or fp32
+    amp_ctx, scaler = d2lite.autocast(device, dtype), d2lite.grad_scaler(device, dtype)
 
     def step() -> None:
         nonlocal batches
@@ -45,11 +47,7 @@ def measure(
         except StopIteration:
             batches = iter(train_iter)
             X, y = next(batches)
-        opt.zero_grad(set_to_none=True)
-        with d2lite._autocast(device, amp):
-            loss = loss_fn(net(X).float(), y)
-        loss.backward()
-        opt.step()
+        d2lite.train_step(net, X, y, loss_fn, opt, amp_ctx, scaler)
 
     step()  # warm-up: allocations, kernel choice
     if device.type == "cuda":
@@ -82,21 +80,22 @@ def main() -> None:
     p.add_argument("--device", default=None, help="default: d2lite.try_gpu()")
     args = p.parse_args()
     device = d2lite.resolve_device(args.device)
-    hw = device_name(device)
+    hw = d2lite.device_name(device)
     print(
         f"{datetime.date.today()}  {hw}  ({device}, {torch.get_num_threads()} threads), "
         f"torch {torch.__version__}"
     )
     print("AlexNet 1x224x224, SGD momentum 0.9, data on the device (d2lite fast path)")
-    if d2lite._amp_dtype(device, True) != torch.bfloat16:
-        print("fp32* = amp asked, but this device has no fast bf16: d2lite computed in float32")
+    if d2lite.amp_dtype(device, True) == torch.float32:
+        print("fp32* = amp asked, but this device has no fast bf16/fp16: d2lite computed float32")
     print(f"{'batch':>6} {'dtype':>6} {'steps':>6} {'examples/s':>11} {'per CPU-s':>10}")
     for b in args.batch_sizes:
         for amp in (False, True):
             eps, per_cpu_s, n = measure(b, amp, args.seconds, device)
-            # amp falls back to float32 where bf16 is not fast (AVX2-only CPUs, T4, V100, MPS)
-            bf16 = d2lite._amp_dtype(device, amp) == torch.bfloat16
-            label = "bf16" if bf16 else ("fp32*" if amp else "fp32")
+            # amp: bf16 or fp16 where fast, else float32 (AVX2-only CPUs, old GPUs, MPS)
+            dtype = d2lite.amp_dtype(device, amp)
+            label = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(
+                dtype, "fp32*" if amp else "fp32")
             print(
                 f"{b:>6} {label:>6} {n:>6} {eps:>11.1f} {per_cpu_s:>10.1f}",
                 flush=True,

@@ -7,23 +7,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
+import time
 
 import torch
-
-
-def device_name(device: torch.device) -> str:
-    """The GPU's name, or the CPU's model name from /proc/cpuinfo (platform as a fallback)."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def sync(device: torch.device) -> None:
@@ -65,3 +51,33 @@ def _int_at_least(text: str, low: int) -> int:
     if value < low:
         raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
     return value
+
+
+def amp_choice(text: str) -> bool | str:
+    """argparse type for --amp: auto (the device's fast dtype, d2lite.amp_dtype), bf16, fp16,
+    fp32."""
+    key = text.strip().lower()
+    if key == "auto":
+        return True
+    if key in ("bf16", "fp16", "fp32"):
+        return key
+    raise argparse.ArgumentTypeError(f"expected auto, bf16, fp16 or fp32, got {text!r}")
+
+
+def matmul_rate(device: torch.device, dtype: torch.dtype, n: int = 2048, repeats: int = 3) -> float:
+    """FLOP/s of an n x n @ n x n matmul in ``dtype`` on ``device``: best of ``repeats`` timings
+    of a few back-to-back products, after one warm-up product (2 n^3 FLOPs each)."""
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    a @ b  # warm-up: kernel choice, allocation
+    sync(device)
+    flops = 2 * n**3
+    per_repeat = max(1, int(2e10 // flops))  # about 20 GFLOP a timing: long enough for a clock
+    best = 0.0
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(per_repeat):
+            a @ b
+        sync(device)
+        best = max(best, per_repeat * flops / (time.perf_counter() - t0))
+    return best

@@ -45,14 +45,12 @@ def main() -> None:
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
     loss_fn = nn.CrossEntropyLoss()
     batches = iter(train_iter)
+    dtype = d2lite.amp_dtype(device, True)  # what d2lite.train(amp=True) runs in here
+    amp_ctx, scaler = d2lite.autocast(device, dtype), d2lite.grad_scaler(device, dtype)
 
     def step() -> None:
         X, y = next(batches)  # the data path (gather + interpolate) is part of the step
-        opt.zero_grad(set_to_none=True)
-        with d2lite._autocast(device, True):
-            loss = loss_fn(net(X).float(), y)
-        loss.backward()
-        opt.step()
+        d2lite.train_step(net, X, y, loss_fn, opt, amp_ctx, scaler)
 
     for _ in range(args.warmup):
         step()
@@ -70,10 +68,10 @@ def main() -> None:
             if hasattr(events[0], "self_device_time_total")
             else "self_cuda_time_total"
         )
-    name = torch.cuda.get_device_name(device) if gpu else "CPU"
+    name = d2lite.device_name(device)
     print(
         f"profile: {steps} fast-path steps, batch {batch}, on {device} ({name}), "
-        f"torch {torch.__version__}; sorted by {key}"
+        f"torch {torch.__version__}, {str(dtype).removeprefix('torch.')}; sorted by {key}"
     )
     print(events.table(sort_by=key, row_limit=args.rows))
     times = {e.key: getattr(e, key, 0) or 0 for e in events}

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 import torch
 import torchvision
-from common import Help, count, device_name, load_avg, positive_int, sync
+from common import Help, amp_choice, count, load_avg, matmul_rate, positive_int, sync
 from torch import nn
 from torchvision import transforms
 
@@ -83,24 +83,17 @@ def seed_pipeline(args, device: torch.device, net: nn.Module, opt: torch.optim.O
 
     def step(X: torch.Tensor, y: torch.Tensor) -> None:
         X, y = X.to(device), y.to(device)
-        opt.zero_grad()
-        y_hat = net(X)
-        loss = loss_fn(y_hat, y)
-        loss.backward()
-        opt.step()
+        loss, y_hat = d2lite.train_step(net, X, y, loss_fn, opt)  # float32: no autocast
         # The seed's Accumulator turns both into Python floats: the host waits for the device.
-        float(loss.detach()) * len(y), float((y_hat.argmax(1) == y).sum())
+        float(loss) * len(y), float((y_hat.argmax(1) == y).sum())
 
     return forever(loader), step
 
 
-def amp_label(device: torch.device, amp: bool) -> str:
-    """What --amp really does here: 'bf16', 'off', or a note that it fell back to float32."""
-    if not amp:
-        return "off"
-    if d2lite._amp_dtype(device, True) == torch.bfloat16:
-        return "bf16"
-    return "fp32 (no fast bf16 on this device)"
+def amp_label(device: torch.device, amp: bool | str) -> str:
+    """What --amp really runs in here: bf16, fp16 (with a gradient scaler) or fp32."""
+    dtype = d2lite.amp_dtype(device, amp)
+    return {torch.bfloat16: "bf16", torch.float16: "fp16+scaler"}.get(dtype, "fp32")
 
 
 def fast_pipeline(args, device: torch.device, net: nn.Module, opt: torch.optim.Optimizer):
@@ -117,16 +110,13 @@ def fast_pipeline(args, device: torch.device, net: nn.Module, opt: torch.optim.O
         net.to(memory_format=torch.channels_last)  # NHWC: what tensor-core convolutions want
     model = torch.compile(net) if args.compile else net
     loss_fn = nn.CrossEntropyLoss()
+    dtype = d2lite.amp_dtype(device, args.amp)  # decided once, as d2lite.train does
+    amp_ctx, scaler = d2lite.autocast(device, dtype), d2lite.grad_scaler(device, dtype)
     metric = d2lite.Accumulator(2)  # loss sum, correct predictions: 0-d tensors on the device
 
     def step(X: torch.Tensor, y: torch.Tensor) -> None:
-        opt.zero_grad(set_to_none=True)
-        with d2lite._autocast(device, args.amp):  # bf16 where supported, else a no-op
-            y_hat = model(X)
-            loss = loss_fn(y_hat.float(), y)
-        loss.backward()
-        opt.step()
-        metric.add(loss.detach() * len(y), (y_hat.argmax(1) == y).sum())  # stays on device
+        loss, y_hat = d2lite.train_step(model, X, y, loss_fn, opt, amp_ctx, scaler)
+        metric.add(loss * len(y), (y_hat.argmax(1) == y).sum())  # stays on the device
 
     return forever(train_iter), step
 
@@ -184,6 +174,36 @@ def measure(name: str, make: Callable, args, device: torch.device) -> dict:
     return result
 
 
+def flops_per_example() -> int:
+    """Training FLOPs per example: the forward FLOPs that d2lite.trace_shapes counts (PyTorch's
+    FlopCounterMode, a multiply-add = 2) at 224x224, times 3 (backward costs about twice the
+    forward: gradients of the inputs and of the weights)."""
+    rows = d2lite.trace_shapes(d2lite.alexnet(), torch.zeros(1, 1, RESIZE, RESIZE))
+    return 3 * sum(r.flops for r in rows)
+
+
+def model_flops_utilisation(runs: dict, args, device: torch.device) -> dict:
+    """Each pipeline's achieved model FLOP/s and its share of a dense matmul's rate, measured
+    now, on the same device, in the dtype that pipeline computes in."""
+    per_example = flops_per_example()
+    dtypes = {"seed": torch.float32, "fast": d2lite.amp_dtype(device, args.amp)}
+    rates: dict[str, float] = {}
+    out = {"flops_per_example": per_example, "matmul_n": args.matmul_n}
+    for name, run in runs.items():
+        label = str(dtypes[name]).removeprefix("torch.")
+        if label not in rates:
+            rates[label] = matmul_rate(device, dtypes[name], args.matmul_n)
+        achieved = run["examples_per_sec"] * per_example
+        mfu = achieved / rates[label]
+        out[name] = dict(dtype=label, achieved_flops=achieved, matmul_flops=rates[label], mfu=mfu)
+        print(
+            f"  {name:<5} MFU {100 * mfu:5.1f} %  ({achieved / 1e9:.0f} GFLOP/s of model FLOPs "
+            f"[{per_example / 1e9:.2f} GFLOP per example] vs {rates[label] / 1e9:.0f} GFLOP/s "
+            f"for a {args.matmul_n}x{args.matmul_n} {label} matmul)"
+        )
+    return out
+
+
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=Help)
     p.add_argument(
@@ -213,9 +233,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--compile", action="store_true", help="torch.compile the fast path's model")
     p.add_argument(
         "--amp",
-        action=argparse.BooleanOptionalAction,
+        type=amp_choice,
         default=True,
-        help="bf16 autocast in the fast path (where the device supports it)",
+        help="the fast path's autocast dtype: auto (d2lite.amp_dtype's choice for the device: "
+        "bf16, fp16 with a scaler, or fp32), bf16, fp16 or fp32 (default: auto)",
     )
     p.add_argument(
         "--channels-last",
@@ -241,6 +262,12 @@ def parse_args() -> argparse.Namespace:
         default=None,
         help="run one pipeline only (e.g. for profiling)",
     )
+    p.add_argument(
+        "--matmul-n",
+        type=positive_int,
+        default=2048,
+        help="side of the square matmul whose rate is MFU's denominator",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (init and shuffling)")
     p.add_argument("--json", default=None, help="also write every figure to this JSON file")
     return p.parse_args()
@@ -258,7 +285,7 @@ def main() -> dict:
 
     info = dict(
         device=str(device),
-        device_name=device_name(device),
+        device_name=d2lite.device_name(device),
         torch=torch.__version__,
         torchvision=torchvision.__version__,
         cpu_cores=os.cpu_count(),
@@ -300,6 +327,7 @@ def main() -> dict:
             f"  fast / seed = {result['ratio']:.2f}x  (load average after: "
             f"{info['load_avg_after']})"
         )
+    result["mfu"] = model_flops_utilisation(runs, args, device)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2)

@@ -28,7 +28,7 @@ import time
 
 import torch
 import torch.nn.functional as F
-from common import Help, count, device_name, positive_int, sync
+from common import Help, count, positive_int, sync
 from torch import nn
 
 import d2lite
@@ -154,6 +154,8 @@ def run(args, seed: int, data, net, model, device, steps: int | None = None, log
     reinit(net, seed)
     opt = make_optimizer(args, net, device)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
+    dtype = d2lite.amp_dtype(device, args.amp)  # decided once a run, as d2lite.train does
+    amp_ctx, scaler = d2lite.autocast(device, dtype), d2lite.grad_scaler(device, dtype)
     kinds = set(filter(None, args.augment.split(",")))
     per_epoch = len(train_x) // args.batch_size
     total = per_epoch * args.epochs
@@ -168,13 +170,8 @@ def run(args, seed: int, data, net, model, device, steps: int | None = None, log
         for X, y in batches(train_x, train_y, args.batch_size, kinds):
             for group in opt.param_groups:  # per-step schedule, set before the step
                 group["lr"] = args.lr * lr_factor(step, total, args.schedule, args.warmup)
-            opt.zero_grad(set_to_none=True)
-            with d2lite._autocast(device, args.amp):  # bf16 where supported
-                y_hat = model(X)
-                loss = loss_fn(y_hat.float(), y)
-            loss.backward()
-            opt.step()
-            metric.add(loss.detach() * len(y), (y_hat.argmax(1) == y).sum(), len(y))
+            loss, y_hat = d2lite.train_step(model, X, y, loss_fn, opt, amp_ctx, scaler)
+            metric.add(loss * len(y), (y_hat.argmax(1) == y).sum(), len(y))
             step += 1
             if steps is not None and step >= steps:
                 sync(device)
@@ -318,7 +315,7 @@ def parse_args() -> argparse.Namespace:
         "--amp",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="bf16 autocast where supported",
+        help="mixed precision where it is fast here (d2lite.amp_dtype: bf16, fp16 or fp32)",
     )
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument(
@@ -372,15 +369,13 @@ def main() -> dict:
     device = d2lite.resolve_device(args.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fastest conv algorithm for our fixed shapes
-    arrays = d2lite.load_fashion_mnist_arrays(args.data_dir, download=False)
-    train_x, train_y = d2lite._subset(
-        arrays.train_images, arrays.train_labels, args.train_subset, seed=0
+    # The book's own loader: the same fixed subsets, uint8 on the device (47 MB at most).
+    train_loader, test_iter = d2lite.load_data_fashion_mnist(
+        500, resize=RESIZE, data_dir=args.data_dir, subset=(args.train_subset, args.test_subset),
+        device=device, channels_last=True, download=False,
     )
-    test_x, test_y = d2lite._subset(
-        arrays.test_images, arrays.test_labels, args.test_subset, seed=1
-    )
-    train_x, train_y = train_x.to(device), train_y.to(device).long()  # uint8: 47 MB at most
-    test_iter = d2lite.DeviceLoader(test_x, test_y, 500, RESIZE, device=device, channels_last=True)
+    train_x, train_y = train_loader.images, train_loader.labels  # batched with augmentation below
+    test_x = test_iter.images
     net = d2lite.alexnet(dropout=args.dropout).to(device).to(memory_format=torch.channels_last)
     model = torch.compile(net, mode=args.compile_mode) if args.compile else net
     data = (train_x, train_y, test_iter)
@@ -408,7 +403,7 @@ def main() -> dict:
             "seeds",
         )
     }
-    name = device_name(device)
+    name = d2lite.device_name(device)
     print(
         f"time to accuracy: AlexNet {RESIZE}x{RESIZE} on {device} ({name}), torch "
         f"{torch.__version__}, {os.cpu_count()} CPU cores, load average "

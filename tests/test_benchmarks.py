@@ -34,7 +34,8 @@ def run_bench(script: str, *args: str, data: Path | None = None) -> subprocess.C
 def test_throughput_reports_both_pipelines_and_their_ratio(fashion_root, tmp_path):
     out = tmp_path / "tp.json"
     r = run_bench("throughput.py", "--device", "cpu", "--batch-size", "2", "--steps", "2",
-                  "--warmup", "1", "--workers", "0", "--json", str(out), data=fashion_root)
+                  "--warmup", "1", "--workers", "0", "--matmul-n", "256", "--json", str(out),
+                  data=fashion_root)
     assert r.returncode == 0, r.stderr
     res = json.loads(out.read_text())
     info, runs = res["info"], res["runs"]
@@ -48,8 +49,40 @@ def test_throughput_reports_both_pipelines_and_their_ratio(fashion_root, tmp_pat
     assert res["ratio"] == pytest.approx(ratio)
     assert f"fast / seed = {ratio:.2f}x" in r.stdout  # the printed ratio is the written one
     # the amp label names what really ran: bf16 only where the CPU has fast bf16 kernels
-    bf16 = d2lite._amp_dtype(torch.device("cpu"), True) == torch.bfloat16
+    bf16 = d2lite.amp_dtype(torch.device("cpu"), True) == torch.bfloat16
     assert ("amp=bf16," in r.stdout) is bf16
+    # MFU: achieved model FLOP/s = examples/s x training FLOPs per example, over the matmul rate
+    mfu = res["mfu"]
+    assert mfu["flops_per_example"] == pytest.approx(3 * alexnet_forward_flops(), rel=1e-6)
+    for name in ("seed", "fast"):
+        m = mfu[name]
+        assert m["achieved_flops"] == pytest.approx(
+            runs[name]["examples_per_sec"] * mfu["flops_per_example"]
+        )
+        assert m["mfu"] == pytest.approx(m["achieved_flops"] / m["matmul_flops"])
+        assert m["matmul_flops"] > 0 and f"{name:<5} MFU {100 * m['mfu']:5.1f} %" in r.stdout
+    assert mfu["seed"]["dtype"] == "float32"
+    assert mfu["fast"]["dtype"] == str(d2lite.amp_dtype("cpu", True)).removeprefix("torch.")
+
+
+def alexnet_forward_flops() -> int:
+    """Forward FLOPs of d2lite's AlexNet at 1x224x224 counted by hand from each layer's output
+    shape (a multiply-add = 2 FLOPs): 2 * Cout*H*W * Cin*k*k per convolution, 2 * in * out per
+    dense layer. An independent check of trace_shapes' FlopCounterMode figure."""
+    net, flops = d2lite.alexnet(), []
+
+    def count(m, inputs, out):
+        if isinstance(m, torch.nn.Conv2d):
+            k = m.kernel_size[0] * m.kernel_size[1]
+            flops.append(2 * out[0].numel() * m.in_channels * k)
+        elif isinstance(m, torch.nn.Linear):
+            flops.append(2 * m.in_features * m.out_features)
+
+    for m in net.modules():
+        m.register_forward_hook(count)
+    with torch.no_grad():
+        net.eval()(torch.zeros(1, 1, 224, 224))
+    return sum(flops)
 
 
 def test_time_to_accuracy_reports_each_seed_and_the_summary(fashion_root, tmp_path):
@@ -70,12 +103,38 @@ def test_time_to_accuracy_reports_each_seed_and_the_summary(fashion_root, tmp_pa
     assert "reached by 2/2 seed(s)" in r.stdout and "reached by 0/2 seed(s)" in r.stdout
 
 
+def test_benchmarks_call_the_library_not_copies_of_it():
+    """No benchmark re-implements the training step or reaches for a private d2lite name: the
+    figures time the code the book runs (d2lite.train_step)."""
+    import ast
+
+    for path in sorted(BENCH.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        private = [
+            n.attr
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Attribute)
+            and isinstance(n.value, ast.Name)
+            and n.value.id == "d2lite"
+            and n.attr.startswith("_")
+        ]
+        backward = [
+            n.lineno
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Attribute) and n.attr in ("backward", "zero_grad")
+        ]
+        assert private == [], f"{path.name} uses private d2lite names {private}"
+        assert backward == [], f"{path.name} has its own training step (lines {backward})"
+    assert "d2lite.train_step(" in (BENCH / "throughput.py").read_text(encoding="utf-8")
+
+
 @pytest.mark.parametrize(
     "script, args, message",
     [
         ("throughput.py", ["--steps", "0"], "argument --steps: must be at least 1, got 0"),
         ("throughput.py", ["--batch-size", "-1"], "argument --batch-size: must be at least 1"),
         ("throughput.py", ["--workers", "two"], "expected a whole number, got 'two'"),
+        ("throughput.py", ["--amp", "fp8"], "expected auto, bf16, fp16 or fp32, got 'fp8'"),
         ("time_to_accuracy.py", ["--seeds", "0"], "argument --seeds: must be at least 1"),
         ("batch_size_cpu.py", ["--batch-sizes", "32", "0"], "must be at least 1, got 0"),
         ("lr_sweep_cpu.py", ["--epochs", "0"], "argument --epochs: must be at least 1"),

@@ -180,22 +180,34 @@ def test_amp_uses_bf16_only_where_the_cpu_has_it(fast_bf16, monkeypatch):
     d2lite.evaluate_accuracy_gpu(lin, [(X, y)], "cpu", amp=True)
     d2lite.evaluate_accuracy_gpu(lin, [(X, y)], "cpu", amp=False)
     assert seen == [torch.bfloat16 if fast_bf16 else torch.float32, torch.float32]
-    # _amp_dtype, which the benchmarks print as their label, names the dtype that really ran
-    assert [d2lite._amp_dtype(torch.device("cpu"), a) for a in (True, False)] == seen
-    assert d2lite._amp_dtype(torch.device("mps"), True) == torch.float32  # no bf16 autocast there
+    # amp_dtype, which the benchmarks print as their label, names the dtype that really ran
+    assert [d2lite.amp_dtype(torch.device("cpu"), a) for a in (True, False)] == seen
+    assert d2lite.amp_dtype(torch.device("mps"), True) == torch.float32  # no autocast there
 
 
 @pytest.mark.filterwarnings("ignore:CUDA is not available")  # building the context is enough
 @pytest.mark.parametrize(
-    "capability, bf16", [((7, 0), False), ((7, 5), False), ((8, 0), True), ((9, 0), True)]
+    "capability, dtype",
+    [
+        ((6, 1), torch.float32),  # Pascal: no tensor cores
+        ((7, 0), torch.float16),  # V100: fp16 tensor cores, bf16 only emulated
+        ((7, 5), torch.float16),  # T4, the free hosted-notebook GPU
+        ((8, 0), torch.bfloat16),  # A100
+        ((9, 0), torch.bfloat16),  # H100
+    ],
 )
-def test_amp_uses_bf16_only_on_gpus_with_bf16_tensor_cores(capability, bf16, monkeypatch):
-    """V100 (7.0) and Colab's T4 (7.5) would only emulate bf16: amp runs float32 there. A100
-    (8.0) and H100 (9.0) get bf16 autocast. No GPU is needed: only the decision is checked."""
+def test_amp_picks_the_fast_dtype_of_each_gpu(capability, dtype, monkeypatch):
+    """amp=True: bf16 from compute capability 8.0, fp16 (with a gradient scaler) on 7.x, float32
+    below. No GPU is needed: only the decision and the contexts it builds are checked."""
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda index=None: capability)
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
-    ctx = d2lite._autocast(torch.device("cuda"), True)
-    assert isinstance(ctx, torch.autocast) is bf16
-    if bf16:
-        assert ctx.fast_dtype == torch.bfloat16 and ctx.device == "cuda"
-    assert not isinstance(d2lite._autocast(torch.device("cuda:0"), False), torch.autocast)
+    cuda = torch.device("cuda")
+    assert d2lite.amp_dtype(cuda, True) == dtype
+    ctx = d2lite.autocast(cuda, d2lite.amp_dtype(cuda, True))
+    assert isinstance(ctx, torch.autocast) is (dtype != torch.float32)
+    if dtype != torch.float32:
+        assert ctx.fast_dtype == dtype and ctx.device == "cuda"
+    assert (d2lite.grad_scaler("cpu", d2lite.amp_dtype(cuda, True)) is not None) is (
+        dtype == torch.float16
+    )
+    assert not isinstance(d2lite.autocast(cuda, d2lite.amp_dtype(cuda, False)), torch.autocast)
