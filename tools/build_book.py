@@ -50,6 +50,14 @@ MATHJAX_SHA512 = (
 MATHJAX_PARTS = ["tex-mml-chtml.js", "input", "output/chtml", "ui", "a11y", "adaptors"]
 MATHJAX_STATIC = BUILD / "vendor" / f"mathjax-{MATHJAX_VERSION}"  # its mathjax/ -> _static/
 
+# axe-core, the accessibility engine tests/test_site.py injects into every page (not part of the
+# site). Fetched and checked the same way as MathJax, into _build/vendor.
+AXE_VERSION = "4.14.1"
+AXE_SHA512 = (
+    "FHfa+lmNjQZfJz1q8wKqIDwC6DExcHt/pkjNQb09a3NPjCKg2rhu5qb2S4r76ASyFNNtuFooJpZe37OgudVGtQ=="
+)
+AXE_JS = BUILD / "vendor" / f"axe-core-{AXE_VERSION}" / "axe.min.js"
+
 # Sphinx settings that differ between the editions; everything else is in _config.yml.
 # (Sphinx names: html_theme_options.path_to_docs is _config.yml's repository.path_to_book.)
 LANGUAGES = {
@@ -58,10 +66,58 @@ LANGUAGES = {
         "html_title": "AlexNet 图像分类：Fashion-MNIST",
         "language": "zh_CN",  # Chinese interface text: sidebar, search box, previous/next
         "html_search_language": "zh",  # jieba splits the Chinese text into words for the index
-        "html_js_files": ["zh-search.js"],  # splits a Chinese query the same way (see the file)
+        # zh-search.js splits a Chinese query the same way (see the file); the other two are
+        # _config.yml's html_js_files, which this list replaces.
+        "html_js_files": ["zh-search.js", "search-synonyms.js", "gradient-explorer.js", "site-a11y.js"],
+        # jieba's user dictionary: terms the book uses that jieba would cut in two (学习率)
+        "html_search_options": {"dict": str(ROOT / "book" / "_ext" / "zh_search_words.txt")},
+        "nb_code_prompt_show": "显示代码",  # the folded setup cells' toggle
+        "nb_code_prompt_hide": "隐藏代码",
+        "togglebutton_hint": "点击展开",  # the solutions' dropdowns
+        "togglebutton_hint_hide": "点击收起",
         "html_theme_options": {"path_to_docs": "book/zh", "search_bar_text": "搜索本书……"},
     },
 }
+
+
+def npm_unpack(name: str, version: str, sha512: str, tmp: str) -> Path:
+    """`npm pack name@version` into tmp, check its published sha512, unpack; return package/."""
+    npm = shutil.which("npm")
+    if npm is None:
+        sys.exit(
+            f"build_book: {name} comes from the npm registry, but `npm` is not installed. "
+            "Install Node.js/npm (Debian/Ubuntu: sudo apt-get install npm) and run `make book` "
+            "again."
+        )
+    print(f"build_book: fetching {name}@{version} from the npm registry (once)")
+    subprocess.run(
+        [npm, "pack", f"{name}@{version}", "--silent", "--pack-destination", tmp],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    tgz = Path(tmp) / f"{name}-{version}.tgz"
+    digest = base64.b64encode(hashlib.sha512(tgz.read_bytes()).digest()).decode()
+    if digest != sha512:
+        sys.exit(f"build_book: {tgz.name} does not match its published sha512; not using it")
+    with tarfile.open(tgz) as tar:
+        tar.extractall(tmp, filter="data")
+    return Path(tmp) / "package"
+
+
+def ensure_axe() -> Path:
+    """Return the path of axe-core's axe.min.js (for the browser test), fetching it if needed."""
+    if AXE_JS.is_file():
+        return AXE_JS
+    with tempfile.TemporaryDirectory() as tmp:
+        package = npm_unpack("axe-core", AXE_VERSION, AXE_SHA512, tmp)
+        staging = AXE_JS.parent.with_name(AXE_JS.parent.name + ".partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        for name in ("axe.min.js", "LICENSE"):
+            shutil.copy2(package / name, staging / name)
+        shutil.rmtree(AXE_JS.parent, ignore_errors=True)
+        staging.rename(AXE_JS.parent)  # only a complete copy ever gets the final name
+    return AXE_JS
 
 
 def ensure_mathjax() -> Path:
@@ -69,26 +125,8 @@ def ensure_mathjax() -> Path:
     target = MATHJAX_STATIC / "mathjax"
     if (target / "tex-mml-chtml.js").is_file():
         return MATHJAX_STATIC
-    npm = shutil.which("npm")
-    if npm is None:
-        sys.exit(
-            "build_book: MathJax is served locally and comes from the npm registry, but `npm` "
-            "is not installed. Install Node.js/npm (Debian/Ubuntu: sudo apt-get install npm) "
-            "and run `make book` again."
-        )
     with tempfile.TemporaryDirectory() as tmp:
-        print(f"build_book: fetching mathjax@{MATHJAX_VERSION} from the npm registry (once)")
-        subprocess.run(
-            [npm, "pack", f"mathjax@{MATHJAX_VERSION}", "--silent", "--pack-destination", tmp],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        tgz = Path(tmp) / f"mathjax-{MATHJAX_VERSION}.tgz"
-        digest = base64.b64encode(hashlib.sha512(tgz.read_bytes()).digest()).decode()
-        if digest != MATHJAX_SHA512:
-            sys.exit(f"build_book: {tgz.name} does not match its published sha512; not using it")
-        with tarfile.open(tgz) as tar:
-            tar.extractall(tmp, filter="data")
+        npm_unpack("mathjax", MATHJAX_VERSION, MATHJAX_SHA512, tmp)
         es5 = Path(tmp) / "package" / "es5"
         staging = MATHJAX_STATIC.with_name(MATHJAX_STATIC.name + ".partial")
         shutil.rmtree(staging, ignore_errors=True)
@@ -157,6 +195,7 @@ def main() -> int:
 
     start = time.perf_counter()
     ensure_mathjax()
+    ensure_axe()  # not part of the site: the browser test's accessibility scan
     langs = [args.lang] if args.lang else list(LANGUAGES)
     logs = BUILD / "logs"
     logs.mkdir(parents=True, exist_ok=True)

@@ -36,7 +36,7 @@
 # the notebook metadata under `d2lite.runtime_s`.
 # ```
 
-# %%
+# %% tags=["hide-input"]
 import sys
 
 if "google.colab" in sys.modules:  # on Colab: install d2lite and the CJK font; locally: nothing
@@ -48,7 +48,7 @@ if "google.colab" in sys.modules:  # on Colab: install d2lite and the CJK font; 
 # setting used by tests and CI (`D2LITE_QUICK=1`) on the right. They differ only in how many
 # depths are measured and how often.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 import os
 
 import d2lite
@@ -71,7 +71,7 @@ print(
 # The imports. `d2lite.use_cjk_font()` is only needed for the Chinese edition's labels, but calling
 # it here as well keeps the two editions' code identical.
 
-# %%
+# %% tags=["hide-input"]
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import torch
@@ -85,7 +85,7 @@ print("CJK font:", d2lite.use_cjk_font())
 # The work in this chapter is small enough for any device, but as in every chapter we pick one
 # (CUDA, then Apple's MPS, then the CPU) and say which.
 
-# %%
+# %% tags=["hide-input"]
 device = d2lite.try_gpu()
 print(f"device: {device}, PyTorch {torch.__version__}")
 
@@ -111,7 +111,7 @@ print(relu_grad[::20])  # every 20th point: zeros on the left, ones on the right
 # The function and its derivative side by side, with a helper we will reuse.
 
 
-# %%
+# %% mystnb={"image": {"alt": "Two plots: left, the ReLU function, zero for negative x and rising as a straight line for positive x; right, its derivative from autograd, 0 for negative x and 1 for positive x."}}
 def plot_function_and_grad(x, y, grad, name):
     """The function on the left, its derivative computed by autograd on the right."""
     fig, axes = plt.subplots(1, 2, figsize=(7.5, 2.6))
@@ -176,7 +176,7 @@ print(
     f"largest derivative: {sigmoid_grad.max():.4f} (at x = {x[sigmoid_grad.argmax()].item():.1f})"
 )
 
-# %%
+# %% mystnb={"image": {"alt": "Two plots: left, the S-shaped sigmoid function rising from 0 to 1; right, its derivative, a bell curve that peaks at 0.25 at x = 0 and is practically zero beyond |x| = 5."}}
 fig = plot_function_and_grad(x, sigmoid_y, sigmoid_grad, "sigmoid")
 
 # %% [markdown]
@@ -234,7 +234,7 @@ for i, depth in enumerate(S["depths"]):
 # Each row holds the first layer's gradient norm. On a log scale both curves are close to straight
 # lines, so both decay exponentially with depth, but at very different rates:
 
-# %%
+# %% mystnb={"image": {"alt": "Log-scale plot of the first layer's gradient norm against the depth of the network: both lines fall as straight lines, the sigmoid line far more steeply than the ReLU line."}}
 fig, ax = plt.subplots(figsize=(5, 3.2))
 for name, values in first.items():
     ax.semilogy(S["depths"], values, "o-", label=name)
@@ -279,11 +279,11 @@ for name, values in first.items():
 # ## 1.5 Try it: gradients layer by layer
 #
 # The control below picks an activation and a depth and plots the gradient each linear layer of
-# that network receives. It needs a live kernel (local Jupyter or Colab); the website cannot run
-# it, so the static figure after it shows the default view.
+# that network receives. It is an ipywidgets control, so it needs a live kernel (local Jupyter or
+# Colab); on the website, use the precomputed version of it further down.
 
 
-# %%
+# %% tags=["remove-output"]
 def plot_layers(names, depth, ax=None):
     """Each linear layer's gradient norm, from the input end to the output end."""
     if ax is None:
@@ -316,10 +316,32 @@ control = widgets.interactive(
 display(control)
 
 # %% [markdown]
+# A website has no kernel, so the next cell computes every view the control offers (both
+# activations at every depth from 1 to 24, a second of work) and stores the numbers in the page.
+# A small script that comes with the site (`book/_static/gradient-explorer.js`) draws them: move
+# the slider and the figure redraws, with no Python and no network. In Jupyter you see only a
+# note here; the control above is the live version.
+
+# %%
+import html
+import json
+
+from IPython.display import HTML
+
+views = {  # every choice the control offers: 2 activations x 24 depths, about a second
+    name: {depth: layer_grad_norms(ACTIVATIONS[name], depth, seed=0) for depth in range(1, 25)}
+    for name in ACTIVATIONS
+}
+data = json.dumps(dict(lang=LANG, depth=S["widget_depth"], views=views))
+HTML(f'<div class="grad-explorer" data-explorer="{html.escape(data)}">'
+     '<p><em>The interactive figure appears on the book&#x27;s website; in Jupyter, use the control above.</em></p></div>')
+
+
+# %% [markdown]
 # The static figure: both activations at `widget_depth` layers, the control's default view with
 # the two curves drawn together.
 
-# %%
+# %% mystnb={"image": {"alt": "Log-scale plot of the weight gradient norm of each linear layer of a 16-layer network, from the input end to the output end: the sigmoid curve climbs by nearly ten orders of magnitude towards the output, the ReLU curve is almost flat in its input half and rises gently after it."}}
 plot_layers(list(ACTIVATIONS), S["widget_depth"]).figure.tight_layout()
 
 # %% [markdown]
@@ -360,3 +382,127 @@ plot_layers(list(ACTIVATIONS), S["widget_depth"]).figure.tight_layout()
 #    $4\times0.69$. Sigmoid's pre-activations spread four times wider and some saturate, so its
 #    average derivative falls, but does it fall fourfold?)
 # 4. Write ReLU as `torch.where(z > 0, z, 0.0)`. What gradient does it return at 0, and why?
+
+# %% [markdown]
+# ## Solutions
+#
+# Each solution is folded: try the exercise first, then open it. The code of each solution runs
+# with the rest of the notebook (the tests run it too, in the quick setting). The figures quoted
+# in the text are this page's, from the full setting; the quick setting measures fewer depths and
+# prints slightly different numbers.
+
+# %% [markdown]
+# :::{admonition} Solution 1: He initialisation
+# :class: dropdown
+# With He initialisation ReLU's per-layer factor goes from 0.69 to 1.00: the first layer's
+# gradient no longer shrinks with depth at all. He's variance $2/n_\text{in}$ doubles the squared
+# gain of every linear layer, which exactly makes up for the half of the units that ReLU switches
+# off (a factor of 1/2 in squared size per layer under Xavier, so $2 \times 1/2 = 1$). Sigmoid only
+# improves from 0.24 to 0.32, about $\sqrt{2}$ times, because the weights are $\sqrt{2}$ times
+# larger while the ceiling of 0.25 on its derivative still applies. He initialisation is a fix
+# for ReLU, not for sigmoid.
+# :::
+
+# %% tags=["hide-cell"] mystnb={"code_prompt_show": "Show the code of solution 1", "code_prompt_hide": "Hide the code of solution 1"}
+def first_grad(builder, activation, depth):
+    """Mean over `repeats` seeds of the first layer's weight-gradient norm (as in 1.4)."""
+    norms = []
+    for seed in range(S["repeats"]):
+        torch.manual_seed(seed)
+        net = builder(activation, depth, S["width"]).to(device)
+        X = torch.randn(S["batch"], S["width"], device=device)
+        net(X).backward(torch.randn(S["batch"], S["width"], device=device) / S["batch"])
+        norms.append(net[0].weight.grad.norm().item())
+    return sum(norms) / len(norms)
+
+
+def he_stack(activation, depth, width):
+    """make_stack, then He (Kaiming) weights: variance 2 / n_in, twice Xavier's here."""
+    net = make_stack(activation, depth, width)
+    for m in net:
+        if isinstance(m, nn.Linear):
+            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+    return net
+
+
+def per_layer_factor(builder, activation):
+    """What each extra layer multiplies the first layer's gradient by (two deepest depths)."""
+    g0, g1 = first_grad(builder, activation, d0), first_grad(builder, activation, d1)
+    return (g1 / g0) ** (1 / (d1 - d0))
+
+
+factors = {(init, name): per_layer_factor(builder, act)
+           for init, builder in (("Xavier", make_stack), ("He", he_stack))
+           for name, act in ACTIVATIONS.items()}
+for (init, name), f in factors.items():
+    print(f"{init:>6} {name:>8}: factor per layer {f:.2f}")
+assert factors["He", "ReLU"] > factors["Xavier", "ReLU"]
+
+# %% [markdown]
+# :::{admonition} Solution 2: tanh and LeakyReLU
+# :class: dropdown
+# tanh's derivative $1 - \tanh^2(x)$ peaks at 1 at $x = 0$, four times sigmoid's 0.25, and tanh is
+# nearly the identity for small inputs. With Xavier initialisation (designed for units like tanh)
+# its per-layer factor is 0.95, so the answer is no: it does not fall between the other two; in
+# this measurement it loses less gradient than ReLU, which switches half of its units off. Its
+# trouble comes later, when the pre-activations grow and tanh saturates just as sigmoid does.
+# LeakyReLU with PyTorch's default slope of 0.01 behaves like ReLU here (0.68 against 0.69): a
+# slope of 0.01 passes almost nothing back through the negative half.
+# :::
+
+# %% tags=["hide-cell"] mystnb={"code_prompt_show": "Show the code of solution 2", "code_prompt_hide": "Hide the code of solution 2"}
+xs = torch.linspace(-6, 6, 1201, requires_grad=True)
+torch.tanh(xs).sum().backward()
+print(f"tanh's largest derivative: {xs.grad.max():.4f} (x = {xs[xs.grad.argmax()].item():.2f})")
+assert abs(xs.grad.max().item() - 1) < 1e-6
+
+MORE = dict(ACTIVATIONS, tanh=nn.Tanh, LeakyReLU=nn.LeakyReLU)
+more = {name: per_layer_factor(make_stack, act) for name, act in MORE.items()}
+for name, f in sorted(more.items(), key=lambda kv: kv[1]):
+    print(f"{name:>10}: factor per layer {f:.2f}")
+assert more["sigmoid"] < more["tanh"]
+
+# %% [markdown]
+# :::{admonition} Solution 3: weights four times larger
+# :class: dropdown
+# ReLU's per-layer factor rises from 0.69 to 2.89, 4.2 times, close to $4 \times 0.69 = 2.76$:
+# nothing offsets the larger weights, and the gradient now *explodes*, to about $5 \times 10^{9}$ at
+# the first layer of the deepest stack. Sigmoid's factor rises only 2.7 times, from 0.24 to 0.64:
+# the pre-activations spread four times wider, some units saturate, where the derivative is far
+# below 0.25, and the lower average derivative eats part of the factor of 4. Its gradient still
+# vanishes, only more slowly (about $3 \times 10^{-4}$ at the deepest depth). Scaling the weights is a
+# blunt tool: too small and everything vanishes, too large and ReLU explodes.
+# :::
+
+# %% tags=["hide-cell"] mystnb={"code_prompt_show": "Show the code of solution 3", "code_prompt_hide": "Hide the code of solution 3"}
+def scaled_stack(activation, depth, width, scale=4.0):
+    """make_stack with every linear layer's weight multiplied by `scale`."""
+    net = make_stack(activation, depth, width)
+    with torch.no_grad():
+        for m in net:
+            if isinstance(m, nn.Linear):
+                m.weight.mul_(scale)
+    return net
+
+
+for name, act in ACTIVATIONS.items():
+    f1, f4 = per_layer_factor(make_stack, act), per_layer_factor(scaled_stack, act)
+    g = first_grad(scaled_stack, act, S["depths"][-1])
+    print(f"{name:>8}: factor per layer {f1:.2f} -> {f4:.2f} ({f4 / f1:.1f}x); "
+          f"first layer's gradient at the deepest depth {g:.1e}")
+
+# %% [markdown]
+# :::{admonition} Solution 4: ReLU written with torch.where
+# :class: dropdown
+# `torch.where(w > 0, w, 0.0)` returns a gradient of 0 at 0. Autograd differentiates the branch
+# that was selected: at $w = 0$ the condition `w > 0` is false, so the output comes from the
+# constant 0.0, whose derivative is 0. Writing `w >= 0` instead would select `w` and give 1. The
+# subgradient a framework returns is a property of how the function is written, not of the
+# mathematics.
+# :::
+
+# %% tags=["hide-cell"] mystnb={"code_prompt_show": "Show the code of solution 4", "code_prompt_hide": "Hide the code of solution 4"}
+w = torch.tensor([-1.0, 0.0, 1.0], requires_grad=True)
+torch.where(w > 0, w, 0.0).sum().backward()
+print("gradient of torch.where(w > 0, w, 0.0) at -1, 0, 1:", w.grad.tolist())
+assert w.grad.tolist() == [0.0, 0.0, 1.0]

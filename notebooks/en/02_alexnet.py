@@ -37,7 +37,7 @@
 # measured time is stored in the notebook metadata under `d2lite.runtime_s`.
 # ```
 
-# %%
+# %% tags=["hide-input"]
 import sys
 
 if "google.colab" in sys.modules:  # on Colab: install d2lite and the CJK font; locally: nothing
@@ -48,7 +48,7 @@ if "google.colab" in sys.modules:  # on Colab: install d2lite and the CJK font; 
 # The parameters: the full and quick settings differ only in the batch size and number of repeats
 # used for timing.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 import os
 
 import d2lite
@@ -66,7 +66,7 @@ print(
     f"D2LITE_QUICK={os.environ.get('D2LITE_QUICK', '')!r} → {'quick' if QUICK else 'full'} setting: {S}"
 )
 
-# %%
+# %% tags=["hide-input"]
 import time
 
 import matplotlib.pyplot as plt
@@ -77,7 +77,7 @@ from torch import nn
 LANG = "en"  # language of the figure and table text
 print("CJK font:", d2lite.use_cjk_font())
 
-# %%
+# %% tags=["hide-input"]
 device = d2lite.try_gpu()
 print(f"device: {device}, PyTorch {torch.__version__}")
 

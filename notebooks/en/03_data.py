@@ -33,7 +33,7 @@
 # This chapter only reads data: 5 to 10 s in the full setting and about the same in the quick one (measured on a 2-core Intel Xeon CPU shared with other jobs, which runs two to five times slower when busy).
 # ```
 
-# %%
+# %% tags=["hide-input"]
 import sys
 
 if "google.colab" in sys.modules:  # on Colab: install d2lite and the CJK font; locally: nothing
@@ -43,7 +43,7 @@ if "google.colab" in sys.modules:  # on Colab: install d2lite and the CJK font; 
 # %% [markdown]
 # The parameters: the quick setting uses a smaller batch and times only two batches.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 import os
 
 import d2lite
@@ -60,7 +60,7 @@ print(
     f"D2LITE_QUICK={os.environ.get('D2LITE_QUICK', '')!r} → {'quick' if QUICK else 'full'} setting: {S}"
 )
 
-# %%
+# %% tags=["hide-input"]
 import time
 
 import matplotlib.pyplot as plt
@@ -69,7 +69,7 @@ import torch
 LANG = "en"  # language of the class names and figure text
 print("CJK font:", d2lite.use_cjk_font())
 
-# %%
+# %% tags=["hide-input"]
 device = d2lite.try_gpu()
 print(f"device: {device}, PyTorch {torch.__version__}")
 

@@ -33,7 +33,7 @@
 # notebook 元数据 `d2lite.runtime_s` 中。
 # ```
 
-# %%
+# %% tags=["hide-input"]
 import sys
 
 if "google.colab" in sys.modules:  # on Colab: install d2lite and the CJK font; locally: nothing
@@ -44,7 +44,7 @@ if "google.colab" in sys.modules:  # on Colab: install d2lite and the CJK font; 
 # 下面的参数格子集中了本章所有可调的量。左边是完整设置，右边是测试和 CI 用的快速设置
 # （环境变量 `D2LITE_QUICK=1` 时启用），两者只在测量的层数和重复次数上不同。
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 import os
 
 import d2lite
@@ -67,7 +67,7 @@ print(
 # 导入要用的库。`d2lite.use_cjk_font()` 让 matplotlib 用一款真正的中文字体（随 `mplfonts`
 # 安装的思源黑体 / Noto Sans CJK），图上的中文才不会变成方框。
 
-# %%
+# %% tags=["hide-input"]
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import torch
@@ -81,7 +81,7 @@ print("中文字体：", d2lite.use_cjk_font())
 # 本章的计算量很小，放在哪个设备上都行；按惯例仍然挑选并打印设备（GPU 优先，其次 Apple 的
 # MPS，最后 CPU）。
 
-# %%
+# %% tags=["hide-input"]
 device = d2lite.try_gpu()
 print(f"设备：{device}，PyTorch {torch.__version__}")
 
@@ -106,7 +106,7 @@ print(relu_grad[::20])  # 每隔 20 个点看一眼：左边全是 0，右边全
 # 把函数和导数并排画出来。这个画图函数后面还会用到。
 
 
-# %%
+# %% mystnb={"image": {"alt": "\u4e24\u5e45\u56fe\uff1a\u5de6\u56fe\u662f ReLU \u51fd\u6570\uff0cx \u4e3a\u8d1f\u65f6\u7b49\u4e8e 0\uff0cx \u4e3a\u6b63\u65f6\u662f\u4e00\u6761\u76f4\u7ebf\uff1b\u53f3\u56fe\u662f autograd \u7b97\u51fa\u7684\u5bfc\u6570\uff0cx \u4e3a\u8d1f\u65f6\u4e3a 0\uff0cx \u4e3a\u6b63\u65f6\u4e3a 1\u3002"}}
 def plot_function_and_grad(x, y, grad, name):
     """左图画函数本身，右图画 autograd 算出的导数。"""
     fig, axes = plt.subplots(1, 2, figsize=(7.5, 2.6))
@@ -166,7 +166,7 @@ sigmoid_y, sigmoid_grad = y.detach(), x.grad.clone()
 print("autograd 与 σ(1-σ) 一致：", torch.allclose(sigmoid_grad, sigmoid_y * (1 - sigmoid_y)))
 print(f"导数的最大值：{sigmoid_grad.max():.4f}（在 x = {x[sigmoid_grad.argmax()].item():.1f} 处）")
 
-# %%
+# %% mystnb={"image": {"alt": "\u4e24\u5e45\u56fe\uff1a\u5de6\u56fe\u662f\u4ece 0 \u5347\u5230 1 \u7684 S \u5f62 sigmoid \u51fd\u6570\uff1b\u53f3\u56fe\u662f\u5b83\u7684\u5bfc\u6570\uff0c\u4e00\u6761\u949f\u5f62\u66f2\u7ebf\uff0c\u5728 x = 0 \u5904\u8fbe\u5230\u6700\u5927\u503c 0.25\uff0c|x| \u8d85\u8fc7 5 \u540e\u51e0\u4e4e\u4e3a 0\u3002"}}
 fig = plot_function_and_grad(x, sigmoid_y, sigmoid_grad, "sigmoid")
 
 # %% [markdown]
@@ -221,7 +221,7 @@ for i, depth in enumerate(S["depths"]):
 # 表中每行是第一层权重梯度的范数。画在对数坐标上，两条线都近似直线，也就是按层数指数衰减，
 # 但斜率差得很远：
 
-# %%
+# %% mystnb={"image": {"alt": "\u5bf9\u6570\u5750\u6807\u56fe\uff1a\u7b2c\u4e00\u5c42\u68af\u5ea6\u7684\u8303\u6570\u968f\u7f51\u7edc\u6df1\u5ea6\u7684\u53d8\u5316\u3002\u4e24\u6761\u7ebf\u90fd\u8fd1\u4f3c\u76f4\u7ebf\u4e0b\u964d\uff0csigmoid \u90a3\u6761\u6bd4 ReLU \u90a3\u6761\u9661\u5f97\u591a\u3002"}}
 fig, ax = plt.subplots(figsize=(5, 3.2))
 for name, values in first.items():
     ax.semilogy(S["depths"], values, "o-", label=name)
@@ -258,11 +258,10 @@ for name, values in first.items():
 # ## 1.5 自己动手：逐层查看梯度
 #
 # 下面的控件可以选择激活函数和层数，画出同一个网络里每一个全连接层收到的梯度。
-# 控件需要一个运行中的内核（本地 Jupyter 或 Colab）；网页上看不到它，所以紧接着给出
-# 默认参数下的静态图。
+# 它是一个 ipywidgets 控件，需要运行中的内核（本地 Jupyter 或 Colab）；在网页上，请使用后面预先算好的版本。
 
 
-# %%
+# %% tags=["remove-output"]
 def plot_layers(names, depth, ax=None):
     """一张图里画出每个全连接层的梯度范数，横轴从输入端到输出端。"""
     if ax is None:
@@ -293,9 +292,29 @@ control = widgets.interactive(
 display(control)
 
 # %% [markdown]
-# 静态图：两种激活函数、`widget_depth` 层，与控件的默认视图相同，只是把两条曲线放在一起。
+# 网页上没有内核，所以下一个单元格把控件能给出的每一种视图都预先算好（两种激活函数、1 到 24 的每一种层数，
+# 约一秒钟），把这些数字存进页面；网站自带的一个小脚本（`book/_static/gradient-explorer.js`）负责画图：
+# 拖动滑块，图就会重画，不需要 Python，也不需要联网。在 Jupyter 里这里只显示一行说明，上面的控件才是实时的版本。
 
 # %%
+import html
+import json
+
+from IPython.display import HTML
+
+views = {  # every choice the control offers: 2 activations x 24 depths, about a second
+    name: {depth: layer_grad_norms(ACTIVATIONS[name], depth, seed=0) for depth in range(1, 25)}
+    for name in ACTIVATIONS
+}
+data = json.dumps(dict(lang=LANG, depth=S["widget_depth"], views=views))
+HTML(f'<div class="grad-explorer" data-explorer="{html.escape(data)}">'
+     '<p><em>交互式图表显示在本书的网站上；在 Jupyter 里请使用上面的控件。</em></p></div>')
+
+
+# %% [markdown]
+# 静态图：两种激活函数、`widget_depth` 层，与控件的默认视图相同，只是把两条曲线放在一起。
+
+# %% mystnb={"image": {"alt": "\u5bf9\u6570\u5750\u6807\u56fe\uff1a16 \u5c42\u7f51\u7edc\u4e2d\u4ece\u8f93\u5165\u7aef\u5230\u8f93\u51fa\u7aef\u6bcf\u4e2a\u5168\u8fde\u63a5\u5c42\u7684\u6743\u91cd\u68af\u5ea6\u8303\u6570\u3002sigmoid \u7684\u66f2\u7ebf\u671d\u8f93\u51fa\u7aef\u4e0a\u5347\u4e86\u5c06\u8fd1\u5341\u4e2a\u6570\u91cf\u7ea7\uff0cReLU \u7684\u66f2\u7ebf\u5728\u9760\u8fd1\u8f93\u5165\u7684\u4e00\u534a\u51e0\u4e4e\u662f\u5e73\u7684\uff0c\u4e4b\u540e\u7f13\u6162\u4e0a\u5347\u3002"}}
 plot_layers(list(ACTIVATIONS), S["widget_depth"]).figure.tight_layout()
 
 # %% [markdown]
@@ -326,3 +345,116 @@ plot_layers(list(ACTIVATIONS), S["widget_depth"]).figure.tight_layout()
 #    ReLU 的导数仍然非 0 即 1，没有东西抵消这个 4，把它的因子与 $4\times0.69$ 比一比；sigmoid 的预激活
 #    分布宽了 4 倍，有一部分进入饱和区，平均导数会变小，但会小到原来的四分之一吗？）
 # 4. 用 `torch.where(z > 0, z, 0.0)` 实现 ReLU，它在 0 点返回的梯度是多少？为什么？
+
+# %% [markdown]
+# ## 练习解答
+#
+# 每个解答都是折叠的：先自己做，再展开看。解答里的代码和本章其他代码一起运行（测试也会在快速设置下运行它们）。
+# 正文引用的数字来自本页的运行（完整设置）；快速设置测量的深度较少，打印的数字会略有不同。
+
+# %% [markdown]
+# :::{admonition} 解答 1：He 初始化
+# :class: dropdown
+# 改用 He 初始化后，ReLU 的每层因子从 0.69 变成 1.00：第一层的梯度完全不再随深度变小。He 初始化的方差
+# $2/n_\text{in}$ 让每个全连接层的平方增益翻倍，恰好补上 ReLU 关掉的那一半单元（在 Xavier 下，平方大小每层
+# 乘以 1/2，于是 $2 \times 1/2 = 1$）。sigmoid 只从 0.24 提高到 0.32，约为 $\sqrt{2}$ 倍：权重大了 $\sqrt{2}$ 倍，
+# 但它导数最大只有 0.25 这一上限仍然起作用。He 初始化是为 ReLU 准备的办法，救不了 sigmoid。
+# :::
+
+# %% tags=["hide-cell"] mystnb={"code_prompt_show": "\u663e\u793a\u89e3\u7b54 1 \u7684\u4ee3\u7801", "code_prompt_hide": "\u9690\u85cf\u89e3\u7b54 1 \u7684\u4ee3\u7801"}
+def first_grad(builder, activation, depth):
+    """第一层权重梯度范数在 `repeats` 个随机种子上的平均值（同 1.4 节）。"""
+    norms = []
+    for seed in range(S["repeats"]):
+        torch.manual_seed(seed)
+        net = builder(activation, depth, S["width"]).to(device)
+        X = torch.randn(S["batch"], S["width"], device=device)
+        net(X).backward(torch.randn(S["batch"], S["width"], device=device) / S["batch"])
+        norms.append(net[0].weight.grad.norm().item())
+    return sum(norms) / len(norms)
+
+
+def he_stack(activation, depth, width):
+    """先 make_stack，再换成 He（Kaiming）权重：方差 2 / n_in，是这里 Xavier 的两倍。"""
+    net = make_stack(activation, depth, width)
+    for m in net:
+        if isinstance(m, nn.Linear):
+            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+    return net
+
+
+def per_layer_factor(builder, activation):
+    """每多一层，第一层的梯度乘上的因子（用最深的两个深度计算）。"""
+    g0, g1 = first_grad(builder, activation, d0), first_grad(builder, activation, d1)
+    return (g1 / g0) ** (1 / (d1 - d0))
+
+
+factors = {(init, name): per_layer_factor(builder, act)
+           for init, builder in (("Xavier", make_stack), ("He", he_stack))
+           for name, act in ACTIVATIONS.items()}
+for (init, name), f in factors.items():
+    print(f"{init:>6} {name:>8}: 每层因子 {f:.2f}")
+assert factors["He", "ReLU"] > factors["Xavier", "ReLU"]
+
+# %% [markdown]
+# :::{admonition} 解答 2：tanh 与 LeakyReLU
+# :class: dropdown
+# tanh 的导数 $1 - \tanh^2(x)$ 在 $x = 0$ 处取得最大值 1，是 sigmoid 的 0.25 的四倍；输入较小时 tanh 几乎就是
+# 恒等函数。在 Xavier 初始化下（它本来就是为 tanh 这类单元设计的），tanh 的每层因子是 0.95，所以答案是否定的：
+# 它并不介于两者之间，在这次测量中它损失的梯度比 ReLU 还少，因为 ReLU 关掉了一半单元。tanh 的麻烦在后面：
+# 预激活变大后，它会像 sigmoid 一样饱和。PyTorch 默认斜率 0.01 的 LeakyReLU 在这里和 ReLU 差不多（0.68 对
+# 0.69）：0.01 的斜率在负半轴上几乎传不回任何梯度。
+# :::
+
+# %% tags=["hide-cell"] mystnb={"code_prompt_show": "\u663e\u793a\u89e3\u7b54 2 \u7684\u4ee3\u7801", "code_prompt_hide": "\u9690\u85cf\u89e3\u7b54 2 \u7684\u4ee3\u7801"}
+xs = torch.linspace(-6, 6, 1201, requires_grad=True)
+torch.tanh(xs).sum().backward()
+print(f"tanh 导数的最大值： {xs.grad.max():.4f} (x = {xs[xs.grad.argmax()].item():.2f})")
+assert abs(xs.grad.max().item() - 1) < 1e-6
+
+MORE = dict(ACTIVATIONS, tanh=nn.Tanh, LeakyReLU=nn.LeakyReLU)
+more = {name: per_layer_factor(make_stack, act) for name, act in MORE.items()}
+for name, f in sorted(more.items(), key=lambda kv: kv[1]):
+    print(f"{name:>10}: 每层因子 {f:.2f}")
+assert more["sigmoid"] < more["tanh"]
+
+# %% [markdown]
+# :::{admonition} 解答 3：权重放大 4 倍
+# :class: dropdown
+# ReLU 的每层因子从 0.69 升到 2.89，是原来的 4.2 倍，接近 $4 \times 0.69 = 2.76$：没有任何东西抵消变大的权重，
+# 梯度于是**爆炸**，最深的网络里第一层的梯度约为 $5 \times 10^{9}$。sigmoid 的因子只升高了 2.7 倍，从 0.24 到
+# 0.64：预激活的分布宽了 4 倍，一部分单元进入饱和区，那里的导数远小于 0.25，平均导数下降，抵掉了 4 倍中的一部分。
+# 它的梯度仍然在消失，只是慢一些（最深时约为 $3 \times 10^{-4}$）。缩放权重是一种很粗糙的手段：太小，一切都会消失；
+# 太大，ReLU 就会爆炸。
+# :::
+
+# %% tags=["hide-cell"] mystnb={"code_prompt_show": "\u663e\u793a\u89e3\u7b54 3 \u7684\u4ee3\u7801", "code_prompt_hide": "\u9690\u85cf\u89e3\u7b54 3 \u7684\u4ee3\u7801"}
+def scaled_stack(activation, depth, width, scale=4.0):
+    """make_stack，再把每个全连接层的权重乘以 `scale`。"""
+    net = make_stack(activation, depth, width)
+    with torch.no_grad():
+        for m in net:
+            if isinstance(m, nn.Linear):
+                m.weight.mul_(scale)
+    return net
+
+
+for name, act in ACTIVATIONS.items():
+    f1, f4 = per_layer_factor(make_stack, act), per_layer_factor(scaled_stack, act)
+    g = first_grad(scaled_stack, act, S["depths"][-1])
+    print(f"{name:>8}: 每层因子 {f1:.2f} -> {f4:.2f} ({f4 / f1:.1f}x); "
+          f"最深时第一层的梯度 {g:.1e}")
+
+# %% [markdown]
+# :::{admonition} 解答 4：用 torch.where 写 ReLU
+# :class: dropdown
+# `torch.where(w > 0, w, 0.0)` 在 0 点返回的梯度是 0。autograd 对被选中的那个分支求导：在 $w = 0$ 处条件
+# `w > 0` 不成立，输出来自常数 0.0，它的导数是 0。如果写成 `w >= 0`，就会选中 `w`，梯度变成 1。框架返回哪个
+# 次梯度，取决于函数是怎么写的，而不是数学本身。
+# :::
+
+# %% tags=["hide-cell"] mystnb={"code_prompt_show": "\u663e\u793a\u89e3\u7b54 4 \u7684\u4ee3\u7801", "code_prompt_hide": "\u9690\u85cf\u89e3\u7b54 4 \u7684\u4ee3\u7801"}
+w = torch.tensor([-1.0, 0.0, 1.0], requires_grad=True)
+torch.where(w > 0, w, 0.0).sum().backward()
+print("torch.where(w > 0, w, 0.0) 在 -1、0、1 处的梯度：", w.grad.tolist())
+assert w.grad.tolist() == [0.0, 0.0, 1.0]

@@ -33,7 +33,7 @@
 # 每次执行的实际用时记录在 notebook 元数据 `d2lite.runtime_s` 中。
 # ```
 
-# %%
+# %% tags=["hide-input"]
 import sys
 
 if "google.colab" in sys.modules:  # on Colab: install d2lite and the CJK font; locally: nothing
@@ -43,7 +43,7 @@ if "google.colab" in sys.modules:  # on Colab: install d2lite and the CJK font; 
 # %% [markdown]
 # 参数格子：完整设置与快速设置只在计时所用的批量大小和重复次数上不同。
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 import os
 
 import d2lite
@@ -61,7 +61,7 @@ print(
     f"D2LITE_QUICK={os.environ.get('D2LITE_QUICK', '')!r} → {'快速' if QUICK else '完整'}设置：{S}"
 )
 
-# %%
+# %% tags=["hide-input"]
 import time
 
 import matplotlib.pyplot as plt
@@ -72,7 +72,7 @@ from torch import nn
 LANG = "zh"  # 图表文字的语言
 print("中文字体：", d2lite.use_cjk_font())
 
-# %%
+# %% tags=["hide-input"]
 device = d2lite.try_gpu()
 print(f"设备：{device}，PyTorch {torch.__version__}")
 

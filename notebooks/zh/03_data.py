@@ -32,7 +32,7 @@
 # 本章只读数据、不训练：完整设置 5 到 10 秒，快速设置也差不多（在 2 核 Intel Xeon CPU 上实测；这台机器与他人共享，繁忙时会慢两到五倍）。
 # ```
 
-# %%
+# %% tags=["hide-input"]
 import sys
 
 if "google.colab" in sys.modules:  # on Colab: install d2lite and the CJK font; locally: nothing
@@ -42,7 +42,7 @@ if "google.colab" in sys.modules:  # on Colab: install d2lite and the CJK font; 
 # %% [markdown]
 # 参数格子：快速设置用更小的批量，计时也只取两个批量。
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 import os
 
 import d2lite
@@ -59,7 +59,7 @@ print(
     f"D2LITE_QUICK={os.environ.get('D2LITE_QUICK', '')!r} → {'快速' if QUICK else '完整'}设置：{S}"
 )
 
-# %%
+# %% tags=["hide-input"]
 import time
 
 import matplotlib.pyplot as plt
@@ -68,7 +68,7 @@ import torch
 LANG = "zh"  # 类别名和图中文字的语言
 print("中文字体：", d2lite.use_cjk_font())
 
-# %%
+# %% tags=["hide-input"]
 device = d2lite.try_gpu()
 print(f"设备：{device}，PyTorch {torch.__version__}")
 
