@@ -1260,7 +1260,8 @@ class Progress:
         per_step = self.seconds_per_step()
         total = (self.num_epochs - self.epoch) * (self.steps * per_step
                                                   + self._eval_estimate(per_step))
-        print(f"estimate: {self.num_epochs - self.epoch} epoch(s) of {self.steps} steps at "
+        clear = "\r\x1b[K" if self.mode == "tty" and self._last_draw else ""  # own line
+        print(f"{clear}estimate: {self.num_epochs - self.epoch} epoch(s) of {self.steps} steps at "
               f"{self.examples_per_sec():.1f} examples/s take about {_clock(total)} (min:s), "
               f"evaluation included; measured on steps 2-{self.step}", file=self.out or sys.stdout,
               flush=True)
