@@ -217,7 +217,7 @@ print(
 # Plotting the two shares shows the division of labour: the convolutions hold about 8% of the
 # parameters but do over 95% of the arithmetic; the dense layers are the other way round.
 
-# %%
+# %% mystnb={"image": {"alt": "Bar chart for each layer of AlexNet with weights: its share of the parameters and its share of the FLOPs. The convolutions have small parameter shares and large FLOP shares; fc6 and fc7 the reverse."}}
 fig, ax = plt.subplots(figsize=(7, 3))
 pos = torch.arange(len(names)).float()
 ax.bar(pos - 0.2, [r.params / total_params for r in weighted], 0.4, label="share of parameters")
@@ -315,7 +315,7 @@ describe(lenet, X_lenet, lenet_rows)
 # Then draw the boxes, coloured by kind. Both networks use the same box height, so LeNet's column is
 # visibly shorter:
 
-# %%
+# %% mystnb={"image": {"alt": "Two columns of boxes, one box per layer from the input at the top: LeNet on the left, short, and AlexNet on the right, much longer. Each box names the layer and its settings, with its output shape beside it; convolutions, pooling and dense layers are coloured differently."}}
 COLORS = dict(input="#eeeeee", conv="#a6cee3", pool="#b2df8a", linear="#fdbf6f")
 
 
@@ -414,3 +414,98 @@ print(
 # 3. The paper's inputs are $3\times224\times224$ colour images. Count the parameters of
 #    `d2lite.alexnet(in_channels=3, num_classes=1000)`.
 # 4. Build a ReLU LeNet with `d2lite.lenet(activation="relu")`. What changes in the diagram?
+
+# %% [markdown]
+# ## Solutions
+#
+# Each solution is folded: try the exercise first, then open it. The code of each solution runs
+# with the rest of the notebook (the tests run it too, in the quick setting), and the figures
+# quoted in the text are this page's.
+
+# %% [markdown]
+# :::{admonition} Solution 1: stride 2
+# :class: dropdown
+# With stride 2 the first convolution gives $\lfloor(224 + 2 - 11)/2\rfloor + 1 = 108$ pixels a
+# side instead of 54, and the max-pools then give 53, 26 and 12. The convolutions themselves accept
+# any size, so nothing complains until the Flatten row: $256 \times 12 \times 12 = 36{,}864$
+# features arrive at fc6, which was built for 6,400, and its matrix product fails. The input-size
+# check in `d2lite.AlexNet.forward` computes with stride 4, so it lets the $224\times224$ input
+# through; the shape trace (which runs the layers one by one, as the code does) shows where it
+# really breaks. fc6 would need 36,864 inputs, about 151 million weights on its own.
+# :::
+
+# %% tags=["hide-cell"] mystnb={"code_prompt_show": "Show the code of solution 1", "code_prompt_hide": "Hide the code of solution 1"}
+net_s2 = d2lite.alexnet()
+net_s2[0].stride = (2, 2)  # the first convolution, now with stride 2
+h = torch.randn(1, 1, 224, 224)
+for layer in net_s2:
+    try:
+        h = layer(h)
+    except RuntimeError as err:
+        print(f"{type(layer).__name__} fails: {str(err).splitlines()[0]}")
+        break
+    if not isinstance(layer, (nn.ReLU, nn.Dropout)):
+        print(f"{type(layer).__name__:>10} -> {tuple(h.shape)}")
+assert h.shape[1] == 256 * 12 * 12  # Flatten gives 36,864 features, fc6 expects 6,400
+
+# %% [markdown]
+# :::{admonition} Solution 2: no fc6 and fc7
+# :class: dropdown
+# Connecting the 6,400 features straight to the 10 outputs saves 42,976,768 parameters, 91.9% of
+# the network, but only 85.9 million of its 1.88 billion FLOPs per image, 4.6%. The dense layers
+# hold the parameters; the convolutions do the arithmetic. A network this small in its head would
+# train faster per step only a little, and it loses the capacity that fc6 and fc7 add (and that
+# dropout keeps in check).
+# :::
+
+# %% tags=["hide-cell"] mystnb={"code_prompt_show": "Show the code of solution 2", "code_prompt_hide": "Hide the code of solution 2"}
+k = next(i for i, m in enumerate(net) if isinstance(m, nn.Flatten))
+short = nn.Sequential(*list(net)[: k + 1], nn.Linear(6400, 10))  # conv part + one dense layer
+short_rows = d2lite.trace_shapes(short, X)
+p0, f0 = sum(r.params for r in rows), sum(r.flops for r in rows)
+p1, f1 = sum(r.params for r in short_rows), sum(r.flops for r in short_rows)
+print(f"parameters: {p0:,} -> {p1:,} (saves {p0 - p1:,}, {(p0 - p1) / p0:.1%})")
+print(f"FLOPs:      {f0:,} -> {f1:,} (saves {f0 - f1:,}, {(f0 - f1) / f0:.1%})")
+assert p0 - p1 == 6400 * 4096 + 4096 + 4096 * 4096 + 4096 + 4096 * 10 + 10 - (6400 * 10 + 10)
+
+# %% [markdown]
+# :::{admonition} Solution 3: the paper's input and classes
+# :class: dropdown
+# With 3 input channels and 1,000 classes the model has 50,844,008 parameters, 4,079,262 more than
+# this book's: $96 \times 2 \times 11^2 = 23{,}232$ in the first convolution (two more input
+# channels) and $4096 \times 990 + 990 = 4{,}056{,}030$ in the last layer (990 more classes); the
+# code checks that sum. The paper reports about 60 million. Most of the gap is fc6: in the paper it
+# sees a $6\times6\times256$ map, 9,216 inputs and 37.7 million weights, where this book's layout
+# gives $5\times5\times256$, 6,400 inputs and 26.2 million.
+# :::
+
+# %% tags=["hide-cell"] mystnb={"code_prompt_show": "Show the code of solution 3", "code_prompt_hide": "Hide the code of solution 3"}
+big = d2lite.alexnet(in_channels=3, num_classes=1000)
+n_big = sum(p.numel() for p in big.parameters())
+n_ours = sum(p.numel() for p in net.parameters())
+print(f"3 channels, 1000 classes: {n_big:,} parameters ({n_big - n_ours:,} more than ours)")
+conv1_extra = 96 * 2 * 11 * 11  # two more input channels in the first convolution
+fc8_extra = 4096 * 990 + 990  # 990 more classes in the last layer
+assert n_big - n_ours == conv1_extra + fc8_extra
+
+# %% [markdown]
+# :::{admonition} Solution 4: a ReLU LeNet
+# :class: dropdown
+# Only the activation names in four boxes change, Sigmoid to ReLU (the two convolutions and the two
+# hidden dense layers): the code prints exactly those boxes. The shapes, the parameter count and the
+# average pooling stay the same, so the diagram has the same boxes at the same heights. An
+# activation has no weights and does not change a shape, which is why the diagram folds it into the
+# layer before it.
+# :::
+
+# %% tags=["hide-cell"] mystnb={"code_prompt_show": "Show the code of solution 4", "code_prompt_hide": "Hide the code of solution 4"}
+relu_lenet = d2lite.lenet(activation="relu")
+relu_rows = d2lite.trace_shapes(relu_lenet, X_lenet)
+old, new = describe(lenet, X_lenet, lenet_rows), describe(relu_lenet, X_lenet, relu_rows)
+for a, b in zip(old, new):
+    if a != b:
+        print(f"{a[1]:<40} -> {b[1]}")
+print("same shapes:", [a[2] for a in old] == [b[2] for b in new],
+      " same parameters:", sum(r.params for r in relu_rows) == sum(r.params for r in lenet_rows))
+assert summary(relu_lenet, relu_rows)["act"] == "ReLU"
+assert not any(isinstance(m, nn.MaxPool2d) for m in relu_lenet)  # still average pooling

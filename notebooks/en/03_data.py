@@ -102,7 +102,7 @@ for i, (en, zh) in enumerate(zip(d2lite.TEXT_LABELS["en"], d2lite.TEXT_LABELS["z
 # The first 18 training images in their original order, in 2 rows of 9, titled with the class
 # names that `get_fashion_mnist_labels` returns.
 
-# %%
+# %% mystnb={"image": {"alt": "The first 18 training images in two rows of nine, small grey clothing items on black, each titled with its class name."}}
 X18, y18 = arrays.train_images[:18], arrays.train_labels[:18]
 axes = d2lite.show_images(X18, 2, 9, titles=d2lite.get_fashion_mnist_labels(y18, lang=LANG))
 
@@ -125,7 +125,7 @@ print("test: ", test_counts.tolist())
 # Exactly 6,000 training and 1,000 test images per class: perfectly balanced. Always guessing one
 # class scores 10%, and plain accuracy is a fair measure; no class weighting is needed.
 
-# %%
+# %% mystnb={"image": {"alt": "Bar chart of the number of training images per class: ten bars of exactly the same height, 6,000 each."}}
 fig, ax = plt.subplots(figsize=(8, 2.8))
 names = d2lite.get_fashion_mnist_labels(range(10), lang=LANG)
 ax.bar(range(10), train_counts.tolist())
@@ -140,7 +140,7 @@ fig.tight_layout()
 # Averaging the 6,000 images of a class pixel by pixel gives its typical silhouette. Two classes
 # whose mean images look alike will also be harder for a model to tell apart.
 
-# %%
+# %% mystnb={"image": {"alt": "The mean image of each of the ten classes, in two rows of five: blurred silhouettes of a T-shirt, trousers, a pullover, a dress, a coat, a sandal, a shirt, a sneaker, a bag and an ankle boot."}}
 labels = arrays.train_labels.long()
 means = [arrays.train_images[labels == c].float().mean(0) / 255 for c in range(10)]  # 10 × (28, 28)
 axes = d2lite.show_images(means, 2, 5, titles=names, scale=1.8)
@@ -168,7 +168,7 @@ print(
 # A mean of 0.2860 and a standard deviation of 0.3530: the images are dark overall, with about half
 # of all pixels pure black background. A histogram (log scale) makes it plain:
 
-# %%
+# %% mystnb={"image": {"alt": "Histogram of the training set's pixel values from 0 to 1 on a log scale: a very tall bar at 0 (the black background) and a much lower spread of values up to 1."}}
 fig, ax = plt.subplots(figsize=(6, 2.8))
 ax.hist(pixels.flatten().numpy(), bins=51, log=True)
 d2lite.set_axes(ax, "pixel value (scaled to [0, 1])", "number of pixels", yscale="log")
@@ -189,7 +189,7 @@ fig.tight_layout()
 # right show the same central patch, $7\times7$ pixels in the original and the corresponding
 # $56\times56$ after enlarging:
 
-# %%
+# %% mystnb={"image": {"alt": "One training image at 28\u00d728 and enlarged to 224\u00d7224, followed by the same central patch from each: blocky pixels in the original, smooth gradients after bilinear enlarging."}}
 dataset = d2lite.FashionMNISTDataset(arrays.train_images, arrays.train_labels, resize=S["resize"])
 big, label = dataset[0]  # (1, 224, 224)
 small = arrays.train_images[0]  # (28, 28)
@@ -330,3 +330,102 @@ print("data read from:", arrays.source)
 # 4. Standardise one training batch: take `X` from `d2lite.load_data_fashion_mnist(128,
 #    resize=224)`, compute `(X - 0.2860) / 0.3530` and print the mean and standard deviation of the
 #    result. Are they exactly 0 and 1? Repeat with `resize=None` and explain the difference.
+
+# %% [markdown]
+# ## Solutions
+#
+# Each solution is folded: try the exercise first, then open it. The code of each solution runs
+# with the rest of the notebook (the tests run it too, in the quick setting), and the figures
+# quoted in the text are this page's.
+
+# %% [markdown]
+# :::{admonition} Solution 1: the test set's mean images
+# :class: dropdown
+# They look the same: the largest difference between a test and a training mean image, pixel by
+# pixel, is between 0.021 and 0.046 on the 0-to-1 scale (trousers differ most). The test set looks
+# like the training set, which is what makes test accuracy a fair estimate of how the model does on
+# images like the ones it was trained on.
+# :::
+
+# %% tags=["hide-cell"] mystnb={"code_prompt_show": "Show the code of solution 1", "code_prompt_hide": "Hide the code of solution 1", "image": {"alt": "The ten mean images of the test set, one per class, which look like the training set's."}}
+test_labels = arrays.test_labels.long()
+test_means = [arrays.test_images[test_labels == c].float().mean(0) / 255 for c in range(10)]
+axes = d2lite.show_images(test_means, 2, 5, titles=names, scale=1.8)
+gaps = [(t - m).abs().max().item() for t, m in zip(test_means, means)]
+print("largest pixel difference, test vs training mean image:",
+      ", ".join(f"{n} {g:.3f}" for n, g in zip(names, gaps)))
+assert max(gaps) < 0.2
+
+# %% [markdown]
+# :::{admonition} Solution 2: the brightest and darkest classes
+# :class: dropdown
+# Coat (0.385) and pullover (0.377) are the brightest, then bag; sandal (0.137) and sneaker (0.168)
+# are the darkest, then trouser (0.223). That matches the mean images: coats and pullovers fill
+# most of the frame with their body and long sleeves, while sandals are mostly straps with black gaps
+# between them and trousers are narrow.
+# :::
+
+# %% tags=["hide-cell"] mystnb={"code_prompt_show": "Show the code of solution 2", "code_prompt_hide": "Hide the code of solution 2"}
+class_means = torch.stack([m.mean() for m in means])  # mean pixel of each class, in [0, 1]
+order = class_means.argsort(descending=True).tolist()
+for c in order:
+    print(f"{names[c]:>12}: {class_means[c]:.3f}")
+print("brightest:", names[order[0]], "  darkest:", names[order[-1]])
+
+# %% [markdown]
+# :::{admonition} Solution 3: 227 and the sides 193 to 224
+# :class: dropdown
+# No: at 227 the first convolution gives $\lfloor(227 + 2 - 11)/4\rfloor + 1 = 55$ and the three
+# pools give 27, 13 and 6, a $6\times6$ map, while fc6 expects $5\times5\times256$; the model
+# raises `InputSizeError`. Working backwards, the last pool gives 5 for 11 or 12, the pool before it
+# gives 11 or 12 for 23 to 26, the first pool gives 23 to 26 for 47 to 54, and the first
+# convolution gives 47 to 54 when $\lfloor(n - 9)/4\rfloor$ is 46 to 53, that is for $n$ from 193 to
+# 224. The code confirms it: 192 and 225 fail, 193 and 224 run. (The paper's 227 goes with a first
+# convolution without padding: $\lfloor(227 - 11)/4\rfloor + 1 = 55$, and its pools end at
+# $6\times6$.)
+# :::
+
+# %% tags=["hide-cell"] mystnb={"code_prompt_show": "Show the code of solution 3", "code_prompt_hide": "Hide the code of solution 3"}
+net_check = d2lite.alexnet().eval()
+
+
+def conv_side(n, k, s=1, p=0):
+    """The output-size formula of chapter 2: floor((n + 2p - k) / s) + 1."""
+    return (n + 2 * p - k) // s + 1
+
+
+def feature_side(n):
+    n = conv_side(n, 11, 4, 1)  # conv1
+    n = conv_side(n, 3, 2)  # pool; conv2 (5x5, pad 2) keeps the size
+    n = conv_side(n, 3, 2)  # pool; conv3-5 (3x3, pad 1) keep the size
+    return conv_side(n, 3, 2)  # pool
+
+
+fits = [n for n in range(150, 260) if feature_side(n) == 5]
+print(f"sides giving a 5x5 map: {fits[0]} to {fits[-1]}")
+for side in (192, 193, 224, 225, 227):
+    try:
+        out = net_check(torch.zeros(1, 1, side, side))
+        print(f"{side}: output {tuple(out.shape)}")
+    except d2lite.InputSizeError:
+        print(f"{side}: InputSizeError (feature map {feature_side(side)}x{feature_side(side)})")
+assert (fits[0], fits[-1]) == (193, 224)
+
+# %% [markdown]
+# :::{admonition} Solution 4: standardising one batch
+# :class: dropdown
+# Close, but not exactly 0 and 1: 0.2860 and 0.3530 are the mean and standard deviation of all
+# 60,000 training images at 28×28, and one batch of 128 is only a sample of them. At 224×224 the
+# standard deviation comes out lower than at 28×28 for the same images: bilinear interpolation
+# fills the new pixels with averages of their neighbours, which softens the sharp steps between the
+# black background and the garment, while the mean hardly moves. Statistics meant for
+# standardising should therefore be computed on the images as the network will see them.
+# :::
+
+# %% tags=["hide-cell"] mystnb={"code_prompt_show": "Show the code of solution 4", "code_prompt_hide": "Hide the code of solution 4"}
+for resize in (224, None):
+    torch.manual_seed(0)  # the same shuffle, so the same 128 images at both sizes
+    it, _ = d2lite.load_data_fashion_mnist(128, resize=resize)
+    Xb, _ = next(iter(it))
+    Z = (Xb - 0.2860) / 0.3530
+    print(f"resize={resize}: {tuple(Xb.shape)}, mean {Z.mean():+.3f}, std {Z.std():.3f}")

@@ -198,7 +198,7 @@ print(
 # 把两列占比画出来，分工一目了然：卷积层只占约 8% 的参数，却做了 95% 以上的计算；
 # 全连接层正好相反。
 
-# %%
+# %% mystnb={"image": {"alt": "AlexNet \u5404\u5e26\u6743\u91cd\u5c42\u7684\u6761\u5f62\u56fe\uff1a\u6bcf\u5c42\u5360\u53c2\u6570\u91cf\u7684\u6bd4\u4f8b\u548c\u5360\u8ba1\u7b97\u91cf\uff08FLOPs\uff09\u7684\u6bd4\u4f8b\u3002\u5377\u79ef\u5c42\u53c2\u6570\u5360\u6bd4\u5c0f\u3001\u8ba1\u7b97\u5360\u6bd4\u5927\uff0cfc6 \u548c fc7 \u6070\u597d\u76f8\u53cd\u3002"}}
 fig, ax = plt.subplots(figsize=(7, 3))
 pos = torch.arange(len(names)).float()
 ax.bar(pos - 0.2, [r.params / total_params for r in weighted], 0.4, label="参数量占比")
@@ -286,7 +286,7 @@ describe(lenet, X_lenet, lenet_rows)
 # %% [markdown]
 # 再把方框画出来，颜色区分层的类别。两个网络用同样的方框高度，LeNet 那一列明显更短：
 
-# %%
+# %% mystnb={"image": {"alt": "\u4e24\u5217\u65b9\u6846\uff0c\u6bcf\u5c42\u4e00\u4e2a\u65b9\u6846\uff0c\u8f93\u5165\u5728\u6700\u4e0a\u9762\uff1a\u5de6\u8fb9\u662f\u8f83\u77ed\u7684 LeNet\uff0c\u53f3\u8fb9\u662f\u957f\u5f97\u591a\u7684 AlexNet\u3002\u6bcf\u4e2a\u65b9\u6846\u5199\u660e\u5c42\u7684\u7c7b\u578b\u548c\u8bbe\u7f6e\uff0c\u65c1\u8fb9\u662f\u8f93\u51fa\u5f62\u72b6\uff1b\u5377\u79ef\u5c42\u3001\u6c47\u805a\u5c42\u548c\u5168\u8fde\u63a5\u5c42\u989c\u8272\u4e0d\u540c\u3002"}}
 COLORS = dict(input="#eeeeee", conv="#a6cee3", pool="#b2df8a", linear="#fdbf6f")
 
 
@@ -375,3 +375,90 @@ print(
 # 2. 去掉 fc6 和 fc7，直接从 6400 维接到 10 类输出，参数量和计算量各减少多少？
 # 3. 原论文的输入是 $3\times224\times224$ 的彩色图像。用 `d2lite.alexnet(in_channels=3, num_classes=1000)` 重新统计参数量。
 # 4. 用 `d2lite.lenet(activation="relu")` 构建一个 ReLU 版本的 LeNet，结构对比图有什么变化？
+
+# %% [markdown]
+# ## 练习解答
+#
+# 每个解答都是折叠的：先自己做，再展开看。解答里的代码和本章其他代码一起运行（测试也会在快速设置下运行它们），
+# 正文引用的数字都来自本页的运行。
+
+# %% [markdown]
+# :::{admonition} 解答 1：步幅改为 2
+# :class: dropdown
+# 步幅为 2 时，第一个卷积层输出的边长是 $\lfloor(224 + 2 - 11)/2\rfloor + 1 = 108$，而不是 54；之后的三个
+# 最大汇聚层依次得到 53、26、12。卷积层本身接受任何尺寸，所以直到 Flatten 那一行都不会报错：到达 fc6 的是
+# $256 \times 12 \times 12 = 36{,}864$ 个特征，而 fc6 是按 6,400 个输入建的，矩阵乘法于是失败。
+# `d2lite.AlexNet.forward` 里的输入尺寸检查按步幅 4 计算，所以 $224\times224$ 的输入照样放行；形状追踪（像代码
+# 这样逐层运行）才能看出真正出错的位置。fc6 需要 36,864 个输入，光它自己就要约 1.51 亿个权重。
+# :::
+
+# %% tags=["hide-cell"] mystnb={"code_prompt_show": "\u663e\u793a\u89e3\u7b54 1 \u7684\u4ee3\u7801", "code_prompt_hide": "\u9690\u85cf\u89e3\u7b54 1 \u7684\u4ee3\u7801"}
+net_s2 = d2lite.alexnet()
+net_s2[0].stride = (2, 2)  # 第一个卷积层，步幅改为 2
+h = torch.randn(1, 1, 224, 224)
+for layer in net_s2:
+    try:
+        h = layer(h)
+    except RuntimeError as err:
+        print(f"{type(layer).__name__} 出错：{str(err).splitlines()[0]}")
+        break
+    if not isinstance(layer, (nn.ReLU, nn.Dropout)):
+        print(f"{type(layer).__name__:>10} -> {tuple(h.shape)}")
+assert h.shape[1] == 256 * 12 * 12  # Flatten 输出 36,864 个特征，fc6 需要 6,400 个
+
+# %% [markdown]
+# :::{admonition} 解答 2：去掉 fc6 和 fc7
+# :class: dropdown
+# 把 6,400 个特征直接接到 10 个输出，可以省下 42,976,768 个参数，占整个网络的 91.9%；但每张图像的计算量只
+# 减少了 18.8 亿 FLOPs 中的 8,590 万，即 4.6%。参数集中在全连接层，计算集中在卷积层。头部这么小的网络，每一步
+# 只会快一点点，却失去了 fc6、fc7 带来的容量（暂退法约束的正是这部分容量）。
+# :::
+
+# %% tags=["hide-cell"] mystnb={"code_prompt_show": "\u663e\u793a\u89e3\u7b54 2 \u7684\u4ee3\u7801", "code_prompt_hide": "\u9690\u85cf\u89e3\u7b54 2 \u7684\u4ee3\u7801"}
+k = next(i for i, m in enumerate(net) if isinstance(m, nn.Flatten))
+short = nn.Sequential(*list(net)[: k + 1], nn.Linear(6400, 10))  # 卷积部分 + 一个全连接层
+short_rows = d2lite.trace_shapes(short, X)
+p0, f0 = sum(r.params for r in rows), sum(r.flops for r in rows)
+p1, f1 = sum(r.params for r in short_rows), sum(r.flops for r in short_rows)
+print(f"参数量：{p0:,} -> {p1:,}（减少 {p0 - p1:,}，{(p0 - p1) / p0:.1%}）")
+print(f"计算量：{f0:,} -> {f1:,} FLOPs（减少 {f0 - f1:,}，{(f0 - f1) / f0:.1%}）")
+assert p0 - p1 == 6400 * 4096 + 4096 + 4096 * 4096 + 4096 + 4096 * 10 + 10 - (6400 * 10 + 10)
+
+# %% [markdown]
+# :::{admonition} 解答 3：原论文的输入和类别数
+# :class: dropdown
+# 3 个输入通道、1000 个类别时，模型有 50,844,008 个参数，比本书的多 4,079,262 个：第一个卷积层多了
+# $96 \times 2 \times 11^2 = 23{,}232$ 个（多两个输入通道），最后一层多了 $4096 \times 990 + 990 = 4{,}056{,}030$
+# 个（多 990 个类别），代码检查了这个和。原论文报告的是约 6000 万。差距主要来自 fc6：论文中它看到的是
+# $6\times6\times256$ 的特征图，9,216 个输入、3770 万个权重；本书的结构给出的是 $5\times5\times256$，6,400 个输入、
+# 2620 万个权重。
+# :::
+
+# %% tags=["hide-cell"] mystnb={"code_prompt_show": "\u663e\u793a\u89e3\u7b54 3 \u7684\u4ee3\u7801", "code_prompt_hide": "\u9690\u85cf\u89e3\u7b54 3 \u7684\u4ee3\u7801"}
+big = d2lite.alexnet(in_channels=3, num_classes=1000)
+n_big = sum(p.numel() for p in big.parameters())
+n_ours = sum(p.numel() for p in net.parameters())
+print(f"3 个通道、1000 类：{n_big:,} 个参数（比本书的多 {n_big - n_ours:,} 个）")
+conv1_extra = 96 * 2 * 11 * 11  # 第一个卷积层多了两个输入通道
+fc8_extra = 4096 * 990 + 990  # 最后一层多了 990 个类别
+assert n_big - n_ours == conv1_extra + fc8_extra
+
+# %% [markdown]
+# :::{admonition} 解答 4：ReLU 版 LeNet
+# :class: dropdown
+# 只有四个方框里的激活函数名称从 Sigmoid 变成 ReLU（两个卷积层和两个隐藏全连接层），代码打印的正是这几个方框。
+# 形状、参数量和平均汇聚都没有变，所以结构图里的方框一样多、一样高。激活函数没有权重，也不改变形状，这正是
+# 结构图把它并入前一层的原因。
+# :::
+
+# %% tags=["hide-cell"] mystnb={"code_prompt_show": "\u663e\u793a\u89e3\u7b54 4 \u7684\u4ee3\u7801", "code_prompt_hide": "\u9690\u85cf\u89e3\u7b54 4 \u7684\u4ee3\u7801"}
+relu_lenet = d2lite.lenet(activation="relu")
+relu_rows = d2lite.trace_shapes(relu_lenet, X_lenet)
+old, new = describe(lenet, X_lenet, lenet_rows), describe(relu_lenet, X_lenet, relu_rows)
+for a, b in zip(old, new):
+    if a != b:
+        print(f"{a[1]:<40} -> {b[1]}")
+print("形状相同：", [a[2] for a in old] == [b[2] for b in new],
+      " 参数量相同：", sum(r.params for r in relu_rows) == sum(r.params for r in lenet_rows))
+assert summary(relu_lenet, relu_rows)["act"] == "ReLU"
+assert not any(isinstance(m, nn.MaxPool2d) for m in relu_lenet)  # 仍然是平均汇聚

@@ -98,7 +98,7 @@ for i, (en, zh) in enumerate(zip(d2lite.TEXT_LABELS["en"], d2lite.TEXT_LABELS["z
 #
 # 按原始顺序取训练集的前 18 张，排成 2 行 9 列，标题是用 `get_fashion_mnist_labels` 转换出的类别名。
 
-# %%
+# %% mystnb={"image": {"alt": "\u524d 18 \u5f20\u8bad\u7ec3\u56fe\u50cf\uff0c\u6392\u6210\u4e24\u884c\u3001\u6bcf\u884c\u4e5d\u5f20\uff1a\u9ed1\u8272\u80cc\u666f\u4e0a\u7684\u7070\u5ea6\u670d\u88c5\u56fe\u7247\uff0c\u6bcf\u5f20\u6807\u6709\u7c7b\u522b\u540d\u79f0\u3002"}}
 X18, y18 = arrays.train_images[:18], arrays.train_labels[:18]
 axes = d2lite.show_images(X18, 2, 9, titles=d2lite.get_fashion_mnist_labels(y18, lang=LANG))
 
@@ -120,7 +120,7 @@ print("测试集：", test_counts.tolist())
 # 每类在训练集中恰好 6,000 张、在测试集中恰好 1,000 张，完全均衡。这意味着“全部猜同一类”只能得到 10% 的精度，
 # 精度本身就是一个公平的指标，不需要再看按类别加权的分数。
 
-# %%
+# %% mystnb={"image": {"alt": "\u6bcf\u4e2a\u7c7b\u522b\u8bad\u7ec3\u56fe\u50cf\u6570\u91cf\u7684\u6761\u5f62\u56fe\uff1a\u5341\u6839\u67f1\u5b50\u4e00\u6837\u9ad8\uff0c\u6bcf\u7c7b\u90fd\u662f 6000 \u5f20\u3002"}}
 fig, ax = plt.subplots(figsize=(8, 2.8))
 names = d2lite.get_fashion_mnist_labels(range(10), lang=LANG)
 ax.bar(range(10), train_counts.tolist())
@@ -135,7 +135,7 @@ fig.tight_layout()
 # 把同一类的 6,000 张图片逐像素取平均，得到这一类的“典型轮廓”。如果某两类的平均图像很像，
 # 模型区分它们时也会更吃力。
 
-# %%
+# %% mystnb={"image": {"alt": "\u5341\u4e2a\u7c7b\u522b\u5404\u81ea\u7684\u5e73\u5747\u56fe\u50cf\uff0c\u6392\u6210\u4e24\u884c\u3001\u6bcf\u884c\u4e94\u5f20\uff1aT \u6064\u3001\u88e4\u5b50\u3001\u5957\u5934\u886b\u3001\u8fde\u8863\u88d9\u3001\u5916\u5957\u3001\u51c9\u978b\u3001\u886c\u886b\u3001\u8fd0\u52a8\u978b\u3001\u5305\u548c\u77ed\u9774\u7684\u6a21\u7cca\u8f6e\u5ed3\u3002"}}
 labels = arrays.train_labels.long()
 means = [arrays.train_images[labels == c].float().mean(0) / 255 for c in range(10)]  # 10 × (28, 28)
 axes = d2lite.show_images(means, 2, 5, titles=names, scale=1.8)
@@ -159,7 +159,7 @@ print(f"恰好为 0 的像素（黑色背景）占 {(arrays.train_images == 0).f
 # %% [markdown]
 # 均值 0.2860、标准差 0.3530，说明图片整体偏暗：一半左右的像素是纯黑的背景。直方图（纵轴取对数）看得更清楚：
 
-# %%
+# %% mystnb={"image": {"alt": "\u8bad\u7ec3\u96c6\u50cf\u7d20\u503c\uff080 \u5230 1\uff09\u7684\u76f4\u65b9\u56fe\uff0c\u7eb5\u8f74\u4e3a\u5bf9\u6570\u5750\u6807\uff1a0 \u5904\u6709\u4e00\u6839\u5f88\u9ad8\u7684\u67f1\u5b50\uff08\u9ed1\u8272\u80cc\u666f\uff09\uff0c\u5176\u4f59\u53d6\u503c\u4e00\u76f4\u5206\u5e03\u5230 1\uff0c\u6570\u91cf\u4f4e\u5f97\u591a\u3002"}}
 fig, ax = plt.subplots(figsize=(6, 2.8))
 ax.hist(pixels.flatten().numpy(), bins=51, log=True)
 d2lite.set_axes(ax, "像素值（缩放到 [0, 1]）", "像素个数", yscale="log")
@@ -177,7 +177,7 @@ fig.tight_layout()
 # 原教程在读取数据时把每张图片放大到 $224\times224$。`d2lite.FashionMNISTDataset` 用双线性插值完成这一步。
 # 把同一张图放大前后并排画出来；右边两幅是同一块中心区域：原图中的 $7\times7$ 个像素，和放大后对应的 $56\times56$ 个像素。
 
-# %%
+# %% mystnb={"image": {"alt": "\u540c\u4e00\u5f20\u8bad\u7ec3\u56fe\u50cf\u7684 28\u00d728 \u539f\u56fe\u548c\u653e\u5927\u5230 224\u00d7224 \u7684\u7248\u672c\uff0c\u4ee5\u53ca\u4e24\u8005\u4e2d\u540c\u4e00\u5757\u4e2d\u5fc3\u533a\u57df\u7684\u7279\u5199\uff1a\u539f\u56fe\u662f\u4e00\u683c\u4e00\u683c\u7684\u50cf\u7d20\uff0c\u53cc\u7ebf\u6027\u653e\u5927\u540e\u53d8\u6210\u5e73\u6ed1\u7684\u8fc7\u6e21\u3002"}}
 dataset = d2lite.FashionMNISTDataset(arrays.train_images, arrays.train_labels, resize=S["resize"])
 big, label = dataset[0]  # (1, 224, 224)
 small = arrays.train_images[0]  # (28, 28)
@@ -302,3 +302,93 @@ print("数据读取自：", arrays.source)
 # 4. 把一个训练批量标准化：从 `d2lite.load_data_fashion_mnist(128, resize=224)` 取出 `X`，计算
 #    `(X - 0.2860) / 0.3530`，打印结果的均值和标准差。它们恰好是 0 和 1 吗？改用 `resize=None` 再做一次，
 #    并解释两者的差别。
+
+# %% [markdown]
+# ## 练习解答
+#
+# 每个解答都是折叠的：先自己做，再展开看。解答里的代码和本章其他代码一起运行（测试也会在快速设置下运行它们），
+# 正文引用的数字都来自本页的运行。
+
+# %% [markdown]
+# :::{admonition} 解答 1：测试集的平均图像
+# :class: dropdown
+# 看上去一样：测试集与训练集的平均图像逐像素比较，最大差别在 0.021 到 0.046 之间（取值范围 0 到 1，裤子差得
+# 最多）。测试集和训练集长得一样，所以测试精度才能公平地估计模型在这类图像上的表现。
+# :::
+
+# %% tags=["hide-cell"] mystnb={"code_prompt_show": "\u663e\u793a\u89e3\u7b54 1 \u7684\u4ee3\u7801", "code_prompt_hide": "\u9690\u85cf\u89e3\u7b54 1 \u7684\u4ee3\u7801", "image": {"alt": "\u6d4b\u8bd5\u96c6\u5341\u4e2a\u7c7b\u522b\u5404\u81ea\u7684\u5e73\u5747\u56fe\u50cf\uff0c\u4e0e\u8bad\u7ec3\u96c6\u7684\u5e73\u5747\u56fe\u50cf\u770b\u4e0a\u53bb\u4e00\u6837\u3002"}}
+test_labels = arrays.test_labels.long()
+test_means = [arrays.test_images[test_labels == c].float().mean(0) / 255 for c in range(10)]
+axes = d2lite.show_images(test_means, 2, 5, titles=names, scale=1.8)
+gaps = [(t - m).abs().max().item() for t, m in zip(test_means, means)]
+print("测试集与训练集平均图像的最大像素差：",
+      ", ".join(f"{n} {g:.3f}" for n, g in zip(names, gaps)))
+assert max(gaps) < 0.2
+
+# %% [markdown]
+# :::{admonition} 解答 2：最亮和最暗的类别
+# :class: dropdown
+# 最亮的是外套（0.385）和套头衫（0.377），其次是包；最暗的是凉鞋（0.137）和运动鞋（0.168），其次是裤子
+# （0.223）。这与平均图像的印象一致：外套和套头衫的衣身和长袖占满了大半个画面，凉鞋大多是带子，带子之间是黑色
+# 的空隙，裤子则很窄。
+# :::
+
+# %% tags=["hide-cell"] mystnb={"code_prompt_show": "\u663e\u793a\u89e3\u7b54 2 \u7684\u4ee3\u7801", "code_prompt_hide": "\u9690\u85cf\u89e3\u7b54 2 \u7684\u4ee3\u7801"}
+class_means = torch.stack([m.mean() for m in means])  # 每一类的像素均值，取值在 [0, 1]
+order = class_means.argsort(descending=True).tolist()
+for c in order:
+    print(f"{names[c]:>12}: {class_means[c]:.3f}")
+print("最亮：", names[order[0]], "  最暗：", names[order[-1]])
+
+# %% [markdown]
+# :::{admonition} 解答 3：227 与边长 193 到 224
+# :class: dropdown
+# 不能：边长 227 时，第一个卷积层得到 $\lfloor(227 + 2 - 11)/4\rfloor + 1 = 55$，三个汇聚层依次得到 27、13、6，
+# 是 $6\times6$ 的特征图，而 fc6 需要 $5\times5\times256$，模型会抛出 `InputSizeError`。倒过来推：最后一个汇聚层
+# 输入为 11 或 12 时输出 5；前一个汇聚层输入为 23 到 26 时输出 11 或 12；第一个汇聚层输入为 47 到 54 时输出
+# 23 到 26；第一个卷积层当 $\lfloor(n - 9)/4\rfloor$ 为 46 到 53 时输出 47 到 54，也就是 $n$ 从 193 到 224。代码证实了
+# 这一点：192 和 225 报错，193 和 224 可以运行。（原论文的 227 配的是不加填充的第一个卷积层：
+# $\lfloor(227 - 11)/4\rfloor + 1 = 55$，它的汇聚层最后得到 $6\times6$。）
+# :::
+
+# %% tags=["hide-cell"] mystnb={"code_prompt_show": "\u663e\u793a\u89e3\u7b54 3 \u7684\u4ee3\u7801", "code_prompt_hide": "\u9690\u85cf\u89e3\u7b54 3 \u7684\u4ee3\u7801"}
+net_check = d2lite.alexnet().eval()
+
+
+def conv_side(n, k, s=1, p=0):
+    """第 2 章的输出尺寸公式：floor((n + 2p - k) / s) + 1。"""
+    return (n + 2 * p - k) // s + 1
+
+
+def feature_side(n):
+    n = conv_side(n, 11, 4, 1)  # conv1
+    n = conv_side(n, 3, 2)  # 汇聚；conv2（5x5，填充 2）不改变尺寸
+    n = conv_side(n, 3, 2)  # 汇聚；conv3-5（3x3，填充 1）不改变尺寸
+    return conv_side(n, 3, 2)  # 汇聚
+
+
+fits = [n for n in range(150, 260) if feature_side(n) == 5]
+print(f"能得到 5x5 特征图的边长：{fits[0]} 到 {fits[-1]}")
+for side in (192, 193, 224, 225, 227):
+    try:
+        out = net_check(torch.zeros(1, 1, side, side))
+        print(f"{side}：输出 {tuple(out.shape)}")
+    except d2lite.InputSizeError:
+        print(f"{side}：InputSizeError（特征图 {feature_side(side)}x{feature_side(side)}）")
+assert (fits[0], fits[-1]) == (193, 224)
+
+# %% [markdown]
+# :::{admonition} 解答 4：标准化一个批量
+# :class: dropdown
+# 接近，但不恰好是 0 和 1：0.2860 和 0.3530 是全部 6 万张 28×28 训练图像的均值和标准差，一个 128 张的批量只是
+# 其中的一个样本。对同样的图像，224×224 时的标准差比 28×28 时小：双线性插值用相邻像素的平均值填充新像素，
+# 把黑色背景与衣物之间的陡峭边缘变得平缓，而均值几乎不变。所以，用于标准化的统计量应当在网络实际看到的图像上计算。
+# :::
+
+# %% tags=["hide-cell"] mystnb={"code_prompt_show": "\u663e\u793a\u89e3\u7b54 4 \u7684\u4ee3\u7801", "code_prompt_hide": "\u9690\u85cf\u89e3\u7b54 4 \u7684\u4ee3\u7801"}
+for resize in (224, None):
+    torch.manual_seed(0)  # 同样的打乱顺序，两种尺寸用的是同样的 128 张图像
+    it, _ = d2lite.load_data_fashion_mnist(128, resize=resize)
+    Xb, _ = next(iter(it))
+    Z = (Xb - 0.2860) / 0.3530
+    print(f"resize={resize}: {tuple(Xb.shape)}, mean {Z.mean():+.3f}, std {Z.std():.3f}")
