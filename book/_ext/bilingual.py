@@ -11,7 +11,11 @@ Loaded through `sphinx: local_extensions:` in _config.yml. It adds, on every pag
   "setting" ("quick", "cpu" or "full": which setting ran; older notebooks have only "quick",
   true/false), "hardware" (text), "executed" (date).
 
-It also drops a script listed twice on a page (see `drop_duplicate_scripts`).
+It also drops a script listed twice on a page (see `drop_duplicate_scripts`), and provides the
+`translation-status` directive: a table, built at build time from git and the .py sources, of
+each chapter's last commit in each language and whether the two editions' code cells are in
+parity (tools/notebook_parity.py, the check tests/test_notebooks_sync.py runs). The page
+book/<lang>/translation.md uses it.
 
 The editions are sibling folders in the output (_build/html/en, _build/html/zh), so every link
 is relative and the site works from disk (file://) as well as from a web server.
@@ -21,10 +25,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from docutils import nodes
 from sphinx.application import Sphinx
+from sphinx.util.docutils import SphinxDirective
 
 LABELS = {"en": "English", "zh": "中文"}
 SWITCH_TITLE = {"en": "Read this page in English", "zh": "阅读本页的中文版"}
@@ -173,8 +180,139 @@ def drop_duplicate_scripts(app: Sphinx, pagename: str, templatename, context: di
     context["script_files"] = unique
 
 
+STATUS_TEXT = {
+    "en": {
+        "head": ("Chapter", "中文: last commit", "English: last commit", "Code cells"),
+        "same": "same code",
+        "differs": "differ: {problem}",
+        "no_git": "unknown (no git history)",
+        "dirty": " + uncommitted changes",
+        "all_same": "The editions are in step: every chapter has the same code in both languages.",
+        "some_differ": "The editions are not in step: {n} chapter(s) have different code.",
+        "built": "Checked when this site was built, from the sources in notebooks/zh and /en.",
+    },
+    "zh": {
+        "head": ("章节", "中文版最后一次提交", "英文版最后一次提交", "代码"),
+        "same": "一致",
+        "differs": "不一致：{problem}",
+        "no_git": "未知（没有 git 历史）",
+        "dirty": " + 尚未提交的修改",
+        "all_same": "两个版本同步：每一章两种语言的代码都相同。",
+        "some_differ": "两个版本不同步：有 {n} 章的代码不同。",
+        "built": "在构建本网站时根据 notebooks/zh 和 notebooks/en 中的源文件检查。",
+    },
+}
+
+
+def last_commit(root: Path, path: Path) -> dict | None:
+    """The last commit that changed `path` (hash, date, subject), or None without git history."""
+    try:
+        out = subprocess.run(
+            ["git", "log", "-1", "--format=%H%x09%h%x09%cs%x09%s", "--", str(path)],
+            cwd=root, capture_output=True, text=True, check=True, timeout=30,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", str(path)],
+            cwd=root, capture_output=True, text=True, check=True, timeout=30,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if not out:
+        return None
+    full, short, date, subject = out.split("\t", 3)
+    return {"hash": full, "short": short, "date": date, "subject": subject, "dirty": bool(dirty)}
+
+
+def chapter_title(source: Path) -> str:
+    """The first Markdown heading of a percent-format notebook (`# # 1 Activation ...`)."""
+    for line in source.read_text(encoding="utf-8").splitlines():
+        if line.startswith("# # "):
+            return line[4:].strip()
+    return source.stem
+
+
+class TranslationStatus(SphinxDirective):
+    """A table: each chapter, its last commit in each language, and zh/en code parity."""
+
+    def run(self) -> list[nodes.Node]:
+        root = Path(self.env.srcdir).resolve().parents[1]  # book/<lang> -> the repository
+        if str(root / "tools") not in sys.path:
+            sys.path.insert(0, str(root / "tools"))
+        from notebook_parity import parity_differences
+
+        lang = edition(self.env.app)
+        text = STATUS_TEXT[lang]
+        repo = (self.config.html_theme_options or {}).get("repository_url", "").rstrip("/")
+        sources = sorted((root / "notebooks" / "zh").glob("[0-9][0-9]_*.py"))
+        for path in (root / "notebooks" / "zh", root / "notebooks" / "en"):
+            self.env.note_dependency(str(path))
+
+        table = nodes.table(classes=["translation-status"])
+        group = nodes.tgroup(cols=4)
+        table += group
+        for width in (30, 25, 25, 20):
+            group += nodes.colspec(colwidth=width)
+        head, body = nodes.thead(), nodes.tbody()
+        group += head
+        group += body
+        head += self._row([nodes.Text(h) for h in text["head"]])
+        differing = 0
+        for zh in sources:
+            en = root / "notebooks" / "en" / zh.name
+            own = root / "notebooks" / lang / zh.name
+            link = nodes.reference("", chapter_title(own), refuri=f"{zh.stem}.html")
+            cells = [link]
+            for src in (zh, en):
+                commit = last_commit(root, src.relative_to(root)) if src.is_file() else None
+                cells.append(self._commit(commit, repo, text))
+            problems = parity_differences(zh, en) if en.is_file() else [f"{en.name} missing"]
+            if problems:
+                differing += 1
+                status = text["differs"].format(problem=problems[0])
+            else:
+                status = text["same"]
+            kind = "differs" if problems else "same"
+            mark = nodes.inline(
+                "", ("✗ " if problems else "✓ ") + status, classes=[f"translation-status__{kind}"]
+            )
+            cells.append(mark)
+            body += self._row(cells)
+        summary = text["some_differ"].format(n=differing) if differing else text["all_same"]
+        verdict = nodes.paragraph("", "", nodes.strong("", summary),
+                                  classes=["translation-status__verdict"])
+        return [verdict, table, nodes.paragraph("", text["built"])]
+
+    @staticmethod
+    def _row(contents: list[nodes.Node]) -> nodes.row:
+        row = nodes.row()
+        for content in contents:
+            entry = nodes.entry()
+            entry += nodes.paragraph("", "", content)
+            row += entry
+        return row
+
+    @staticmethod
+    def _commit(commit: dict | None, repo: str, text: dict) -> nodes.Node:
+        if commit is None:
+            return nodes.Text(text["no_git"])
+        # The date and the short hash (linked to the commit, its subject as the tooltip): enough to
+        # see which edition changed last, and narrow enough for a phone.
+        span = nodes.inline()
+        label = f"{commit['date']} · {commit['short']}"
+        if repo:
+            span += nodes.reference(
+                "", label, refuri=f"{repo}/commit/{commit['hash']}", reftitle=commit["subject"]
+            )
+        else:
+            span += nodes.literal("", label)
+        if commit["dirty"]:
+            span += nodes.Text(text["dirty"])
+        return span
+
+
 def setup(app: Sphinx) -> dict:
     app.add_config_value("bilingual_notebooks_dir", "../../notebooks/{lang}", "html")
+    app.add_directive("translation-status", TranslationStatus)
     app.connect("html-page-context", add_language_switch)
     app.connect("html-page-context", add_py_download, priority=600)  # theme adds its menu at 501
     app.connect("html-page-context", drop_duplicate_scripts)

@@ -302,7 +302,7 @@ import json
 
 from IPython.display import HTML
 
-views = {  # every choice the control offers: 2 activations x 24 depths, about a second
+views = {  # 控件能给出的每一种选择：2 种激活函数 × 24 种层数，约一秒钟
     name: {depth: layer_grad_norms(ACTIVATIONS[name], depth, seed=0) for depth in range(1, 25)}
     for name in ACTIVATIONS
 }
