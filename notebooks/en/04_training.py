@@ -68,26 +68,29 @@ import d2lite
 SETTING = d2lite.setting()  # "full" with a GPU, "cpu" without one, "quick" in the tests
 FULL = dict(
     subset=None,  # all 60,000 training and 10,000 test images
+    budget_minutes=None,  # no time budget: the whole recipe
     batch_size=128,  # d2l's published size; batch 1 leaves the hardware idle (table below)
     num_epochs=10,  # d2l's published budget, reported to reach about 0.88 test accuracy
     lr=0.01,  # the AlexNet paper's rate, and the best test accuracy of the CPU screen below
     momentum=0.9,  # the paper's value; plain SGD at lr 0.01 learned far slower in our screen
     amp=True,  # bf16 autocast where bf16 is fast (Ampere or newer GPUs, AVX512/AMX CPUs)
-    channels_last=True,  # NHWC layout, what GPU tensor-core convolutions want (GPU only)
+    channels_last=True,  # NHWC layout, what GPU tensor-core convolutions want
     on_device=True,  # keep the uint8 dataset on the device, cut batches there
 )
 CPU = dict(
-    subset=(30_000, None),  # half the training images (a fixed random half), all test images
+    subset=None,  # start from all images: budget_minutes decides how many training images run
+    budget_minutes=15,  # the whole run, evaluations included, on whatever CPU runs it (4.2)
     batch_size=128,
-    num_epochs=2,  # 470 steps in all (235 per epoch), and two test-accuracy points on the plot
+    num_epochs=2,  # two passes, and two test-accuracy points on the plot
     lr=0.01,
     momentum=0.9,
-    amp=True,  # float32 on a CPU without fast bf16: d2lite checks
-    channels_last=False,  # no gain on a CPU
+    amp=True,  # bf16 on CPUs with AVX512-BF16 or AMX, float32 on others: d2lite checks
+    channels_last=True,  # NHWC: 49.3 vs 40.1 examples/s on an AMD EPYC (Zen 4); see benchmarks/RESULTS.md
     on_device=True,  # no DataLoader worker processes; batches resized with F.interpolate
 )
 QUICK_SETTING = dict(
     subset=(384, 192),  # 384 train / 192 test images: about 20 s on 2 idle cores
+    budget_minutes=None,
     batch_size=32,  # 12 steps, enough points for the live plot
     num_epochs=1,  # one pass: enough to show the loop, far too little to learn
     lr=0.01,
@@ -115,13 +118,14 @@ print("CJK font:", d2lite.use_cjk_font())
 
 # %% tags=["hide-input"]
 device = d2lite.try_gpu()
-name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+name = d2lite.device_name(device)  # the GPU's or the CPU's model name
 print(f"device: {device} ({name}), torch {torch.__version__}, {torch.get_num_threads()} threads")
 if QUICK:
     print("QUICK RUN: a tiny subset and one epoch. The accuracy printed below means nothing.")
 elif SETTING == "cpu":
-    print("CPU SETTING: half the training images, 2 epochs. The full setting (a GPU, 10 epochs "
-          "on all 60,000 images) ends higher.")
+    print(f"CPU SETTING: {S['num_epochs']} epochs on as many training images as fit "
+          f"{S['budget_minutes']} minutes on this CPU (sized in section 4.2). The full setting "
+          "(a GPU, 10 epochs on all 60,000 images) is expected to end higher.")
 
 # %% [markdown]
 # ## 4.1 Accuracy
@@ -180,6 +184,27 @@ net = d2lite.alexnet()
 d2lite.init_weights(net)
 net.to(device)
 print(f"{sum(p.numel() for p in net.parameters()):,} parameters on {device}")
+
+# %% [markdown]
+# ### Sizing the CPU run to a time budget
+#
+# How long an epoch takes depends on the CPU far more than on anything in this notebook: the
+# same code trains about twice as fast on a Xeon with AMX as on an AMD EPYC without it, and
+# several times slower on a busy laptop. So the CPU setting does not fix the number of training
+# images. `d2lite.plan_budget` times a few training and evaluation batches on a copy of the
+# model (the model itself and the random state stay untouched), then takes as many training
+# images as fit `budget_minutes` for the whole run, test-set evaluations included. It prints
+# what it measured and what it chose; raise `budget_minutes` in the parameters cell for a
+# longer, better run. In the other settings nothing changes.
+
+# %%
+if S["budget_minutes"]:  # the CPU setting: as many training images as fit the budget here
+    plan = d2lite.plan_budget(net, train_iter, test_iter, S["budget_minutes"], S["num_epochs"],
+                              device=device, amp=S["amp"], channels_last=S["channels_last"])
+    print(plan)
+    train_iter, test_iter = d2lite.load_data_fashion_mnist(
+        S["batch_size"], resize=224, subset=(plan.n_train, None), device=device)
+print(f"{len(train_iter)} training batches of {S['batch_size']} per epoch")
 
 # %% [markdown]
 # ## 4.3 Evaluating on the test set
@@ -277,32 +302,33 @@ for (batch, dtype), eps in measured.items():
 # %% [markdown]
 # ## 4.5 The training loop
 #
-# `d2lite.train` is the tutorial's `train` function with sturdier behaviour. Its core, slightly
-# trimmed (run `d2lite.train??` to read all of it):
-#
-# ```python
-# for epoch in range(num_epochs):
-#     metric = Accumulator(3)  # sum of losses, correct predictions, examples
-#     net.train()  # dropout on
-#     for step, (X, y) in enumerate(train_iter):
-#         optimizer.zero_grad(set_to_none=True)
-#         with autocast(device, amp):  # bf16 when amp=True
-#             y_hat = net(X)  # (B, 10) scores
-#             loss = loss_fn(y_hat.float(), y)  # mean cross-entropy of the batch
-#         loss.backward()  # gradients of the loss w.r.t. every weight
-#         optimizer.step()  # SGD: w <- w - lr * (gradient + momentum term)
-#         metric.add(loss.detach() * y.numel(), correct(y_hat, y), y.numel())  # stays on device
-#         if (step + 1) % log_every == 0:  # about 5 points per epoch
-#             animator.add(epoch + (step + 1) / num_batches,
-#                          (metric[0] / metric[2], metric[1] / metric[2], None))
-#     test_acc = evaluate_accuracy_gpu(net, test_iter, device, amp)
-#     animator.add(epoch + 1, (train_loss, train_acc, test_acc))
-#     save_checkpoint(checkpoint, net, optimizer, epoch + 1, history)
-# ```
-#
-# Around that core it checks its arguments, stops with a clear message when the loss becomes NaN
-# or infinite or explodes (past 1000 times the loss of a uniform guess, ln 10 ≈ 2.30), stops
-# cleanly on Ctrl-C, and returns a `History` of every epoch.
+# `d2lite.train` is the tutorial's `train` function with sturdier behaviour, split into one
+# function a job. `train_step` does one batch: forward under the run's autocast context, the
+# loss, `backward()`, the optimizer's step. This is the library's own code, read from `d2lite.py`
+# when the page is built, so it cannot drift from what runs:
+
+# %%
+import inspect
+
+from IPython.display import Code
+
+Code(inspect.getsource(d2lite.train_step), language="python")
+
+# %% [markdown]
+# `train_epoch` runs one pass: a `train_step` per batch, the sums of losses and correct
+# predictions kept on the device and read only at about five log points, where it checks for
+# divergence, adds a point to the plot and updates the progress line:
+
+# %%
+Code(inspect.getsource(d2lite.train_epoch), language="python")
+
+# %% [markdown]
+# `train` wires them together: it picks the device and the autocast dtype once for the run,
+# resumes from a checkpoint, evaluates after every epoch, writes the checkpoint and shows a
+# progress line with the time left. Around that core it checks its arguments, stops with a
+# clear message when the loss becomes NaN or infinite or explodes (past 1000 times the loss of
+# a uniform guess, ln 10 ≈ 2.30), stops cleanly on Ctrl-C, and returns a `History` of every
+# epoch.
 
 # %% [markdown]
 # The fast path is three switches, each with one reason:
@@ -311,14 +337,17 @@ for (batch, dtype), eps in measured.items():
 #   and shuffling, batching and the 28→224 resize (`F.interpolate` on a whole batch) happen there,
 #   so the GPU never waits for CPU worker processes (the tutorial's pipeline resized images one
 #   by one with PIL in such workers);
-# - **`amp=True`**: the forward pass runs in bfloat16 under autocast, which the tensor cores of
-#   Ampere and newer GPUs (and the AVX512/AMX units of recent Intel CPUs) multiply several times
-#   faster than float32, while the weights and the optimizer stay in float32. Where bf16 would
-#   only be emulated (T4 and V100 GPUs, CPUs with AVX2 only, Apple's `mps`) d2lite quietly runs
-#   float32 instead. bf16 keeps float32's exponent range, so unlike float16 it needs no gradient
-#   scaler;
-# - **`channels_last=True`**: activations are stored height-width-channel, the layout tensor-core
-#   convolution kernels read directly; we switch it on only on a GPU.
+# - **`amp=True`**: the forward pass runs in a 16-bit format under autocast, while the weights
+#   and the optimizer stay in float32. `d2lite.amp_dtype` picks the format once per run, by what
+#   the hardware multiplies fast: bfloat16 on Ampere and newer GPUs and on CPUs with AVX512-BF16
+#   or AMX; float16 on the T4 of free hosted notebooks and on the V100, whose tensor cores do
+#   fp16 but not bf16; float32 elsewhere (older GPUs, AVX2-only CPUs, Apple's `mps`). bf16 keeps
+#   float32's exponent range; float16 does not (it stops at 65,504 and loses gradients below
+#   about 6·10⁻⁸), so there `train` adds a gradient scaler: it multiplies the loss before
+#   `backward()`, divides the gradients again before the step, and skips a step whose gradients
+#   overflowed. `history.amp_dtype` records which format ran;
+# - **`channels_last=True`**: activations are stored height-width-channel, the layout that
+#   tensor-core convolution kernels, and oneDNN's on recent CPUs, read directly.
 #
 # On a GPU `train` also sets `cudnn.benchmark`: it times the convolution algorithms for each
 # input shape once and keeps the fastest. The choice can differ between runs, so results are not
@@ -351,7 +380,7 @@ print(run)
 history = d2lite.train(
     net, train_iter, test_iter, S["num_epochs"], S["lr"], device,
     momentum=S["momentum"], amp=S["amp"],
-    channels_last=S["channels_last"] and device.type == "cuda",
+    channels_last=S["channels_last"],
     checkpoint=CKPT,
     animator=d2lite.Animator(xlabel="epoch", ylabel="loss / accuracy",
                              xlim=[0, S["num_epochs"]],

@@ -63,14 +63,16 @@ FULL = dict(
     n_mistakes=6,  # example images per confused pair
     fallback_train=None,  # no checkpoint? train on all 60,000 images ...
     fallback_epochs=2,  # ... for 2 epochs (a job for a GPU)
+    fallback_budget_minutes=None,  # no time budget on a GPU
 )
 CPU = dict(
     n_test=None,  # all 10,000 test images: about a minute and a half on a 2-core CPU
     batch_size=128,
     n_show=18,
     n_mistakes=6,
-    fallback_train=12_000,  # no checkpoint? 12,000 images for 1 epoch: a few minutes on a CPU
+    fallback_train=None,  # no checkpoint? 1 epoch on as many images as fit the budget below
     fallback_epochs=1,
+    fallback_budget_minutes=10,  # the stand-in's training, sized by this CPU's measured speed
 )
 QUICK_SETTING = dict(
     n_test=192,  # chapter 4's quick test images: AlexNet at 224x224 is slow on a CPU
@@ -79,6 +81,7 @@ QUICK_SETTING = dict(
     n_mistakes=6,
     fallback_train=256,  # only if chapter 4 has not run: a few seconds of training
     fallback_epochs=1,
+    fallback_budget_minutes=None,
 )
 S = {"full": FULL, "cpu": CPU, "quick": QUICK_SETTING}[SETTING]
 QUICK = SETTING == "quick"
@@ -130,9 +133,15 @@ else:
     print("No checkpoint: training a short stand-in model here (chapter 4 trains the real one).")
     d2lite.set_seed(0)  # before building the model, so that its biases are seeded too
     net = d2lite.init_weights(d2lite.alexnet()).to(device)
+    if S["fallback_budget_minutes"]:  # the CPU setting: as many images as fit the budget
+        plan = d2lite.plan_budget(net, train_iter, test_iter, S["fallback_budget_minutes"],
+                                  S["fallback_epochs"], device=device, amp=True)
+        print(plan)
+        train_iter, _ = d2lite.load_data_fashion_mnist(
+            S["batch_size"], resize=224, subset=(plan.n_train, S["n_test"]), device=device)
     history = d2lite.train(net, train_iter, test_iter, S["fallback_epochs"], 0.01, device,
                            momentum=0.9, amp=True, animator=False)
-    settings = dict(subset=S["fallback_train"], num_epochs=S["fallback_epochs"],
+    settings = dict(subset=len(train_iter.images), num_epochs=S["fallback_epochs"],
                     setting=SETTING, quick=QUICK)
 print("trained with:", settings)
 

@@ -63,26 +63,29 @@ import d2lite
 SETTING = d2lite.setting()  # 有 GPU 时为 "full"，没有时为 "cpu"，测试中为 "quick"
 FULL = dict(
     subset=None,  # 全部 60000 张训练图像和 10000 张测试图像
+    budget_minutes=None,  # 不设时间预算：完整方案
     batch_size=128,  # d2l 公布的批量大小；批量为 1 时硬件大半在空转（见下文的表）
     num_epochs=10,  # d2l 公布的轮数，据其报告测试精度约 0.88
     lr=0.01,  # AlexNet 论文的学习率，也是下文 CPU 初筛中测试精度最好的
     momentum=0.9,  # 论文的取值；筛选中不带动量、lr 0.01 的 SGD 学得慢得多
     amp=True,  # bf16 快的硬件上（Ampere 及更新的 GPU、带 AVX512/AMX 的 CPU）用 bf16 自动混合精度
-    channels_last=True,  # NHWC 内存布局，GPU 张量核心卷积喜欢的格式（仅在 GPU 上启用）
+    channels_last=True,  # NHWC 内存布局，GPU 张量核心卷积喜欢的格式
     on_device=True,  # uint8 数据集整体放在设备上，批次也在设备上切
 )
 CPU = dict(
-    subset=(30_000, None),  # 一半训练图像（固定的随机一半），全部测试图像
+    subset=None,  # 先载入全部图像：用多少训练图像由 budget_minutes 决定
+    budget_minutes=15,  # 整个训练（含评估）的时间预算，按运行它的这台 CPU 的实测速度来定（见 4.2）
     batch_size=128,
-    num_epochs=2,  # 一共 470 步（每轮 235 步），曲线上有两个测试精度点
+    num_epochs=2,  # 过两遍数据，曲线上有两个测试精度点
     lr=0.01,
     momentum=0.9,
-    amp=True,  # CPU 没有快速 bf16 时 d2lite 会自动改用 float32
-    channels_last=False,  # 在 CPU 上没有好处
+    amp=True,  # 有 AVX512-BF16 或 AMX 的 CPU 上用 bf16，其他 CPU 上 d2lite 自动改用 float32
+    channels_last=True,  # NHWC：在 AMD EPYC（Zen 4）上实测每秒 49.3 对 40.1 个样本，见 benchmarks/RESULTS.md
     on_device=True,  # 不启动 DataLoader 工作进程；整批用 F.interpolate 放大
 )
 QUICK_SETTING = dict(
     subset=(384, 192),  # 384 张训练 / 192 张测试：2 个空闲核心上约 20 秒
+    budget_minutes=None,
     batch_size=32,  # 每轮 12 步，实时曲线上能有几个点
     num_epochs=1,  # 只过一遍：够演示流程，远不够学会
     lr=0.01,
@@ -110,13 +113,14 @@ print("中文字体：", d2lite.use_cjk_font())
 
 # %% tags=["hide-input"]
 device = d2lite.try_gpu()
-name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+name = d2lite.device_name(device)  # GPU 或 CPU 的型号
 print(f"设备：{device}（{name}），torch {torch.__version__}，{torch.get_num_threads()} 个线程")
 if QUICK:
     print("快速运行：只用一个很小的子集训练 1 轮，下面打印的精度没有任何意义。")
 elif SETTING == "cpu":
-    print("CPU 设置：一半训练图像，训练 2 轮。完整设置（GPU 上用全部 6 万张图像训练 10 轮）"
-          "的最终精度会更高。")
+    print(f"CPU 设置：训练 {S['num_epochs']} 轮，训练图像取这台 CPU 在 {S['budget_minutes']} "
+          "分钟内跑得完的数量（在 4.2 节确定）。完整设置（GPU 上用全部 6 万张图像训练 10 轮）"
+          "的最终精度预计会更高。")
 
 # %% [markdown]
 # ## 4.1 分类精度
@@ -171,6 +175,25 @@ net = d2lite.alexnet()
 d2lite.init_weights(net)
 net.to(device)
 print(f"{sum(p.numel() for p in net.parameters()):,} 个参数，位于 {device}")
+
+# %% [markdown]
+# ### 按时间预算确定 CPU 上的训练规模
+#
+# 一轮训练要多久，主要取决于 CPU，而不是这个笔记本里的任何设置：同一段代码，在带 AMX 的 Xeon 上比在
+# 不带 AMX 的 AMD EPYC 上快一倍左右，在一台正忙着别的事的笔记本电脑上还会慢好几倍。所以 CPU 设置不写死
+# 训练图像的数量。`d2lite.plan_budget` 先在模型的一份副本上计时几个训练批次和评估批次（模型本身和随机数
+# 状态都不受影响），再按整个训练（含每轮在测试集上的评估）不超过 `budget_minutes` 分钟，算出能用多少张
+# 训练图像。它会打印测到的速度和选定的规模；想训练得更久、更好，就在参数单元格里调大 `budget_minutes`。
+# 其他设置下这一步什么也不改。
+
+# %%
+if S["budget_minutes"]:  # CPU 设置：在这台机器上，预算内跑得完多少训练图像就用多少
+    plan = d2lite.plan_budget(net, train_iter, test_iter, S["budget_minutes"], S["num_epochs"],
+                              device=device, amp=S["amp"], channels_last=S["channels_last"])
+    print(plan)
+    train_iter, test_iter = d2lite.load_data_fashion_mnist(
+        S["batch_size"], resize=224, subset=(plan.n_train, None), device=device)
+print(f"每轮 {len(train_iter)} 个训练批次，每批 {S['batch_size']} 张")
 
 # %% [markdown]
 # ## 4.3 在测试集上评估
@@ -256,30 +279,27 @@ for (batch, dtype), eps in measured.items():
 # %% [markdown]
 # ## 4.5 训练循环
 #
-# `d2lite.train` 就是原教程的 `train` 函数，只是更结实。它的核心部分如下（略有删减，
-# 想看全文可以运行 `d2lite.train??`）：
-#
-# ```python
-# for epoch in range(num_epochs):
-#     metric = Accumulator(3)  # 损失之和、答对个数、样本数
-#     net.train()  # 打开 dropout
-#     for step, (X, y) in enumerate(train_iter):
-#         optimizer.zero_grad(set_to_none=True)
-#         with autocast(device, amp):  # amp=True 时用 bf16
-#             y_hat = net(X)  # (B, 10) 的分数
-#             loss = loss_fn(y_hat.float(), y)  # 这一批的平均交叉熵
-#         loss.backward()  # 求损失对每个权重的梯度
-#         optimizer.step()  # SGD：w <- w - lr * (梯度 + 动量项)
-#         metric.add(loss.detach() * y.numel(), correct(y_hat, y), y.numel())  # 留在设备上累加
-#         if (step + 1) % log_every == 0:  # 每轮大约画 5 个点
-#             animator.add(epoch + (step + 1) / num_batches,
-#                          (metric[0] / metric[2], metric[1] / metric[2], None))
-#     test_acc = evaluate_accuracy_gpu(net, test_iter, device, amp)
-#     animator.add(epoch + 1, (train_loss, train_acc, test_acc))
-#     save_checkpoint(checkpoint, net, optimizer, epoch + 1, history)
-# ```
-#
-# 在这段核心之外，它还会检查参数；损失变成 NaN 或无穷大，或者爆炸到均匀瞎猜时损失（ln 10 ≈ 2.30）的
+# `d2lite.train` 就是原教程的 `train` 函数，只是更结实，并且拆成了一件事一个函数。`train_step` 处理一个
+# 批次：在本次训练的自动混合精度上下文里做前向计算，算损失，`backward()`，再让优化器走一步。下面显示的是
+# 库里的原样代码，构建网页时直接从 `d2lite.py` 读出，所以不会和真正运行的代码脱节：
+
+# %%
+import inspect
+
+from IPython.display import Code
+
+Code(inspect.getsource(d2lite.train_step), language="python")
+
+# %% [markdown]
+# `train_epoch` 把数据过一遍：每个批次调用一次 `train_step`，损失之和与答对个数都留在设备上累加，每轮只在
+# 大约 5 个记录点读出来；在记录点上它检查损失是否发散，给曲线添一个点，并刷新进度行：
+
+# %%
+Code(inspect.getsource(d2lite.train_epoch), language="python")
+
+# %% [markdown]
+# `train` 把它们串起来：为整个训练一次性选定设备和自动混合精度的数据类型，从检查点续训，每轮结束后评估并
+# 写检查点，还显示一行带剩余时间的进度。在这些之外，它还会检查参数；损失变成 NaN 或无穷大，或者爆炸到均匀瞎猜时损失（ln 10 ≈ 2.30）的
 # 1000 倍以上时，给出明确的报错；按下 Ctrl-C 能干净地停下；最后返回记录了每一轮结果的 `History`。
 
 # %% [markdown]
@@ -288,11 +308,14 @@ for (batch, dtype), eps in measured.items():
 # - **数据放在设备上**（`DeviceLoader`）：uint8 图像只拷到 GPU 一次（47 MB），打乱、分批以及 28→224 的缩放
 #   （对整批调用 `F.interpolate`）都在 GPU 上完成，GPU 不必再等 CPU 工作进程（原教程的流程就是在这样的
 #   工作进程里用 PIL 一张张地缩放图片）；
-# - **`amp=True`**：前向计算在 autocast 下以 bfloat16 进行，Ampere 及更新 GPU 的张量核心（以及新款 Intel CPU
-#   的 AVX512/AMX 单元）做 bf16 乘法比 float32 快好几倍，而权重和优化器状态仍保持 float32。在只能模拟 bf16
-#   的硬件上（T4、V100 GPU，只有 AVX2 的 CPU，苹果的 `mps`），d2lite 会默默改用 float32。bf16 的指数范围与
-#   float32 相同，所以不像 float16 那样需要梯度缩放（grad scaler）；
-# - **`channels_last=True`**：激活值按“高-宽-通道”的顺序存放，张量核心的卷积内核可以直接读取；我们只在 GPU 上打开它。
+# - **`amp=True`**：前向计算在 autocast 下用 16 位浮点格式进行，权重和优化器状态仍保持 float32。用哪种格式由
+#   `d2lite.amp_dtype` 在每次训练开始时按硬件一次定好：Ampere 及更新的 GPU、带 AVX512-BF16 或 AMX 的 CPU 用
+#   bfloat16；免费托管笔记本常见的 T4 和 V100 的张量核心只支持 fp16、不支持 bf16，就用 float16；其他硬件（更老的
+#   GPU、只有 AVX2 的 CPU、苹果的 `mps`）用 float32。bf16 的指数范围和 float32 相同；float16 则不然（最大只到
+#   65504，小于约 6·10⁻⁸ 的梯度会变成 0），所以这时 `train` 会加上梯度缩放器：`backward()` 之前先把损失放大，
+#   更新之前再把梯度缩回去，梯度溢出的那一步直接跳过。实际用了哪种格式记录在 `history.amp_dtype` 里；
+# - **`channels_last=True`**：激活值按“高-宽-通道”的顺序存放，GPU 张量核心的卷积内核、新款 CPU 上 oneDNN 的
+#   卷积内核都可以直接读取这种布局。
 #
 # 在 GPU 上，`train` 还会打开 `cudnn.benchmark`：对每种输入形状先把各种卷积算法计时一遍，再一直用最快的那个。
 # 不同运行选中的算法可能不同，结果因此不能逐位复现；`d2lite.set_seed(0, deterministic=True)` 会关掉它。
@@ -321,7 +344,7 @@ print(run)
 history = d2lite.train(
     net, train_iter, test_iter, S["num_epochs"], S["lr"], device,
     momentum=S["momentum"], amp=S["amp"],
-    channels_last=S["channels_last"] and device.type == "cuda",
+    channels_last=S["channels_last"],
     checkpoint=CKPT,
     animator=d2lite.Animator(xlabel="轮次", ylabel="损失 / 精度", xlim=[0, S["num_epochs"]],
                              legend=["训练损失", "训练精度", "测试精度"],

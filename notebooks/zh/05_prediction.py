@@ -59,14 +59,16 @@ FULL = dict(
     n_mistakes=6,  # 每对易混类别展示几张出错的图
     fallback_train=None,  # 没有检查点？就用全部 60000 张图像训练……
     fallback_epochs=2,  # ……2 轮（这是 GPU 的活）
+    fallback_budget_minutes=None,  # GPU 上不设时间预算
 )
 CPU = dict(
     n_test=None,  # 全部 10000 张测试图像：在 2 核 CPU 上约一分半钟
     batch_size=128,
     n_show=18,
     n_mistakes=6,
-    fallback_train=12_000,  # 没有检查点？用 12000 张图像训练 1 轮：CPU 上几分钟
+    fallback_train=None,  # 没有检查点？训练 1 轮，图像数量按下面的时间预算来定
     fallback_epochs=1,
+    fallback_budget_minutes=10,  # 替代模型的训练时间预算，按这台 CPU 的实测速度确定规模
 )
 QUICK_SETTING = dict(
     n_test=192,  # CPU 上 AlexNet 处理 224×224 图像很慢：192 张（即第 4 章快速设置的测试集）让本章很快跑完
@@ -75,6 +77,7 @@ QUICK_SETTING = dict(
     n_mistakes=6,
     fallback_train=256,  # 仅当第 4 章没运行过时才用：训练几秒钟
     fallback_epochs=1,
+    fallback_budget_minutes=None,
 )
 S = {"full": FULL, "cpu": CPU, "quick": QUICK_SETTING}[SETTING]
 QUICK = SETTING == "quick"
@@ -125,9 +128,15 @@ else:
     print("没有检查点：在这里临时训练一个替代模型（真正的模型由第 4 章训练）。")
     d2lite.set_seed(0)  # 先设种子再建模型，偏置的初始值也就固定了
     net = d2lite.init_weights(d2lite.alexnet()).to(device)
+    if S["fallback_budget_minutes"]:  # CPU 设置：预算内跑得完多少张就用多少张
+        plan = d2lite.plan_budget(net, train_iter, test_iter, S["fallback_budget_minutes"],
+                                  S["fallback_epochs"], device=device, amp=True)
+        print(plan)
+        train_iter, _ = d2lite.load_data_fashion_mnist(
+            S["batch_size"], resize=224, subset=(plan.n_train, S["n_test"]), device=device)
     history = d2lite.train(net, train_iter, test_iter, S["fallback_epochs"], 0.01, device,
                            momentum=0.9, amp=True, animator=False)
-    settings = dict(subset=S["fallback_train"], num_epochs=S["fallback_epochs"],
+    settings = dict(subset=len(train_iter.images), num_epochs=S["fallback_epochs"],
                     setting=SETTING, quick=QUICK)
 print("训练设置：", settings)
 
