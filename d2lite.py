@@ -24,17 +24,25 @@ Settings (environment variables, read when a function is called, never at import
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
+import json
 import math
 import os
 import random
+import re
+import shutil
+import signal
+import socket
 import stat
 import struct
 import sys
+import threading
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +71,8 @@ __all__ = [
     "EpochStats", "train_epoch", "Progress", "train", "BudgetPlan", "measure_speed",
     "plan_budget",
     # checkpoints
-    "CheckpointError", "save_checkpoint", "load_checkpoint",
+    "CheckpointError", "CheckpointWriteError", "CheckpointLockError", "CHECKPOINT_FORMAT",
+    "SIGTERM_EXIT_STATUS", "save_checkpoint", "load_checkpoint",
     # prediction
     "Predictions", "predict", "show_predictions", "predict_all", "confusion_matrix",
 ]
@@ -1099,12 +1108,18 @@ def train_epoch(net: nn.Module, train_iter: Iterable, loss_fn: nn.Module,
                 amp_ctx: contextlib.AbstractContextManager | None = None,
                 scaler: torch.amp.GradScaler | None = None, channels_last: bool = False,
                 epoch: int = 0, animator: Animator | None = None,
-                progress: Progress | None = None) -> EpochStats:
+                progress: Progress | None = None, start_step: int = 0,
+                sums: Sequence | None = None,
+                on_step: Callable[[int, Accumulator], None] | None = None) -> EpochStats:
     """One pass over ``train_iter``: a :func:`train_step` per batch; return its :class:`EpochStats`.
 
     The loss and the correct predictions are summed on the device and read only at about five
     log points per epoch. There the loss is checked for divergence, the ``animator`` gets a
-    point (x = epoch + fraction done) and ``progress`` prints its line.
+    point (x = epoch + fraction done) and ``progress`` prints its line. ``on_step(steps_done,
+    sums)`` runs after every step (``train`` saves mid-epoch checkpoints there). To finish an
+    epoch begun earlier, ``train_iter`` yields only the batches left, ``start_step`` counts
+    those done before and ``sums`` holds their ``Accumulator`` slots (loss sum, correct,
+    examples); the epoch's means then cover the whole epoch.
     """
     device = torch.device(device)
     num_batches = len(train_iter)
@@ -1112,9 +1127,11 @@ def train_epoch(net: nn.Module, train_iter: Iterable, loss_fn: nn.Module,
         raise ValueError("train_iter yielded no batches: is the dataset empty?")
     log_every = max(1, num_batches // 5)  # ~5 points per epoch, fine with < 5 batches
     metric = Accumulator(3)  # sum of losses, correct predictions, examples
+    if sums is not None:  # the same tensors (dtype, device) as if the epoch had not stopped
+        metric.data = [v.to(device) if torch.is_tensor(v) else float(v) for v in sums]
     net.train()  # dropout on
     t0 = time.perf_counter()
-    for step, (X, y) in enumerate(train_iter):
+    for step, (X, y) in enumerate(train_iter, start=start_step):
         X, y = _to_device(X, y, device, channels_last)
         loss, y_hat = train_step(net, X, y, loss_fn, optimizer, amp_ctx, scaler)
         metric.add(loss * y.numel(), _correct(y_hat, y), y.numel())  # stays on the device
@@ -1129,7 +1146,11 @@ def train_epoch(net: nn.Module, train_iter: Iterable, loss_fn: nn.Module,
                 animator.add(epoch + (step + 1) / num_batches, (train_l, train_acc, None))
             if progress is not None:
                 progress.log_point()
-    return EpochStats(train_l, train_acc, int(metric[2]), time.perf_counter() - t0)
+        if on_step is not None:
+            on_step(step + 1, metric)
+    # The means over the whole epoch (its last log point computed the same numbers).
+    return EpochStats(metric[0] / metric[2], metric[1] / metric[2], int(metric[2]),
+                      time.perf_counter() - t0)
 
 
 # --- Progress with the time left ---------------------------------------------------------------
@@ -1169,7 +1190,7 @@ class Progress:
         self.eval_steps, self.eval_seconds = eval_steps, None
         self.estimate_after, self.estimated = estimate_after, False
         self.device = torch.device(device)
-        self.epoch, self.step, self.examples = start_epoch, 0, 0
+        self.epoch, self.step, self.examples, self._first = start_epoch, 0, 0, 0
         self._handle, self._last_draw, self._t0 = None, 0.0, time.perf_counter()
         self._t1, self._ex1 = None, 0  # clock and examples after the epoch's first step
 
@@ -1179,20 +1200,22 @@ class Progress:
         stream = self.out or sys.stdout
         return "tty" if getattr(stream, "isatty", lambda: False)() else "lines"
 
-    def start_epoch(self, epoch: int) -> None:
-        """Begin epoch ``epoch`` (0-based): its step count and clocks start from zero."""
-        self.epoch, self.step, self.examples = epoch, 0, 0
+    def start_epoch(self, epoch: int, step: int = 0) -> None:
+        """Begin epoch ``epoch`` (0-based) at ``step`` (steps done before a resume): the
+        counts and clocks start from there."""
+        self.epoch, self.step, self.examples, self._first = epoch, step, 0, step
         self._t0, self._t1, self._ex1 = time.perf_counter(), None, 0
 
     def advance(self, examples: int) -> None:
         """Count one finished training step of ``examples`` examples."""
         self.step += 1
         self.examples += examples
-        if self.step == 1:
+        if self.step == self._first + 1:
             self._t1, self._ex1 = time.perf_counter(), self.examples
         if self.mode == "off":
             return
-        if not self.estimated and self.step >= min(self.estimate_after + 1, self.steps):
+        if not self.estimated and self.step - self._first >= min(self.estimate_after + 1,
+                                                                 self.steps - self._first):
             self._print_estimate()
         now = time.perf_counter()
         if self.mode in ("jupyter", "tty") and now - self._last_draw >= 0.5:
@@ -1221,16 +1244,18 @@ class Progress:
 
     def seconds_per_step(self) -> float:
         """Wall seconds per training step in this epoch, its first (warm-up) step excluded."""
-        if self.step >= 2 and self._t1 is not None:
-            return (time.perf_counter() - self._t1) / (self.step - 1)
-        if self.step == 1:
+        done = self.step - self._first  # steps timed in this session
+        if done >= 2 and self._t1 is not None:
+            return (time.perf_counter() - self._t1) / (done - 1)
+        if done == 1:
             return time.perf_counter() - self._t0
         return math.nan
 
     def examples_per_sec(self) -> float:
-        if self.step >= 2 and self._t1 is not None:
+        done = self.step - self._first
+        if done >= 2 and self._t1 is not None:
             return (self.examples - self._ex1) / max(time.perf_counter() - self._t1, 1e-9)
-        return self.examples / max(time.perf_counter() - self._t0, 1e-9) if self.step else math.nan
+        return self.examples / max(time.perf_counter() - self._t0, 1e-9) if done else math.nan
 
     def _eval_estimate(self, per_step: float) -> float:
         if self.eval_seconds is not None:
@@ -1295,11 +1320,18 @@ def _eval_mode(net: nn.Module):
         net.train(was_training)
 
 
+class _Stopped(Exception):
+    """Raised inside :func:`train` to stop after a signal (SIGTERM) asked it to."""
+
+
 def _evaluate(net: nn.Module, data_iter: Iterable, device: torch.device,
-              amp_ctx: contextlib.AbstractContextManager | None = None) -> float:
+              amp_ctx: contextlib.AbstractContextManager | None = None,
+              stop: Callable[[], bool] | None = None) -> float:
     metric = Accumulator(2)  # correct predictions, predictions
     with _eval_mode(net), torch.inference_mode(), amp_ctx or contextlib.nullcontext():
         for X, y in data_iter:
+            if stop is not None and stop():  # a long evaluation must not outlast the grace
+                raise _Stopped
             X, y = X.to(device), y.to(device)
             metric.add(_correct(net(X), y), y.numel())
     if metric[1] == 0:
@@ -1365,7 +1397,42 @@ class _Run:
     device: torch.device
     channels_last: bool
     checkpoint: Path | None
-    saved_epoch: int | None = None  # the epoch the checkpoint file holds
+    every: tuple[str, float] | None = None  # ("steps", n) or ("seconds", s): mid-epoch saves
+    saved_epoch: int | None = None  # the finished epochs the checkpoint file holds...
+    saved_step: int = 0  # ...and the steps of the next epoch it holds (0: an epoch's end)
+    num_batches: int = 0
+    since_save: int = 0  # training steps since the last checkpoint
+    last_save: float = 0.0  # _now() at the last checkpoint (or the start)
+    stop: int | None = None  # the signal that asked the run to stop (SIGTERM), once it came
+    position: dict | None = None  # a mid-epoch checkpoint's position, until it is resumed
+    epoch_rng: dict | None = None  # RNG states at the start of the current epoch
+    sums: list | None = None  # the current epoch's Accumulator slots after its last step
+
+
+def _now() -> float:
+    """The clock of ``checkpoint_every`` durations (a function, so tests can move it)."""
+    return time.monotonic()
+
+
+_DURATION = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(s|sec|min|h)\s*", re.IGNORECASE)
+_UNIT_SECONDS = {"s": 1, "sec": 1, "min": 60, "h": 3600}
+
+
+def _parse_every(every: Any, checkpoint: Any) -> tuple[str, float] | None:
+    """``checkpoint_every``: an int counts training steps, a string such as "10min" is time."""
+    if every is None:
+        return None
+    if checkpoint is None:
+        raise ValueError(f"checkpoint_every={every!r} needs a checkpoint file to write: pass "
+                         "checkpoint='run.pt' too.")
+    if isinstance(every, int) and not isinstance(every, bool) and every >= 1:
+        return ("steps", every)
+    match = _DURATION.fullmatch(every) if isinstance(every, str) else None
+    if match and float(match[1]) > 0:
+        return ("seconds", float(match[1]) * _UNIT_SECONDS[match[2].lower()])
+    raise ValueError("checkpoint_every must be a number of training steps (an int >= 1, e.g. "
+                     "200) or a duration string such as '10min', '90s' or '1h'; got "
+                     f"{every!r}.")
 
 
 def _prepare_model(net: nn.Module, device: torch.device, channels_last: bool,
@@ -1381,18 +1448,33 @@ def _prepare_model(net: nn.Module, device: torch.device, channels_last: bool,
     return torch.compile(net) if compile else net
 
 
+def _where(epoch: int | None, step: int, num_batches: int = 0) -> str:
+    """What a checkpoint holds, in words: "epoch 3" (its end) or "epoch 4 up to step 120"."""
+    if not step:
+        return f"epoch {epoch}"
+    of = f" of {num_batches}" if num_batches else ""
+    return f"epoch {epoch + 1} up to step {step}{of}"
+
+
 def _resume(run: _Run, history: History, verbose: bool) -> tuple[History, int]:
     """Load ``run.checkpoint`` (model, optimizer, scheduler, scaler, RNG); return its history
-    and epoch."""
+    and the number of finished epochs. A mid-epoch checkpoint's position is kept in
+    ``run.position`` for the epoch it stopped in."""
     state = load_checkpoint(run.checkpoint, run.net, run.optimizer, run.scheduler,
                             scaler=run.scaler)
     resumed = History(**state["history"])
     resumed.interrupted = False
     resumed.device, resumed.amp_dtype = history.device, history.amp_dtype
-    run.saved_epoch = state["epoch"]
-    _set_rng_state(state["rng"])
+    run.saved_epoch, run.position = state["epoch"], state.get("position")
+    run.saved_step = run.position["step"] if run.position else 0
+    if run.position:
+        run.position["rng"] = state["rng"]  # set after the epoch's done batches are skipped
+    else:
+        _set_rng_state(state["rng"])
     if verbose:
-        print(f"resumed from {run.checkpoint} after epoch {run.saved_epoch}")
+        where = (f"in epoch {run.saved_epoch + 1} after step {run.saved_step}"
+                 if run.saved_step else f"after epoch {run.saved_epoch}")
+        print(f"resumed from {run.checkpoint} {where}")
     return resumed, run.saved_epoch
 
 
@@ -1411,43 +1493,189 @@ def _make_animator(animator: Animator | bool | None, num_epochs: int,
     return animator
 
 
+# --- Checkpoints during the run -------------------------------------------------------------------
+
+
+def _save(run: _Run, epoch: int, history: History, position: dict | None = None) -> None:
+    """Write the run's checkpoint; a failed write says what the previous file still holds and
+    carries the history."""
+    try:
+        if position is None:  # positional: tests and the fault worker wrap save_checkpoint
+            save_checkpoint(run.checkpoint, run.net, run.optimizer, epoch, history,
+                            run.scheduler, run.scaler)
+        else:
+            save_checkpoint(run.checkpoint, run.net, run.optimizer, epoch, history,
+                            run.scheduler, run.scaler, position=position)
+    except CheckpointWriteError as err:
+        kept = (f"The previous checkpoint {run.checkpoint} is intact and holds "
+                f"{_where(run.saved_epoch, run.saved_step, run.num_batches)}."
+                if run.saved_epoch is not None else "No checkpoint had been written yet.")
+        err.args = (f"{err} {kept} The model keeps its weights and the error's .history holds "
+                    f"the {len(history.epoch)} finished epoch(s); after fixing this, resume with "
+                    "train(..., checkpoint=..., resume=True).",)
+        err.history = history
+        raise
+    run.saved_epoch, run.saved_step = epoch, position["step"] if position else 0
+    run.since_save, run.last_save = 0, _now()
+
+
+def _save_position(run: _Run, epoch: int, step: int, history: History) -> None:
+    """A mid-epoch checkpoint after ``step`` steps of epoch ``epoch + 1``: with the RNG states
+    of the epoch's start (to replay its data order) and its partial sums."""
+    sums = [v.detach().cpu() if torch.is_tensor(v) else float(v) for v in run.sums]
+    _save(run, epoch, history, {"step": step, "epoch_rng": run.epoch_rng, "sums": sums})
+
+
+def _due(run: _Run) -> bool:
+    kind, every = run.every
+    return run.since_save >= every if kind == "steps" else _now() - run.last_save >= every
+
+
+def _after_step(run: _Run, epoch: int, history: History, step: int, metric: Accumulator) -> None:
+    """After each training step: stop if a signal asked to (saving the exact position first),
+    or write a mid-epoch checkpoint when ``checkpoint_every`` is due."""
+    run.sums, run.since_save = metric.data, run.since_save + 1
+    if run.stop is not None:
+        if run.checkpoint is not None:
+            _save_position(run, epoch, step, history)
+        raise _Stopped
+    if run.every is not None and step < run.num_batches and _due(run):
+        _save_position(run, epoch, step, history)  # the epoch's end saves anyway
+
+
+class _Rest:
+    """The batches left of an epoch begun before a resume, under the epoch's full length."""
+
+    def __init__(self, batches: Iterator, num_batches: int):
+        self.batches, self.num_batches = batches, num_batches
+
+    def __len__(self) -> int:
+        return self.num_batches
+
+    def __iter__(self) -> Iterator:
+        return self.batches
+
+
+def _epoch_batches(run: _Run, train_iter: Iterable) -> tuple[Iterable, int, list | None]:
+    """The epoch's batches, steps already done, and their sums. After a mid-epoch checkpoint:
+    the RNG states of the epoch's start come back, a new iterator draws the same data order,
+    the batches already trained on are skipped, and the RNG states of the save come back."""
+    position, run.position = run.position, None
+    if position is None:
+        run.epoch_rng = _get_rng_state()  # DataLoader/DeviceLoader shuffle when iter() starts
+        return train_iter, 0, None
+    run.epoch_rng = position["epoch_rng"]
+    _set_rng_state(position["epoch_rng"])
+    batches = iter(train_iter)
+    for _ in range(position["step"]):
+        next(batches)
+    _set_rng_state(position["rng"])  # dropout and augmentation go on as they would have
+    run.sums = position["sums"]
+    return _Rest(batches, len(train_iter)), position["step"], position["sums"]
+
+
+def _epoch(run: _Run, train_iter: Iterable, epoch: int, history: History,
+           animator: Animator | None, progress: Progress) -> EpochStats:
+    batches, start_step, sums = _epoch_batches(run, train_iter)
+    progress.start_epoch(epoch, start_step)
+    try:
+        return train_epoch(run.model, batches, run.loss_fn, run.optimizer, run.device,
+                           amp_ctx=run.amp_ctx, scaler=run.scaler,
+                           channels_last=run.channels_last, epoch=epoch, animator=animator,
+                           progress=progress, start_step=start_step, sums=sums,
+                           on_step=lambda step, metric: _after_step(run, epoch, history, step,
+                                                                    metric))
+    except TrainingDivergedError as err:
+        err.history = history  # the epochs finished before this one
+        raise
+
+
+def _evaluate_epoch(run: _Run, test_iter: Iterable, epoch: int, history: History) -> float:
+    """The test accuracy after an epoch; a stop asked for meanwhile first saves the position
+    "all steps done, not yet evaluated"."""
+    try:
+        return _evaluate(run.model, test_iter, run.device, run.amp_ctx,
+                         stop=lambda: run.stop is not None)
+    except _Stopped:
+        if run.checkpoint is not None:
+            _save_position(run, epoch, run.num_batches, history)
+        raise
+
+
 def _train_epochs(run: _Run, train_iter: Iterable, test_iter: Iterable, start_epoch: int,
                   num_epochs: int, history: History, animator: Animator | None,
                   progress: Progress) -> None:
     """Epochs ``start_epoch + 1 .. num_epochs``: train, evaluate, record, plot, checkpoint."""
+    run.num_batches, run.last_save = len(train_iter), _now()
     for epoch in range(start_epoch, num_epochs):
-        progress.start_epoch(epoch)
-        try:
-            stats = train_epoch(run.model, train_iter, run.loss_fn, run.optimizer, run.device,
-                                amp_ctx=run.amp_ctx, scaler=run.scaler,
-                                channels_last=run.channels_last, epoch=epoch,
-                                animator=animator, progress=progress)
-        except TrainingDivergedError as err:
-            err.history = history  # the epochs finished before this one
-            raise
-        if run.scheduler is not None:
-            run.scheduler.step()
+        stats = _epoch(run, train_iter, epoch, history, animator, progress)
         t0 = time.perf_counter()
-        test_acc = _evaluate(run.model, test_iter, run.device, run.amp_ctx)
+        test_acc = _evaluate_epoch(run, test_iter, epoch, history)
         progress.end_epoch(eval_seconds=time.perf_counter() - t0)
+        if run.scheduler is not None:  # after evaluating: a stop there saves it un-stepped
+            run.scheduler.step()
         _append(history, epoch + 1, stats.loss, stats.acc, test_acc,
                 stats.examples / stats.seconds, stats.seconds)
         if animator is not None:
             animator.add(epoch + 1, (stats.loss, stats.acc, test_acc))
         if run.checkpoint is not None:
-            save_checkpoint(run.checkpoint, run.net, run.optimizer, epoch + 1, history,
-                            run.scheduler, run.scaler)
-            run.saved_epoch = epoch + 1
+            _save(run, epoch + 1, history)
+        if run.stop is not None:  # came while evaluating or saving: the epoch is on disk
+            raise _Stopped
+
+
+# --- Stopping: Ctrl-C and SIGTERM -------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm(run: _Run):
+    """While training, SIGTERM (hosted notebooks, SLURM, spot machines stopping a job) asks the
+    run to stop after its current step instead of killing it. Only the main thread may set a
+    signal handler; elsewhere SIGTERM keeps its effect. The previous handler comes back."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def ask_to_stop(signum, frame):  # runs between two bytecodes of the main thread
+        run.stop = signum
+
+    previous = signal.signal(signal.SIGTERM, ask_to_stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+def _on_disk(run: _Run) -> str:
+    return (f"the checkpoint {run.checkpoint} holds "
+            f"{_where(run.saved_epoch, run.saved_step, run.num_batches)}"
+            if run.saved_epoch is not None else "no checkpoint was saved")
 
 
 def _interrupted_message(run: _Run, progress: Progress, history: History) -> str:
-    where = (f"the checkpoint {run.checkpoint} holds epoch {run.saved_epoch}"
-             if run.saved_epoch is not None else "no checkpoint was saved")
     how = ("Resume with train(..., checkpoint=..., resume=True)." if run.checkpoint else
            "Pass checkpoint='run.pt' to be able to resume next time.")
     return (f"\nInterrupted in epoch {progress.epoch + 1} after {progress.step} step(s). The "
             f"model keeps its last weights and the history holds {len(history.epoch)} finished "
-            f"epoch(s); {where}. {how}")
+            f"epoch(s); {_on_disk(run)}. {how}")
+
+
+def _stopped(run: _Run, progress: Progress, history: History) -> History:
+    """SIGTERM: say where the run stopped and how to resume; then in a script exit with status
+    143 (SystemExit, ``.history`` attached); in a notebook return the history."""
+    history.interrupted = True
+    how = ("Run the same train(..., checkpoint=..., resume=True) again to continue from there."
+           if run.saved_epoch is not None else
+           "Pass checkpoint='run.pt' and checkpoint_every='10min' to be able to resume.")
+    then = ("train returns the history (interrupted=True)." if _in_jupyter() else
+            f"Exiting with status {SIGTERM_EXIT_STATUS}.")
+    print(f"\nStopped by SIGTERM in epoch {progress.epoch + 1} after {progress.step} step(s); "
+          f"{_on_disk(run)}. {how} {then}", flush=True)
+    if _in_jupyter():  # IPython would catch SystemExit anyway and keep the kernel running
+        return history
+    stop = SystemExit(SIGTERM_EXIT_STATUS)
+    stop.history = history
+    raise stop
 
 
 def _evaluate_only(run: _Run, test_iter: Iterable, history: History, verbose: bool) -> History:
@@ -1455,6 +1683,24 @@ def _evaluate_only(run: _Run, test_iter: Iterable, history: History, verbose: bo
     _append(history, 0, math.nan, math.nan, test_acc, math.nan, 0.0)
     if verbose:
         print(f"test acc {test_acc:.3f} (num_epochs=0: evaluation only)")
+    return history
+
+
+def _run_epochs(run: _Run, train_iter: Iterable, test_iter: Iterable, start_epoch: int,
+                num_epochs: int, history: History, animator: Animator | None,
+                progress: Progress) -> History:
+    """The epochs under the SIGTERM handler; Ctrl-C and SIGTERM end them cleanly."""
+    try:
+        with _stop_on_sigterm(run):
+            _train_epochs(run, train_iter, test_iter, start_epoch, num_epochs, history,
+                          animator, progress)
+    except KeyboardInterrupt:
+        history.interrupted = True
+        print(_interrupted_message(run, progress, history))
+    except _Stopped:
+        return _stopped(run, progress, history)
+    finally:
+        progress.close()
     return history
 
 
@@ -1479,12 +1725,13 @@ def train(
     resume: bool = False,
     verbose: bool = True,
     progress: bool | str | None = None,
+    checkpoint_every: int | str | None = None,
 ) -> History:
     """Train ``net`` with SGD and cross-entropy; return a :class:`History`.
 
     It does not initialise weights: call :func:`init_weights` first (a separate step). Each
     epoch is one :func:`train_epoch`, each batch one :func:`train_step`; ``train`` adds the
-    device, the checkpoints, the plot, the progress line and Ctrl-C.
+    device, the checkpoints, the plot, the progress line, Ctrl-C and SIGTERM.
 
     - ``amp``: True trains under autocast in the dtype :func:`amp_dtype` picks for the device
       (bf16 on Ampere+ GPUs and AVX512-BF16/AMX CPUs, fp16 with a gradient scaler on V100/T4,
@@ -1494,17 +1741,31 @@ def train(
       convolution kernels (not after ``set_seed(..., deterministic=True)``).
     - ``checkpoint``: a file written atomically after every epoch (model, optimizer, scaler,
       epoch, history, RNG states). With ``resume=True`` training continues from it up to
-      ``num_epochs`` in total, and gives the same result as an uninterrupted run.
+      ``num_epochs`` in total, and gives the same result as an uninterrupted run. Before the
+      first step its folder is created and checked writable, and ``<checkpoint>.lock`` (pid,
+      host, start time) keeps a second run off the same file (:class:`CheckpointLockError`;
+      a lock whose process is dead is recovered). A write that fails (full disk...) raises
+      :class:`CheckpointWriteError` with ``.history``; the previous file stays intact.
+    - ``checkpoint_every``: also write the checkpoint inside epochs, every N training steps
+      (an int) or every so often (a string: ``"10min"``, ``"90s"``, ``"1h"``). Resuming from
+      such a checkpoint replays the epoch's data order, skips the batches done, and reaches
+      the same result as an uninterrupted run; at most that interval is lost.
     - ``progress``: a line with the step, examples/s and the time left (see :class:`Progress`);
       None shows it when ``verbose``; a string picks its mode. After the first steps one line
       estimates the whole run's time.
     - Ctrl-C (KeyboardInterrupt) stops cleanly: the model keeps its last weights, the
       history so far is returned with ``interrupted=True``, and the message says how to resume.
+    - SIGTERM (a scheduler or host stopping the job) finishes the current step, saves the exact
+      position to ``checkpoint``, prints how to resume, then raises
+      ``SystemExit(SIGTERM_EXIT_STATUS)`` (143) with ``.history``; in Jupyter it returns the
+      history with ``interrupted=True`` instead. The handler is set only for the duration of
+      ``train``, only in the main thread.
     - A NaN/inf loss, or a finite one over 1000 times a uniform guess's (about 2,300 for
       10 classes), raises :class:`TrainingDivergedError` naming the epoch and step.
     Prints the tutorial's closing lines (loss/train acc/test acc, examples/sec on device).
     """
     _check_train_args(num_epochs, lr)
+    every = _parse_every(checkpoint_every, checkpoint)
     device = resolve_device(device)
     dtype = amp_dtype(device, amp)  # decided once for the whole run
     model = _prepare_model(net, device, channels_last, compile)
@@ -1512,33 +1773,29 @@ def train(
                                              weight_decay=weight_decay)
     run = _Run(net, model, optimizer, scheduler, grad_scaler(device, dtype),
                nn.CrossEntropyLoss(label_smoothing=label_smoothing), autocast(device, dtype),
-               device, channels_last, None if checkpoint is None else Path(checkpoint))
+               device, channels_last, None if checkpoint is None else Path(checkpoint), every)
     history = History(device=str(device), amp_dtype=_dtype_name(dtype))
-    start_epoch = 0
-    if run.checkpoint is not None:
-        _remove_stale_tmp(run.checkpoint)
-        if resume and run.checkpoint.exists():
+    lock = _open_checkpoint(run.checkpoint, net, verbose)  # storage faults show up now
+    try:
+        start_epoch = 0
+        if resume and run.checkpoint is not None and run.checkpoint.exists():
             history, start_epoch = _resume(run, history, verbose)
-    animator = _make_animator(animator, num_epochs, history)
-    if verbose:
-        print(f"training on {device}" + ("" if dtype == torch.float32 else
-                                         f" ({_dtype_name(dtype)} autocast)"))
-    # Out of GPU memory, in training or in evaluation, gets advice on the batch size to try.
-    with _oom_advice(getattr(test_iter if num_epochs == 0 else train_iter, "batch_size", None)):
-        if num_epochs == 0:
-            return _evaluate_only(run, test_iter, history, verbose)
-        progress = _make_progress(progress, verbose, num_epochs, train_iter, test_iter,
-                                  start_epoch, device)
-        try:
-            _train_epochs(run, train_iter, test_iter, start_epoch, num_epochs, history,
-                          animator, progress)
-        except KeyboardInterrupt:
-            history.interrupted = True
-            print(_interrupted_message(run, progress, history))
-            return history
-        finally:
-            progress.close()
-    if verbose:
+        animator = _make_animator(animator, num_epochs, history)
+        if verbose:
+            print(f"training on {device}" + ("" if dtype == torch.float32 else
+                                             f" ({_dtype_name(dtype)} autocast)"))
+        # Out of GPU memory, in training or in evaluation, gets advice on the batch size.
+        with _oom_advice(getattr(test_iter if num_epochs == 0 else train_iter, "batch_size",
+                                 None)):
+            if num_epochs == 0:
+                return _evaluate_only(run, test_iter, history, verbose)
+            progress = _make_progress(progress, verbose, num_epochs, train_iter, test_iter,
+                                      start_epoch, device)
+            history = _run_epochs(run, train_iter, test_iter, start_epoch, num_epochs,
+                                  history, animator, progress)
+    finally:
+        _release_lock(lock)
+    if verbose and not history.interrupted:
         print(history)
     return history
 
@@ -1687,8 +1944,73 @@ def _append(h: History, epoch, loss, train_acc, test_acc, eps, seconds) -> None:
 # ----------------------------------------------------------------------------------------------
 
 
+CHECKPOINT_FORMAT = 2  # 1: epoch ends only (files without a "format" key); 2: mid-epoch positions
+SIGTERM_EXIT_STATUS = 143  # 128 + SIGTERM(15): what shells and schedulers report for a TERM stop
+
+
 class CheckpointError(RuntimeError):
-    """A checkpoint file is damaged or belongs to a different model."""
+    """A checkpoint file is damaged, belongs to a different model, or cannot be used here."""
+
+
+class CheckpointWriteError(CheckpointError, OSError):
+    """A checkpoint could not be written: a full disk, a read-only or unwritable folder, a
+    parent folder that cannot be created. Also an ``OSError`` (``.errno`` is the system's).
+
+    ``.path`` is the checkpoint. When :func:`train` raises it, ``.history`` holds the epochs
+    finished so far (the model keeps its weights) and the previous checkpoint file is intact.
+    """
+
+    def __init__(self, message: str, path: str | os.PathLike, errno_: int | None = None,
+                 history: History | None = None):
+        RuntimeError.__init__(self, message)
+        self.errno, self.strerror, self.filename = errno_, message, os.fspath(path)
+        self.path, self.history = Path(path), history
+
+    def __str__(self) -> str:  # OSError's own would print "[Errno 28] ..." before the message
+        return str(self.args[0])
+
+
+class CheckpointLockError(CheckpointError):
+    """Another run is writing the same checkpoint file: it holds ``<checkpoint>.lock``."""
+
+
+# errno -> (what went wrong, what to do); {dir} is the folder concerned.
+_DISK_FULL = ("the disk is full", "free space there (see `df -h {dir}`) or pass checkpoint= a "
+              "path on another disk")
+_NOT_WRITABLE = ("permission denied", "make the folder writable (chmod u+w {dir}) or pass "
+                 "checkpoint= a path in a folder you can write to")
+_WRITE_FAULTS = {
+    errno.ENOSPC: _DISK_FULL,
+    getattr(errno, "EDQUOT", errno.ENOSPC): ("your disk quota is used up", _DISK_FULL[1]),
+    errno.EROFS: ("the file system is read-only", "pass checkpoint= a path on a writable disk"),
+    errno.EACCES: _NOT_WRITABLE,
+    errno.EPERM: _NOT_WRITABLE,
+    errno.ENOTDIR: ("a file stands where a folder of the path should be", "remove or rename "
+                    "that file, or pass checkpoint= another path"),
+}
+
+
+def _write_error(path: Path, err: OSError, what: str = "write the checkpoint",
+                 folder: Path | None = None) -> CheckpointWriteError:
+    """A CheckpointWriteError that names the path, the cause in words, and the fix."""
+    reason, fix = _WRITE_FAULTS.get(err.errno, (err.strerror or str(err),
+                                                "pass checkpoint= a path on a writable disk"))
+    system = f"{err.strerror or err}, errno {err.errno}" if err.errno else str(err)
+    return CheckpointWriteError(f"Cannot {what} {path}: {reason} ({system}). To fix it, "
+                                f"{fix.format(dir=folder or path.parent)}.", path, err.errno)
+
+
+def _make_parent(path: Path) -> None:
+    """Create the checkpoint's folder, or say why it cannot be created."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as err:  # a file where a folder should be
+        err.errno = errno.ENOTDIR
+        raise _write_error(path.parent, err, "create the checkpoint folder", path.parent) \
+            from None
+    except OSError as err:
+        raise _write_error(path.parent, err, "create the checkpoint folder", path.parent) \
+            from None
 
 
 def _get_rng_state() -> dict:
@@ -1721,23 +2043,82 @@ def _remove_stale_tmp(path: Path) -> None:
                 leftover.unlink(missing_ok=True)
 
 
+# --- Wrapped models: torch.compile and DDP ------------------------------------------------------
+
+_WRAPPER_PREFIXES = ("_orig_mod.", "module.")  # torch.compile's OptimizedModule; DDP/DataParallel
+
+
+def _unwrap(net: nn.Module) -> nn.Module:
+    """The plain model inside ``torch.compile(net)``, ``DistributedDataParallel(net)`` or
+    ``DataParallel(net)`` (nested too); ``net`` itself otherwise."""
+    while True:
+        if isinstance(getattr(net, "_orig_mod", None), nn.Module):
+            net = net._orig_mod
+        elif isinstance(net, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
+            net = net.module
+        else:
+            return net
+
+
+def _strip_prefix(state: dict, prefix: str) -> dict:
+    out = type(state)((k[len(prefix):], v) for k, v in state.items())
+    meta = getattr(state, "_metadata", None)  # module versions (e.g. BatchNorm's) travel along
+    if meta is not None:
+        out._metadata = type(meta)((k[len(prefix):] if k.startswith(prefix) else
+                                    ("" if k == prefix[:-1] else k), v) for k, v in meta.items())
+    return out
+
+
+def _plain_keys(state: dict, own_keys: Iterable[str]) -> dict:
+    """A state dict saved from a wrapped model (every key starts with ``_orig_mod.`` or
+    ``module.``) renamed as the plain model names it. Left alone when the model's own keys
+    carry the prefix (a model with a submodule really named ``module``)."""
+    own_keys = list(own_keys)
+    stripped = True
+    while stripped and state:
+        stripped = False
+        for prefix in _WRAPPER_PREFIXES:
+            if all(k.startswith(prefix) for k in state) and \
+                    not any(k.startswith(prefix) for k in own_keys):
+                state, stripped = _strip_prefix(state, prefix), True
+    return state
+
+
+# --- Saving and loading --------------------------------------------------------------------------
+
+
+def _disk_error(err: BaseException) -> OSError | None:
+    """The OSError behind ``err``: torch.save reports a failed write (disk full) as a
+    RuntimeError "unexpected pos ..." whose context is the OSError."""
+    if isinstance(err, OSError):
+        return err
+    return err.__context__ if isinstance(err.__context__, OSError) else None
+
+
 def save_checkpoint(path: str | os.PathLike, net: nn.Module,
                     optimizer: torch.optim.Optimizer | None = None, epoch: int = 0,
                     history: History | None = None, scheduler: Any = None,
-                    scaler: torch.amp.GradScaler | None = None) -> Path:
+                    scaler: torch.amp.GradScaler | None = None, *,
+                    position: dict | None = None) -> Path:
     """Save model, optimizer, epoch, history and RNG states to ``path`` atomically.
 
     The file is written next to ``path`` under a temporary name, flushed to disk, then
-    renamed over ``path``: a crash mid-write leaves the previous checkpoint intact.
+    renamed over ``path``: a crash mid-write leaves the previous checkpoint intact. The
+    weights are saved under the plain model's names, also when ``net`` is wrapped by
+    ``torch.compile`` or DDP. ``epoch`` counts finished epochs; ``position`` is where
+    :func:`train` stood inside the next one (a mid-epoch checkpoint; None at an epoch's end).
+    A failed write (full disk, read-only folder...) raises :class:`CheckpointWriteError`.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_parent(path)
     state = {
-        "model": net.state_dict(),
+        "format": CHECKPOINT_FORMAT,
+        "model": _unwrap(net).state_dict(),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "scaler": scaler.state_dict() if scaler is not None else None,  # fp16's loss scale
         "epoch": epoch,
+        "position": position,  # None: an epoch's end
         "history": (history or History()).to_dict(),
         "rng": _get_rng_state(),
         "torch_version": str(torch.__version__),  # a plain str: weights_only refuses TorchVersion
@@ -1749,10 +2130,34 @@ def save_checkpoint(path: str | os.PathLike, net: nn.Module,
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)  # atomic on POSIX and Windows
+    except (OSError, RuntimeError) as err:
+        cause = _disk_error(err)
+        if cause is None:
+            raise
+        raise _write_error(path, cause) from None
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        with contextlib.suppress(OSError):  # on a read-only disk there is nothing to remove
+            tmp.unlink(missing_ok=True)
     return path
+
+
+def _read_state(path: Path, map_location) -> dict:
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+        state["model"]  # noqa: B018 - a dict without weights is not a checkpoint
+    except Exception as err:  # noqa: BLE001 - unpickling errors come in many types
+        # Only PyTorch's first sentence: the rest advises weights_only=False, unsafe here.
+        reason = (str(err).strip().splitlines() or [""])[0].split(". ")[0][:200]
+        raise CheckpointError(
+            f"{path} is not a readable d2lite checkpoint: it may be truncated or damaged. "
+            f"Delete it and train again. ({type(err).__name__}: {reason})") from None
+    version = state.get("format", 1)
+    if not isinstance(version, int) or version > CHECKPOINT_FORMAT:
+        raise CheckpointError(
+            f"{path} is in checkpoint format {version!r}, written by a newer d2lite; this one "
+            f"reads formats up to {CHECKPOINT_FORMAT}. Update d2lite (git pull in the book's "
+            "folder) to load it, or train a new checkpoint.")
+    return state
 
 
 def load_checkpoint(path: str | os.PathLike, net: nn.Module,
@@ -1761,22 +2166,21 @@ def load_checkpoint(path: str | os.PathLike, net: nn.Module,
                     scaler: torch.amp.GradScaler | None = None) -> dict:
     """Load a checkpoint into ``net`` (and optimizer/scheduler); return the whole state dict.
 
-    Uses ``torch.load(weights_only=True)``: no arbitrary code runs. A damaged file, or one
-    saved from a different architecture or class count, raises :class:`CheckpointError`.
+    Uses ``torch.load(weights_only=True)``: no arbitrary code runs. Tensors are read onto
+    ``map_location`` (the CPU by default, so a checkpoint written on a GPU loads on a machine
+    without one), then copied to wherever ``net``'s and the optimizer's tensors are. Keys saved
+    from ``torch.compile(net)`` (``_orig_mod.``) or DDP (``module.``) load into the plain model,
+    and ``net`` may itself be wrapped. A damaged file, one from a different architecture or
+    class count, or one in a newer format than this d2lite reads raises
+    :class:`CheckpointError`.
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"No checkpoint at {path}.")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-        model_state = state["model"]
-    except Exception as err:  # noqa: BLE001 - unpickling errors come in many types
-        # Only PyTorch's first sentence: the rest advises weights_only=False, unsafe here.
-        reason = (str(err).strip().splitlines() or [""])[0].split(". ")[0][:200]
-        raise CheckpointError(
-            f"{path} is not a readable d2lite checkpoint: it may be truncated or damaged. "
-            f"Delete it and train again. ({type(err).__name__}: {reason})") from None
-    own = net.state_dict()
+    state = _read_state(path, map_location)
+    plain = _unwrap(net)
+    own = plain.state_dict()
+    model_state = _plain_keys(state["model"], own)
     problems = [f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"
                 for k, v in model_state.items() if k in own and own[k].shape != v.shape]
     missing = sorted(set(own) - set(model_state))
@@ -1787,14 +2191,141 @@ def load_checkpoint(path: str | os.PathLike, net: nn.Module,
         raise CheckpointError(
             f"{path} was saved from a different model ({detail}). Build the same architecture "
             "with the same num_classes before loading, or train a new checkpoint.")
-    net.load_state_dict(model_state)
-    if optimizer is not None and state.get("optimizer") is not None:
-        optimizer.load_state_dict(state["optimizer"])
-    if scheduler is not None and state.get("scheduler") is not None:
-        scheduler.load_state_dict(state["scheduler"])
-    if scaler is not None and state.get("scaler") is not None:
-        scaler.load_state_dict(state["scaler"])
+    plain.load_state_dict(model_state)
+    for target, key in ((optimizer, "optimizer"), (scheduler, "scheduler"), (scaler, "scaler")):
+        if target is not None and state.get(key) is not None:
+            target.load_state_dict(state[key])  # the optimizer moves its state to the params
     return state
+
+
+# --- One writer per checkpoint: a lock file -----------------------------------------------------
+
+_HELD_LOCKS: set[str] = set()  # lock files this process holds (a notebook may train again)
+_LOCK_YOUNG_S = 10  # an unreadable lock younger than this may be one being written right now
+
+
+def _lock_path(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
+def _pid_alive(pid: int) -> bool:
+    if sys.platform == "win32":
+        return True  # os.kill(pid, 0) would terminate it on Windows: never guess there
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it exists, another user's
+        return True
+    return True
+
+
+def _read_lock(lock: Path) -> dict | None:
+    try:
+        owner = json.loads(lock.read_text())
+        return owner if isinstance(owner, dict) and isinstance(owner.get("pid"), int) else None
+    except (OSError, ValueError):
+        return None
+
+
+def _lock_is_stale(owner: dict | None, lock: Path) -> bool:
+    """A lock of a run that cannot be running any more: a dead pid on this host, or an
+    unreadable file (killed while writing it) that is not brand new."""
+    if owner is None:
+        with contextlib.suppress(OSError):
+            return time.time() - lock.stat().st_mtime > _LOCK_YOUNG_S
+        return True
+    if owner.get("host") != socket.gethostname():
+        return False  # another machine on a shared disk: its pids mean nothing here
+    if owner["pid"] == os.getpid():
+        return str(lock) not in _HELD_LOCKS  # ours, left by an earlier call that died
+    return not _pid_alive(owner["pid"])
+
+
+def _lock_message(path: Path, lock: Path, owner: dict | None) -> str:
+    who = ("a run that is starting" if owner is None else
+           f"pid {owner['pid']} on {owner.get('host')}, started {owner.get('started')}")
+    return (f"Another training run is writing the checkpoint {path}: {lock} names {who}. Two "
+            "runs on one checkpoint would overwrite each other's progress. Wait for it to "
+            "finish, stop it, or pass checkpoint= another file. If no such run exists any more "
+            f"(e.g. it ran on another machine), delete {lock}.")
+
+
+def _take_lock(lock: Path, owner: dict) -> bool:
+    """Create ``lock`` holding ``owner``; False if it exists already."""
+    try:
+        fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return False
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(owner))  # on a full disk this fails: nothing is trained yet
+    except BaseException:
+        lock.unlink(missing_ok=True)
+        raise
+    return True
+
+
+def _acquire_lock(path: Path, verbose: bool) -> Path:
+    """Take ``<checkpoint>.lock`` for this run (pid, host, start time), recovering a stale one;
+    raise :class:`CheckpointLockError` if a live run holds it."""
+    lock = _lock_path(path)
+    owner = {"pid": os.getpid(), "host": socket.gethostname(),
+             "started": datetime.now().astimezone().isoformat(timespec="seconds")}
+    try:
+        for _attempt in range(3):
+            if _take_lock(lock, owner):
+                _HELD_LOCKS.add(str(lock))
+                return lock
+            holder = _read_lock(lock)
+            if not _lock_is_stale(holder, lock):
+                raise CheckpointLockError(_lock_message(path, lock, holder))
+            lock.unlink(missing_ok=True)
+            if verbose:
+                who = "an unreadable lock" if holder is None else f"pid {holder['pid']}"
+                print(f"removed the stale lock {lock} ({who}, no longer running)")
+    except OSError as err:
+        raise _write_error(path, err) from None
+    raise CheckpointLockError(_lock_message(path, lock, _read_lock(lock)))
+
+
+def _release_lock(lock: Path | None) -> None:
+    if lock is None:
+        return
+    _HELD_LOCKS.discard(str(lock))
+    owner = _read_lock(lock)
+    if owner is not None and owner["pid"] == os.getpid():
+        with contextlib.suppress(OSError):
+            lock.unlink()
+
+
+def _check_free_space(path: Path, net: nn.Module) -> None:
+    """Refuse to start when the disk cannot hold even the weights (the checkpoint is larger)."""
+    need = sum(t.numel() * t.element_size() for t in _unwrap(net).state_dict().values())
+    free = shutil.disk_usage(path.parent).free
+    if free < need:
+        raise CheckpointWriteError(
+            f"Cannot write the checkpoint {path}: the disk is full (a checkpoint needs more "
+            f"than the model's {need / 2**20:.1f} MB; {free / 2**20:.1f} MB are free). To fix "
+            f"it, free space there (see `df -h {path.parent}`) or pass checkpoint= a path on "
+            "another disk.", path, errno.ENOSPC)
+
+
+def _open_checkpoint(path: Path | None, net: nn.Module, verbose: bool) -> Path | None:
+    """Before the first step: the folder exists and takes a file (the lock naming this run),
+    the disk holds at least the weights, and leftovers of killed runs are gone. Returns the
+    lock to release when training ends."""
+    if path is None:
+        return None
+    _make_parent(path)
+    lock = _acquire_lock(path, verbose)
+    try:
+        _check_free_space(path, net)
+        _remove_stale_tmp(path)  # after the lock: never another live run's temp file
+    except BaseException:
+        _release_lock(lock)
+        raise
+    return lock
 
 
 # ----------------------------------------------------------------------------------------------
