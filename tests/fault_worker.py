@@ -1,7 +1,7 @@
 """A small training run that test_fault_injection.py interrupts and kills.
 
     python tests/fault_worker.py CHECKPOINT RESULT_JSON [--epochs 6] [--resume] [--ballast-mb 0]
-                                 [--step-delay 0]
+                                 [--step-delay 0] [--checkpoint-every N|10min]
     python tests/fault_worker.py --serve     # fork server: one JSON request per stdin line
 
 It trains a tiny CNN on synthetic 28x28 "garments" (one fixed noisy prototype per class), with
@@ -12,7 +12,8 @@ the final weights to RESULT_JSON and prints DONE. ``--ballast-mb`` adds an unuse
 that each checkpoint takes a while to write (a bigger target for SIGKILL). ``--step-delay``
 sleeps before each training batch, so an epoch lasts at least 48 times that however fast the
 CPU is (a test that aims a signal at the middle of an epoch needs that); the results do not
-depend on it.
+depend on it. ``--checkpoint-every`` passes ``checkpoint_every`` (mid-epoch checkpoints; their
+writes print "saving epoch N step K"). SIGTERM makes ``train`` save and exit with status 143.
 
 ``--serve`` exists because importing torch takes 2-6 s on a busy CPU: the server imports once
 and forks a fresh process per run (``{"run": [args...], "log": path}`` -> ``{"pid": n}``;
@@ -100,7 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     parser.add_argument("--ballast-mb", type=int, default=0, help="checkpoint padding (0)")
     parser.add_argument("--step-delay", type=float, default=0.0, help="seconds before each batch")
+    parser.add_argument("--checkpoint-every", default=None,
+                        help="train's checkpoint_every: steps (an int) or a duration (none)")
     args = parser.parse_args(argv)
+    every = args.checkpoint_every
+    every = int(every) if every is not None and every.isdigit() else every
 
     torch.set_num_threads(1)  # same reduction order in every process, and fair to the CPU
     # Ctrl-C must raise KeyboardInterrupt here as in a user's terminal or Jupyter kernel. A
@@ -109,9 +114,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     real_save = d2lite.save_checkpoint
 
-    def announced_save(path, net, optimizer=None, epoch=0, *rest):
-        print(f"saving epoch {epoch}", flush=True)  # the test kills right after this line
-        return real_save(path, net, optimizer, epoch, *rest)
+    def announced_save(path, net, optimizer=None, epoch=0, *rest, **kw):
+        step = f" step {kw['position']['step']}" if kw.get("position") else ""
+        print(f"saving epoch {epoch}{step}", flush=True)  # the test kills right after this line
+        return real_save(path, net, optimizer, epoch, *rest, **kw)
 
     d2lite.save_checkpoint = announced_save  # train() looks it up at each call
     d2lite.set_seed(0, deterministic=True)
@@ -123,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                                live=False)  # prints "epoch k: ..." after each epoch
     history = d2lite.train(net, train_iter, test_iter, args.epochs, LR, "cpu",
                            momentum=MOMENTUM, animator=animator, checkpoint=args.checkpoint,
-                           resume=args.resume)
+                           resume=args.resume, checkpoint_every=every)
     args.result.write_text(json.dumps({"history": history.to_dict(),
                                        "weights": weights_digest(net)}))
     print("DONE", flush=True)

@@ -7,7 +7,12 @@ thread, a checkpoint after every epoch. The claims checked:
   uninterrupted run;
 - SIGKILL at random times and in the middle of checkpoint writes: the checkpoint on disk is
   always absent or complete and loadable (never half-written), leftover temporary files do
-  not break the next run, and the final resumed run again matches the uninterrupted one.
+  not break the next run, and the final resumed run again matches the uninterrupted one;
+- SIGTERM mid-epoch (what SLURM, spot machines and hosted notebooks send): the step finishes,
+  a checkpoint of that exact step is written, the message says how to resume, the process
+  exits with status 143 within seconds, and resuming mid-epoch matches the uninterrupted run;
+- two runs on one checkpoint: the second is refused by the lock, which names the first; once
+  the first is SIGKILLed, its stale lock is recovered by the next run.
 Most runs are forked from one server process that imported torch once (see fault_worker.py):
 an import costs 2-6 s on a busy CPU. POSIX only.
 """
@@ -82,8 +87,9 @@ class Server:
         return json.loads(line)
 
     def start(self, ckpt: Path, result: Path, log: Path, *, resume: bool = False,
-              ballast_mb: int = 0) -> Run:
-        pid = self._ask({"run": _args(ckpt, result, resume, ballast_mb), "log": str(log)})["pid"]
+              ballast_mb: int = 0, extra: tuple[str, ...] = ()) -> Run:
+        args = [*_args(ckpt, result, resume, ballast_mb), *extra]
+        pid = self._ask({"run": args, "log": str(log)})["pid"]
         return Run(log, pid, lambda: self._ask({"wait": pid})["rc"])
 
     def close(self) -> None:
@@ -213,3 +219,55 @@ def test_sigkill_never_leaves_a_half_written_checkpoint(tmp_path, server, refere
     assert not [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name], "stale temp files"
     assert _check_checkpoint(ckpt, ballast) == EPOCHS
     _same_result(json.loads(out.read_text()), reference())
+
+
+def test_sigterm_saves_the_exact_step_exits_143_and_resume_matches(tmp_path, server, reference):
+    ckpt, out = tmp_path / "run.pt", tmp_path / "run.json"
+    # --step-delay 0.02: epoch 3 lasts at least 48 x 0.02 s, so the signal lands inside it
+    run = server.start(ckpt, out, tmp_path / "term.log",
+                       extra=("--step-delay", "0.02", "--checkpoint-every", "10"))
+    run.wait_for("epoch 2:")
+    time.sleep(0.3)
+    sent = time.monotonic()
+    run.kill(signal.SIGTERM)
+    rc = run.finish()
+    took, text = time.monotonic() - sent, run.text()
+    assert rc == d2lite.SIGTERM_EXIT_STATUS == 143, text  # not -15: it saved and exited
+    assert took < 10, f"{took:.1f} s from SIGTERM to exit: the grace period is about 30 s"
+    assert "Traceback" not in text and "Stopped by SIGTERM in epoch 3 after" in text, text
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    step = state["position"]["step"]
+    assert state["epoch"] == 2 and 0 < step < fault_worker.N_TRAIN // fault_worker.BATCH, text
+    assert f"after {step} step(s); the checkpoint {ckpt} holds epoch 3 up to step {step}" in text
+    assert "resume=True" in text and "Exiting with status 143" in text
+    assert not (tmp_path / "run.pt.lock").exists(), "the lock must be released"
+
+    resumed = server.start(ckpt, out, tmp_path / "resume.log", resume=True)
+    assert resumed.finish() == 0, resumed.text()
+    assert f"resumed from {ckpt} in epoch 3 after step {step}" in resumed.text()
+    _same_result(json.loads(out.read_text()), reference())  # mid-epoch resume, bit-identical
+
+
+def test_a_second_run_on_the_same_checkpoint_is_refused_and_a_stale_lock_recovered(tmp_path,
+                                                                                    server):
+    ckpt, lock = tmp_path / "run.pt", tmp_path / "run.pt.lock"
+    first = server.start(ckpt, tmp_path / "a.json", tmp_path / "a.log",
+                         extra=("--step-delay", "0.05"))  # slow: still running meanwhile
+    first.wait_for("training on")
+    owner = json.loads(lock.read_text())
+    assert owner["pid"] == first.pid and owner["host"] and owner["started"]
+
+    second = server.start(ckpt, tmp_path / "b.json", tmp_path / "b.log", resume=True)
+    assert second.finish() == 1
+    text = second.text()
+    assert "CheckpointLockError: Another training run is writing the checkpoint" in text, text
+    assert f"pid {first.pid} on {owner['host']}" in text and f"delete {lock}" in text
+
+    first.kill()  # SIGKILL: no chance to remove its lock
+    assert first.finish() == -signal.SIGKILL
+    assert json.loads(lock.read_text())["pid"] == first.pid  # stale now
+    third = server.start(ckpt, tmp_path / "c.json", tmp_path / "c.log", resume=True,
+                         extra=("--epochs", "1"))
+    assert third.finish() == 0, third.text()
+    assert f"removed the stale lock {lock} (pid {first.pid}, no longer running)" in third.text()
+    assert not lock.exists()
