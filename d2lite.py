@@ -1593,11 +1593,15 @@ def _epoch(run: _Run, train_iter: Iterable, epoch: int, history: History,
 def _evaluate_epoch(run: _Run, test_iter: Iterable, epoch: int, history: History) -> float:
     """The test accuracy after an epoch; a stop asked for meanwhile first saves the position
     "all steps done, not yet evaluated"."""
+    before = _get_rng_state() if run.checkpoint is not None else None
     try:
         return _evaluate(run.model, test_iter, run.device, run.amp_ctx,
                          stop=lambda: run.stop is not None)
     except _Stopped:
         if run.checkpoint is not None:
+            # Back to the RNG states of the epoch's end: creating the test iterator drew from
+            # torch's generator (DataLoader's base seed), and the resumed run will draw again.
+            _set_rng_state(before)
             _save_position(run, epoch, run.num_batches, history)
         raise
 

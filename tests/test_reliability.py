@@ -11,12 +11,18 @@ settings and num_workers=0, so "identical" means bit-for-bit. The process-level 
 from __future__ import annotations
 
 import builtins
+import contextlib
+import errno
 import gzip
 import io
+import json
 import math
 import os
 import random
 import re
+import signal
+import socket
+import subprocess
 import sys
 import urllib.error
 import urllib.request
@@ -751,3 +757,474 @@ def test_the_loaders_use_the_safe_default(monkeypatch, fashion_root):
         16, data_dir=fashion_root, subset=(32, 16)
     )
     assert train_iter.num_workers == 0 and test_iter.num_workers == 0
+
+
+# ----------------------------------------------------------------------------------------------
+# Mid-epoch checkpoints (issue 15)
+# ----------------------------------------------------------------------------------------------
+
+
+def _device_loader(n: int = 192, batch_size: int = 32) -> d2lite.DeviceLoader:
+    """The book's fast path: uint8 images, shuffled with one randperm when iter() starts."""
+    X, y = synthetic(n).tensors
+    return d2lite.DeviceLoader((X.clamp(0, 1) * 255).to(torch.uint8)[:, 0], y, batch_size,
+                               shuffle=True)
+
+
+TRAIN_LOADERS = {  # each draws its epoch's order from a different RNG
+    "DataLoader": lambda: loaders()[0],  # torch's global generator, via RandomSampler
+    "DeviceLoader": _device_loader,  # torch.randperm on the global generator
+    "numpy+random": lambda: NumpyShuffleLoader(synthetic(192), 32),  # NumPy and Python
+}
+
+
+@pytest.mark.parametrize("kind", TRAIN_LOADERS)
+def test_resume_mid_epoch_is_bit_identical_to_an_uninterrupted_run(tmp_path, kind, capsys):
+    make, test_iter = TRAIN_LOADERS[kind], loaders()[1]  # 6 batches per epoch
+    net_a = fresh()
+    straight = run(net_a, make(), test_iter, 3)
+
+    net, ckpt = fresh(), tmp_path / "run.pt"
+    stop = CtrlC(make(), at=6 + 6, net=net)  # Ctrl-C in epoch 2, after 5 of its 6 steps
+    stop.batch_size = 32
+    run(net, stop, test_iter, 3, checkpoint=ckpt, checkpoint_every=2)
+    assert f"the checkpoint {ckpt} holds epoch 2 up to step 4 of 6" in capsys.readouterr().out
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    assert state["epoch"] == 1 and state["position"]["step"] == 4  # loses at most 2 steps
+
+    d2lite.set_seed(99)  # a new session: other RNG states and weights
+    np.random.seed(99)
+    random.seed(99)
+    net_r = d2lite.init_weights(tiny_cnn())
+    resumed = run(net_r, make(), test_iter, 3, checkpoint=ckpt, resume=True, verbose=True)
+    assert f"resumed from {ckpt} in epoch 2 after step 4" in capsys.readouterr().out
+    assert metrics(resumed) == metrics(straight)  # bit for bit, the resumed epoch too
+    assert same_weights(net_r, net_a)
+
+
+def _record_saves(monkeypatch) -> list:
+    saves, real_save = [], d2lite.save_checkpoint
+
+    def record(path, net, opt=None, epoch=0, *args, **kw):
+        saves.append((epoch, (kw.get("position") or {}).get("step", 0)))
+        return real_save(path, net, opt, epoch, *args, **kw)
+
+    monkeypatch.setattr(d2lite, "save_checkpoint", record)
+    return saves
+
+
+def test_checkpoint_every_counts_training_steps(tmp_path, monkeypatch):
+    saves = _record_saves(monkeypatch)
+    run(fresh(), *loaders(), 2, checkpoint=tmp_path / "run.pt", checkpoint_every=4)
+    # (finished epochs, steps into the next): every 4 steps, counted across the epoch's end
+    assert saves == [(0, 4), (1, 0), (1, 4), (2, 0)]
+
+
+def test_checkpoint_every_a_duration_uses_the_clock(tmp_path, monkeypatch):
+    saves = _record_saves(monkeypatch)
+    clock = iter(range(0, 10_000, 40))  # 40 s pass at each reading (one per step, one per save)
+    monkeypatch.setattr(d2lite, "_now", lambda: next(clock))
+    run(fresh(), *loaders(), 1, checkpoint=tmp_path / "run.pt", checkpoint_every="1min")
+    assert saves == [(0, 2), (0, 4), (1, 0)]  # 80 s after each save, then the epoch's end
+
+
+@pytest.mark.parametrize("every", [0, -5, 2.5, True, "10", "10 minutes", "0min", "fast"])
+def test_a_bad_checkpoint_every_is_refused_before_any_work(tmp_path, every):
+    with pytest.raises(ValueError, match=r"checkpoint_every must be a number of training steps "
+                                         r"\(an int >= 1, e.g. 200\) or a duration string "
+                                         r"such as '10min'"):
+        run(tiny_cnn(), *loaders(), 1, checkpoint=tmp_path / "run.pt", checkpoint_every=every)
+    assert list(tmp_path.iterdir()) == []  # nothing written, nothing trained
+
+
+def test_checkpoint_every_without_a_checkpoint_says_what_is_missing():
+    with pytest.raises(ValueError, match="needs a checkpoint file to write: pass checkpoint="):
+        run(tiny_cnn(), *loaders(), 1, checkpoint_every="10min")
+
+
+# ----------------------------------------------------------------------------------------------
+# SIGTERM (issue 15; the real process is in test_fault_injection.py)
+# ----------------------------------------------------------------------------------------------
+
+
+class SendAt:
+    """Wraps a loader and sends this process ``sig`` as batch ``at`` (over all epochs) is
+    fetched: the signal arrives in the middle of a step, as a scheduler's would."""
+
+    def __init__(self, loader, at: int, sig: int = signal.SIGTERM):
+        self.loader, self.at, self.sig, self.count = loader, at, sig, 0
+        self.handlers = []  # the SIGTERM handler seen at each batch
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        for batch in self.loader:
+            self.count += 1
+            self.handlers.append(signal.getsignal(signal.SIGTERM))
+            if self.count == self.at:
+                os.kill(os.getpid(), self.sig)
+            yield batch
+
+
+@pytest.fixture
+def sentinel_sigterm():
+    """A SIGTERM handler of the test's own, so that a train() that forgot to install its
+    handler fails the test instead of killing pytest, and so that restoring it can be seen."""
+    got = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: got.append(signum))
+    yield got
+    signal.signal(signal.SIGTERM, previous)
+
+
+def test_sigterm_in_a_script_saves_the_step_and_exits_143(tmp_path, capsys, sentinel_sigterm):
+    train_iter, test_iter = loaders()
+    net_a = fresh()
+    straight = run(net_a, train_iter, test_iter, 3)
+
+    net, ckpt = fresh(), tmp_path / "run.pt"
+    term = SendAt(loaders()[0], at=6 + 3)  # during epoch 2's third step
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit) as stop:
+        run(net, term, test_iter, 3, checkpoint=ckpt)
+    out = capsys.readouterr().out
+    assert stop.value.code == d2lite.SIGTERM_EXIT_STATUS == 143
+    assert stop.value.history.interrupted and stop.value.history.epoch == [1]
+    assert term.count == 6 + 3  # it finished that step and took no other batch
+    assert sentinel_sigterm == []  # train's handler got the signal, not the previous one
+    assert signal.getsignal(signal.SIGTERM) is before  # the previous handler is back
+    assert set(term.handlers) != {before}  # train's own was set meanwhile
+    assert ("Stopped by SIGTERM in epoch 2 after 3 step(s); the checkpoint "
+            f"{ckpt} holds epoch 2 up to step 3 of 6.") in out
+    assert "train(..., checkpoint=..., resume=True) again" in out
+    assert "Exiting with status 143." in out
+    assert not (tmp_path / "run.pt.lock").exists()
+
+    net_r = fresh(seed=4)
+    resumed = run(net_r, *loaders(), 3, checkpoint=ckpt, resume=True)  # no checkpoint_every:
+    assert metrics(resumed) == metrics(straight)  # the SIGTERM save alone is exact
+    assert same_weights(net_r, net_a)
+
+
+def test_sigterm_in_a_notebook_returns_the_history(tmp_path, capsys, monkeypatch,
+                                                   sentinel_sigterm):
+    monkeypatch.setattr(d2lite, "_in_jupyter", lambda: True)
+    history = run(fresh(), SendAt(loaders()[0], at=2), loaders()[1], 2, progress="off")
+    out = capsys.readouterr().out
+    assert history.interrupted and history.epoch == []
+    assert "Stopped by SIGTERM in epoch 1 after 2 step(s); no checkpoint was saved." in out
+    assert "Pass checkpoint='run.pt' and checkpoint_every='10min'" in out
+    assert "train returns the history (interrupted=True)" in out
+
+
+class SlowEval:
+    """A test loader that sends SIGTERM while the evaluation after epoch ``epoch`` runs."""
+
+    def __init__(self, loader, epoch: int):
+        self.loader, self.epoch, self.passes = loader, epoch, 0
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        self.passes += 1
+        for i, batch in enumerate(self.loader):
+            if self.passes == self.epoch and i == 0:
+                os.kill(os.getpid(), signal.SIGTERM)
+            yield batch
+
+
+def test_sigterm_during_evaluation_saves_the_trained_epoch(tmp_path, capsys, sentinel_sigterm):
+    train_iter, test_iter = loaders(n_test=256)  # 4 test batches: stopped after the first
+    net_a = fresh()
+    straight = run(net_a, train_iter, test_iter, 3)
+    ckpt = tmp_path / "run.pt"
+    with pytest.raises(SystemExit):
+        run(fresh(), loaders()[0], SlowEval(test_iter, epoch=2), 3, checkpoint=ckpt)
+    assert "holds epoch 2 up to step 6 of 6" in capsys.readouterr().out  # trained, not tested
+    net_r = fresh(seed=4)
+    resumed = run(net_r, loaders()[0], test_iter, 3, checkpoint=ckpt, resume=True)
+    assert metrics(resumed) == metrics(straight) and same_weights(net_r, net_a)
+
+
+def test_sigterm_is_left_alone_outside_the_main_thread(sentinel_sigterm):
+    import threading
+
+    seen = []
+    term = SendAt(loaders()[0], at=10**9)  # never sends: only records the handler
+    thread = threading.Thread(target=lambda: seen.append(run(fresh(), term, loaders()[1], 1)))
+    thread.start()
+    thread.join()
+    assert seen and seen[0].epoch == [1]  # trained in a thread, no ValueError from signal()
+    assert set(term.handlers) == {signal.getsignal(signal.SIGTERM)}  # never replaced
+
+
+# ----------------------------------------------------------------------------------------------
+# Storage faults (issue 15): a real 1 MB tmpfs where the machine lets us mount one
+# ----------------------------------------------------------------------------------------------
+
+
+def _mount(folder: Path, options: str) -> bool:
+    if sys.platform != "linux" or os.geteuid() != 0:
+        return False
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
+                          capture_output=True)
+    return done.returncode == 0
+
+
+class Disk:
+    """A small folder on its own file system. ``real``: a tmpfs (root on Linux, as in CI);
+    otherwise writes there fail as a full or read-only disk would, via monkeypatch."""
+
+    def __init__(self, path: Path, real: bool, monkeypatch, read_only: bool):
+        self.path, self.real, self.full = path, real, read_only
+        self.code = errno.EROFS if read_only else errno.ENOSPC
+        if not real:
+            self._simulate(monkeypatch)
+
+    def _simulate(self, monkeypatch) -> None:
+        def guard(real_call, mode_arg):
+            def call(path, *args, **kwargs):
+                mode = args[0] if args and mode_arg else kwargs.get("mode", "r")
+                writes = not mode_arg or any(c in str(mode) for c in "wax+")
+                if self.full and writes and Path(os.fspath(path)).is_relative_to(self.path):
+                    raise OSError(self.code, os.strerror(self.code), os.fspath(path))
+                return real_call(path, *args, **kwargs)
+
+            return call
+
+        monkeypatch.setattr(builtins, "open", guard(builtins.open, True))
+        monkeypatch.setattr(os, "open", guard(os.open, False))
+
+    def fill(self) -> None:
+        """Use up every free byte."""
+        self.full = True
+        if self.real:
+            with contextlib.suppress(OSError), open(self.path / "filler", "wb") as f:
+                while True:
+                    f.write(b"\0" * 4096)
+                    f.flush()
+
+
+@pytest.fixture
+def small_disk(tmp_path, monkeypatch):
+    """``small_disk(read_only=False)`` -> a Disk of 1 MB, unmounted at teardown."""
+    mounted = []
+
+    def make(read_only: bool = False) -> Disk:
+        folder = tmp_path / f"disk{len(mounted)}"
+        folder.mkdir()
+        real = _mount(folder, "size=1m" + (",ro" if read_only else ""))
+        if real:
+            mounted.append(folder)
+        return Disk(folder, real, monkeypatch, read_only)
+
+    yield make
+    for folder in mounted:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+class NoTraining:
+    """A loader that fails the test if training ever asks for a batch."""
+
+    batch_size = 32
+
+    def __len__(self) -> int:
+        return 6
+
+    def __iter__(self):
+        pytest.fail("training started before the storage problem was reported")
+
+
+def _assert_write_error(err, path: Path, *words: str) -> str:
+    message = str(err.value)
+    assert isinstance(err.value, d2lite.CheckpointWriteError)
+    assert isinstance(err.value, OSError) and isinstance(err.value, d2lite.CheckpointError)
+    assert str(path) in message and not message.startswith("[Errno")
+    assert err.value.__cause__ is None  # no bare errno chained underneath
+    assert err.value.__suppress_context__ or err.value.__context__ is None
+    for w in words:
+        assert w in message, message
+    return message
+
+
+def test_a_full_disk_is_reported_before_the_first_step(small_disk):
+    disk = small_disk()
+    disk.fill()
+    ckpt = disk.path / "run.pt"
+    with pytest.raises(d2lite.CheckpointWriteError) as err:
+        run(fresh(), NoTraining(), loaders()[1], 1, checkpoint=ckpt)
+    _assert_write_error(err, ckpt, "the disk is full", "No space left on device",
+                        f"df -h {disk.path}", "pass checkpoint= a path on another disk")
+    assert err.value.errno == errno.ENOSPC
+
+
+def test_a_disk_too_small_for_the_model_is_reported_before_the_first_step(small_disk):
+    disk = small_disk()
+    if not disk.real:
+        pytest.skip("needs a real small file system (tmpfs, as root on Linux)")
+    big = fresh()
+    big.register_buffer("ballast", torch.zeros(2**19))  # 2 MB of weights on a 1 MB disk
+    with pytest.raises(d2lite.CheckpointWriteError) as err:
+        run(big, NoTraining(), loaders()[1], 1, checkpoint=disk.path / "run.pt")
+    _assert_write_error(err, disk.path / "run.pt", "the disk is full",
+                        "more than the model's 2.0 MB")
+    assert sorted(p.name for p in disk.path.iterdir()) == []  # the lock went too
+
+
+def test_a_read_only_folder_is_reported_before_the_first_step(small_disk):
+    disk = small_disk(read_only=True)
+    with pytest.raises(d2lite.CheckpointWriteError) as err:
+        run(fresh(), NoTraining(), loaders()[1], 1, checkpoint=disk.path / "run.pt")
+    _assert_write_error(err, disk.path / "run.pt", "the file system is read-only",
+                        "Read-only file system", "pass checkpoint= a path on a writable disk")
+
+
+def test_an_unwritable_folder_is_reported_before_the_first_step(tmp_path, monkeypatch):
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    real_open = os.open
+
+    def denied(path, *args, **kwargs):  # root ignores chmod, so act as if it were denied
+        if Path(os.fspath(path)).is_relative_to(folder):
+            raise PermissionError(errno.EACCES, "Permission denied", os.fspath(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", denied)
+    _deny(monkeypatch, folder, ("open",))
+    with pytest.raises(d2lite.CheckpointWriteError) as err:
+        run(fresh(), NoTraining(), loaders()[1], 1, checkpoint=folder / "run.pt")
+    _assert_write_error(err, folder / "run.pt", "permission denied", f"chmod u+w {folder}")
+
+
+def test_a_parent_that_cannot_be_created_is_reported_before_the_first_step(tmp_path):
+    (tmp_path / "runs").write_text("a file, not a folder")
+    ckpt = tmp_path / "runs" / "alexnet" / "run.pt"
+    with pytest.raises(d2lite.CheckpointWriteError) as err:
+        run(fresh(), NoTraining(), loaders()[1], 1, checkpoint=ckpt)
+    _assert_write_error(err, ckpt.parent, "Cannot create the checkpoint folder",
+                        "a file stands where a folder of the path should be")
+
+
+@pytest.mark.parametrize("every, kept", [(None, "holds epoch 1."),
+                                         (2, "holds epoch 2 up to step 2 of 6.")])
+def test_a_disk_that_fills_mid_run_keeps_the_checkpoint_history_and_model(small_disk, every,
+                                                                          kept):
+    disk = small_disk()
+    ckpt = disk.path / "run.pt"
+
+    class FillAt:  # fills the disk as epoch 2's third batch is fetched
+        batch_size = 32
+
+        def __init__(self):
+            self.loader, self.count = loaders()[0], 0
+
+        def __len__(self):
+            return len(self.loader)
+
+        def __iter__(self):
+            for batch in self.loader:
+                self.count += 1
+                if self.count == 6 + 3:
+                    disk.fill()
+                yield batch
+
+    net = fresh()
+    with pytest.raises(d2lite.CheckpointWriteError) as err:
+        run(net, FillAt(), loaders()[1], 3, checkpoint=ckpt, checkpoint_every=every)
+    message = _assert_write_error(err, ckpt, "the disk is full", "No space left on device")
+    assert f"The previous checkpoint {ckpt} is intact and {kept}" in message
+    assert "the error's .history holds the" in message and "resume=True" in message
+    history = err.value.history
+    assert history.epoch == ([1, 2] if every is None else [1])  # the run so far, not lost
+    assert not any(".tmp-" in p.name for p in disk.path.iterdir())
+    assert not (disk.path / "run.pt.lock").exists()
+    (disk.path / "filler").unlink(missing_ok=True)
+    disk.full = False
+    state = d2lite.load_checkpoint(ckpt, tiny_cnn())  # the previous file, whole
+    assert state["epoch"] == 1 and (state["position"] or {}).get("step", 0) == (every or 0)
+
+
+# ----------------------------------------------------------------------------------------------
+# Checkpoints from elsewhere, format versions, the lock (issue 15)
+# ----------------------------------------------------------------------------------------------
+
+
+def test_a_checkpoint_saved_on_a_gpu_loads_on_the_cpu(tmp_path, monkeypatch):
+    """The file's storages are tagged cuda:0, as if saved on a GPU; torch.load on a machine
+    without CUDA refuses such a file unless map_location is set, and load_checkpoint sets it."""
+    net = fresh()
+    ckpt = tmp_path / "gpu.pt"
+    with monkeypatch.context() as m:
+        m.setattr(torch.serialization, "location_tag", lambda storage: "cuda:0")
+        d2lite.save_checkpoint(ckpt, net, epoch=1)
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA"):
+            torch.load(ckpt, weights_only=True)  # what a plain load does with this file
+    other = tiny_cnn()
+    state = d2lite.load_checkpoint(ckpt, other)
+    assert state["epoch"] == 1 and same_weights(other, net)
+    assert all(p.device.type == "cpu" for p in other.parameters())
+
+
+def test_checkpoints_of_compiled_and_ddp_models_load_into_the_plain_model(tmp_path):
+    net = fresh()
+    plain = {k: v.clone() for k, v in net.state_dict().items()}
+    for prefix in ("_orig_mod.", "module.", "module._orig_mod."):  # compile, DDP, DDP(compile)
+        path = tmp_path / f"{prefix.strip('.')}.pt"
+        torch.save({"model": {prefix + k: v for k, v in plain.items()}, "epoch": 2}, path)
+        other = tiny_cnn()
+        assert d2lite.load_checkpoint(path, other)["epoch"] == 2 and same_weights(other, net)
+    # Saving a wrapped model writes the plain names; a wrapped model loads them too.
+    wrapped = nn.DataParallel(torch.compile(net))
+    ckpt = d2lite.save_checkpoint(tmp_path / "wrapped.pt", wrapped)
+    keys = torch.load(ckpt, weights_only=True)["model"].keys()
+    assert set(keys) == set(plain)
+    target = torch.compile(tiny_cnn())
+    d2lite.load_checkpoint(ckpt, target)
+    assert same_weights(target._orig_mod, net)
+
+
+def test_a_checkpoint_from_a_newer_d2lite_says_so(tmp_path):
+    ckpt = d2lite.save_checkpoint(tmp_path / "run.pt", tiny_cnn())
+    assert torch.load(ckpt, weights_only=True)["format"] == d2lite.CHECKPOINT_FORMAT
+    state = torch.load(ckpt, weights_only=True)
+    state["format"] = d2lite.CHECKPOINT_FORMAT + 1
+    torch.save(state, ckpt)
+    with pytest.raises(d2lite.CheckpointError, match=f"{ckpt} is in checkpoint format 3, "
+                                                     "written by a newer d2lite") as err:
+        d2lite.load_checkpoint(ckpt, tiny_cnn())
+    assert "reads formats up to 2" in str(err.value) and "Update d2lite" in str(err.value)
+    del state["format"]  # format 1, before issue 15: still loads
+    torch.save(state, ckpt)
+    assert d2lite.load_checkpoint(ckpt, tiny_cnn())["epoch"] == 0
+
+
+def _write_lock(path: Path, **owner) -> Path:
+    lock = path.with_name(path.name + ".lock")
+    owner = {"pid": os.getpid(), "host": socket.gethostname(), "started": "2026-01-01", **owner}
+    lock.write_text(json.dumps(owner))
+    return lock
+
+
+@pytest.mark.parametrize("owner", [{"pid": 1}, {"pid": 4242, "host": "other-machine"}])
+def test_a_live_or_foreign_lock_refuses_the_second_run(tmp_path, owner):
+    ckpt = tmp_path / "run.pt"
+    lock = _write_lock(ckpt, **owner)  # pid 1 (init) is always alive
+    with pytest.raises(d2lite.CheckpointLockError) as err:
+        run(fresh(), NoTraining(), loaders()[1], 1, checkpoint=ckpt)
+    message = str(err.value)
+    assert f"Another training run is writing the checkpoint {ckpt}" in message
+    assert f"pid {owner['pid']} on {owner.get('host', socket.gethostname())}" in message
+    assert f"delete {lock}" in message and lock.exists()  # someone else's: left alone
+
+
+def test_a_stale_lock_is_recovered(tmp_path, capsys):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # reaped: its pid names no process now
+    ckpt = tmp_path / "run.pt"
+    lock = _write_lock(ckpt, pid=dead.pid)
+    run(fresh(), *loaders(), 1, checkpoint=ckpt, verbose=True, progress="off")
+    assert f"removed the stale lock {lock} (pid {dead.pid}, no longer running)" in \
+        capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.pt"]
