@@ -8,6 +8,7 @@ for the time left, and plain arithmetic for the budget.
 from __future__ import annotations
 
 import io
+import itertools
 import re
 import subprocess
 import sys
@@ -93,6 +94,40 @@ def test_train_epoch_metrics_are_the_means_over_its_examples():
     assert stats.acc == pytest.approx((scores.argmax(1) == y).float().mean().item())
     assert animator.X[0] == pytest.approx([2.2, 2.4, 2.6, 2.8])  # the epoch's end is train's
     assert net.training
+
+
+def test_an_epoch_finished_in_two_parts_equals_one_epoch():
+    """train's mid-epoch resume, by hand: the first 4 steps, their sums, then the 6 others with
+    start_step=4. on_step sees every step; the means cover all 10 batches."""
+    data = tiny_data(60, 6)
+    net_a, net_b = tiny_net(), tiny_net()
+    opt_a = torch.optim.SGD(net_a.parameters(), lr=0.1)
+    opt_b = torch.optim.SGD(net_b.parameters(), lr=0.1)
+    whole = d2lite.train_epoch(net_a, data, nn.CrossEntropyLoss(), opt_a, "cpu")
+    seen, sums = [], []
+
+    def stop_after_4(step, metric):
+        seen.append(step)
+        if step == 4:
+            sums.extend(metric.data)
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        d2lite.train_epoch(net_b, data, nn.CrossEntropyLoss(), opt_b, "cpu", on_step=stop_after_4)
+    rest = itertools.islice(iter(data), 4, None)  # the batches left
+
+    class Rest:
+        def __len__(self):
+            return len(data)
+
+        def __iter__(self):
+            return rest
+
+    second = d2lite.train_epoch(net_b, Rest(), nn.CrossEntropyLoss(), opt_b, "cpu",
+                                start_step=4, sums=sums, on_step=lambda s, m: seen.append(s))
+    assert seen == list(range(1, 11)) and second.examples == whole.examples == 60
+    assert second.loss == whole.loss and second.acc == whole.acc
+    assert all(torch.equal(p, q) for p, q in zip(net_a.parameters(), net_b.parameters()))
 
 
 def test_train_epoch_detects_divergence_and_names_the_lr():
@@ -265,6 +300,22 @@ def test_progress_time_left_by_hand(monkeypatch):
     p.end_epoch(eval_seconds=3.0)  # measured: replaces the estimate
     assert p.left() == pytest.approx((0.0, 5 * 2.0 + 3.0))
     assert p.line() == "[epoch 1/2] step 5/5, 5.0 examples/s, left: epoch 0:00, run 0:13"
+
+
+def test_progress_after_a_mid_epoch_resume_counts_from_the_saved_step(monkeypatch):
+    """Resumed after 6 of 10 steps: the line says step 7/10 and the time left is the 4 steps
+    left, timed on this session's steps only (its first one is the warm-up)."""
+    clock = FakeClock()
+    monkeypatch.setattr(d2lite.time, "perf_counter", clock)
+    p = d2lite.Progress(1, 10, mode="off")
+    p.start_epoch(0, step=6)
+    clock.now += 5.0  # warm-up
+    p.advance(10)
+    clock.now += 2.0
+    p.advance(10)
+    assert p.step == 8 and p.seconds_per_step() == pytest.approx(2.0)
+    assert p.left()[0] == pytest.approx(2 * 2.0)
+    assert p.line().startswith("[epoch 1/1] step 8/10, 5.0 examples/s")
 
 
 def test_progress_prints_a_line_per_log_point_when_not_a_terminal():

@@ -438,6 +438,28 @@ def test_import_has_no_side_effects(tmp_path):
     assert list(home.iterdir()) == [] and list(cwd.iterdir()) == []
 
 
+def test_checkpoint_faults_brief(tmp_path, monkeypatch):
+    """The public names of issue 15; each case is tested in depth in test_reliability.py and
+    test_fault_injection.py."""
+    assert d2lite.SIGTERM_EXIT_STATUS == 128 + 15  # the status a shell shows for SIGTERM
+    path = d2lite.save_checkpoint(tmp_path / "c.pt", tiny_net(1), epoch=1)
+    assert torch.load(path, weights_only=True)["format"] == d2lite.CHECKPOINT_FORMAT == 2
+
+    def disk_full(obj, f, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    with pytest.raises(d2lite.CheckpointWriteError, match="the disk is full") as err:
+        d2lite.save_checkpoint(path, tiny_net(1), epoch=2)
+    assert isinstance(err.value, OSError) and err.value.errno == 28 and err.value.path == path
+    assert issubclass(d2lite.CheckpointLockError, d2lite.CheckpointError)
+    lock = tmp_path / "c.pt.lock"
+    lock.write_text(json.dumps({"pid": 1, "host": "elsewhere", "started": "then"}))
+    with pytest.raises(d2lite.CheckpointLockError, match="pid 1 on elsewhere, started then"):
+        d2lite.train(tiny_net(), tiny_data(16, 8), tiny_data(8, 8), 1, 0.1, "cpu",
+                     checkpoint=path, animator=False, verbose=False)
+
+
 # ----------------------------------------------------------------------------------------------
 # Every public name is covered by these tests
 # ----------------------------------------------------------------------------------------------
