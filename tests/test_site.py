@@ -8,11 +8,20 @@ The site in _build/html is built first (tools/build_book.py) when it is missing;
 book, rebuild it with `make book`. Screenshots for review go to _build/screenshots/.
 Every page is served from 127.0.0.1; any request to another host fails the test (the site must
 work offline).
+
+Besides loading, it checks the site as readers use it (issue 14): setup cells folded so a page
+opens with its lesson, a solution behind a toggle for every exercise, chapter 1's control working
+with no kernel, the generated translation-status page, an axe-core scan of every page in light
+and dark mode (axe-core comes from npm through tools/build_book.py, like MathJax, and is injected
+into Debian's Chromium), figures' alt text in the page's language, every page at a phone's 390 px,
+and searches with the words readers use.
 """
 
 from __future__ import annotations
 
 import functools
+import json
+import re
 import subprocess
 import sys
 import threading
@@ -38,8 +47,15 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 LANGS = ("en", "zh")
-CHAPTERS = [c["file"] for c in yaml.safe_load((ROOT / "_toc.yml").read_text())["chapters"]]
+TOC_FILES = [c["file"] for c in yaml.safe_load((ROOT / "_toc.yml").read_text())["chapters"]]
+# The chapters are the notebooks; the TOC also lists the generated translation-status page.
+CHAPTERS = [c for c in TOC_FILES if (ROOT / "book" / "en" / f"{c}.ipynb").is_file()]
+PAGES = ["index", *TOC_FILES]  # every page of an edition that a reader reaches from the sidebar
 FIRST = CHAPTERS[0]  # 01_activation: formulas, figures, the vanishing gradient
+sys.path.insert(0, str(ROOT / "tools"))
+import build_book  # noqa: E402
+from notebook_parity import parity_differences  # noqa: E402
+
 SEARCHES = {"zh": ["梯度消失", "激活函数"], "en": ["vanishing gradient", "sigmoid"]}
 
 
@@ -283,3 +299,307 @@ def test_chapter_works_from_disk(browser, site):
     page.wait_for_url(f"**/en/{FIRST}.html")
     context.close()
     tab.assert_clean()
+
+
+# 7. The site as readers use it (issue 14) ---------------------------------------------------
+# These tests share one browser context per colour scheme and reuse its tab: loading a page is
+# what costs time on a 2-core machine, so each check visits each page once.
+
+
+@pytest.fixture(scope="module")
+def reader(browser, base_url):
+    """A light-mode desktop tab kept for the whole module (its problems are checked per test)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="light")
+    page = Page(context, base_url)
+    yield page
+    context.close()
+
+
+def _visit(tab: Page, path: str):
+    tab.problems.clear()
+    return tab.open(path)
+
+
+FIRST_SECTION_JS = "document.querySelector('article section section, article h2')"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_setup_cells_are_folded_so_the_page_opens_with_its_lesson(reader, lang):
+    """Install, parameters, imports and device cells are folded (hide-input) on the site: above
+    the first section no code is visible, only prose, outputs and the toggles; the .ipynb keeps
+    the cells visible (the tag is only read by the site)."""
+    toggle = {"en": "Show code cell source", "zh": "显示代码"}[lang]
+    for chapter in CHAPTERS:
+        page = _visit(reader, f"{lang}/{chapter}.html")
+        found = page.evaluate(
+            """() => {
+              const first = document.querySelector('article h2');
+              const before = (el) => first.compareDocumentPosition(el)
+                                      & Node.DOCUMENT_POSITION_PRECEDING;
+              const inputs = [...document.querySelectorAll('article .cell_input')].filter(before);
+              return {
+                visible: inputs.filter((el) => el.checkVisibility()).length,
+                folded: [...document.querySelectorAll('article .tag_hide-input')]
+                          .filter(before).length,
+                toggles: [...document.querySelectorAll('article .tag_hide-input summary')]
+                           .filter(before).map((s) => s.innerText.trim()),
+              };
+            }"""
+        )
+        assert found["visible"] == 0, f"{lang}/{chapter}: code visible before the first section"
+        assert found["folded"] == 4, f"{lang}/{chapter}: expected 4 folded setup cells, {found}"
+        assert all(t.startswith(toggle) for t in found["toggles"]), found["toggles"]
+        reader.assert_clean()
+        nb = json.loads((ROOT / "book" / lang / f"{chapter}.ipynb").read_text(encoding="utf-8"))
+        hidden = [c for c in nb["cells"] if c["metadata"].get("jupyter", {}).get("source_hidden")]
+        assert not hidden, f"book/{lang}/{chapter}.ipynb hides cells in Jupyter too"
+    # Opening a toggle shows the code.
+    page = _visit(reader, f"{lang}/{FIRST}.html")
+    details = page.locator("article .tag_hide-input details").first
+    assert not details.locator(".cell_input").is_visible()
+    details.locator("summary").click()
+    assert details.locator(".cell_input").is_visible()
+    reader.assert_clean()
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_every_exercise_has_a_solution_behind_a_toggle(reader, lang):
+    exercises, solutions = {"en": ("Exercises", "Solutions"), "zh": ("练习", "练习解答")}[lang]
+    for chapter in CHAPTERS:
+        page = _visit(reader, f"{lang}/{chapter}.html")
+        page.wait_for_selector("article .toggle-button")  # sphinx-togglebutton has run
+        counts = page.evaluate(
+            """([ex, sol]) => {
+              const section = (title) => [...document.querySelectorAll('article section')]
+                .find((s) => s.querySelector(':scope > h2')
+                             && s.querySelector(':scope > h2').textContent.trim()
+                                 .replace(/#$/, '') === title);
+              const e = section(ex), s = section(sol);
+              if (!e || !s) return null;
+              const drops = [...s.querySelectorAll('.admonition.dropdown')];
+              return {
+                exercises: e.querySelectorAll(':scope > ol > li').length,
+                solutions: drops.length,
+                hidden: drops.filter((d) => d.classList.contains('toggle-hidden')).length,
+                code: s.querySelectorAll('.tag_hide-cell details').length,
+              };
+            }""",
+            [exercises, solutions],
+        )
+        assert counts, f"{lang}/{chapter}: no '{exercises}' or '{solutions}' section"
+        assert counts["exercises"] >= 4 and counts["solutions"] == counts["exercises"], counts
+        assert counts["hidden"] == counts["solutions"], "solutions must start folded"
+        assert counts["code"] >= 2, f"{lang}/{chapter}: code solutions fold too ({counts})"
+    # Open one: its text appears.
+    first = page.locator("article .admonition.dropdown").first
+    body = first.locator("p").last
+    assert not body.is_visible()
+    first.locator(".admonition-title").click()
+    body.wait_for(state="visible")
+    reader.assert_clean()
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_chapter_1_control_works_offline(reader, lang):
+    """The precomputed gradient control: moving the slider or the menu redraws the figure."""
+    page = _visit(reader, f"{lang}/{FIRST}.html")
+    root = page.locator(".grad-explorer")
+    root.locator("svg").wait_for()
+    line = root.locator("path.grad-explorer__line[data-activation]")
+    assert line.count() == 1 and line.get_attribute("data-activation") == "sigmoid"
+    before, label_before = line.get_attribute("d"), root.locator("svg").get_attribute("aria-label")
+    assert root.locator("circle").count() == 17  # 16 blocks + the output layer
+    slider = root.locator("input[type=range]")
+    slider.fill("4")
+    assert root.locator("output").inner_text() == "4"
+    assert root.locator("circle").count() == 5
+    assert line.get_attribute("d") != before
+    label = root.locator("svg").get_attribute("aria-label")
+    assert label != label_before and ("4-layer" in label if lang == "en" else "4 层" in label)
+    sigmoid_4 = line.get_attribute("d")
+    root.locator("select").select_option("ReLU")
+    assert line.get_attribute("data-activation") == "ReLU" and line.get_attribute("d") != sigmoid_4
+    root.locator("select").select_option("both")
+    assert root.locator("path.grad-explorer__line[data-activation]").count() == 2
+    # The labels are the page's: <label for> names both controls, in the page's language.
+    names = {"en": ["activation", "depth"], "zh": ["激活函数", "层数"]}[lang]
+    assert root.locator("label").all_inner_texts() == names
+    reader.assert_clean()  # no kernel, no request to another host
+
+
+def _git_short(path: Path) -> str:
+    out = subprocess.run(
+        ["git", "log", "-1", "--format=%cs · %h", "--", str(path.relative_to(ROOT))],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    return out.stdout.strip()
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_translation_status_page(reader, lang):
+    """Generated at build time: each chapter, each language's last commit, code parity."""
+    page = _visit(reader, f"{lang}/index.html")
+    page.locator("nav.bd-links a[href='translation.html']").click()
+    page.wait_for_url(f"**/{lang}/translation.html")
+    rows = page.locator("table.translation-status tbody tr")
+    assert rows.count() == len(CHAPTERS)
+    for i, chapter in enumerate(CHAPTERS):
+        cells = rows.nth(i).locator("td").all_inner_texts()
+        assert rows.nth(i).locator("a").first.get_attribute("href") == f"{chapter}.html"
+        for column, edition in ((1, "zh"), (2, "en")):
+            expected = _git_short(ROOT / "notebooks" / edition / f"{chapter}.py")
+            if not expected:  # a copy without git history: the page must say so
+                expected = {"en": "unknown (no git history)", "zh": "未知（没有 git 历史）"}[lang]
+            assert cells[column].startswith(expected), (chapter, edition, cells)
+        zh, en = (ROOT / "notebooks" / e / f"{chapter}.py" for e in ("zh", "en"))
+        in_parity = not parity_differences(zh, en)
+        assert cells[3].startswith("✓" if in_parity else "✗"), (chapter, cells[3])
+    verdict = page.locator(".translation-status__verdict").inner_text()
+    assert verdict, "the page says whether the editions are in step"
+    reader.assert_clean()
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_every_figure_has_alt_text_in_its_language(reader, lang):
+    han = re.compile(r"[\u4e00-\u9fff]")
+    for chapter in CHAPTERS:
+        page = _visit(reader, f"{lang}/{chapter}.html")
+        alts = page.eval_on_selector_all("article img", "imgs => imgs.map(i => i.alt)")
+        assert alts, f"{lang}/{chapter} has no figures"
+        for alt in alts:
+            assert len(alt) > 20 and not re.search(r"\.(png|jpe?g|svg)$|_images/", alt), (
+                f"{lang}/{chapter}: an image without real alt text: {alt!r}"
+            )
+            assert bool(han.search(alt)) == (lang == "zh"), f"{lang}/{chapter}: {alt!r}"
+    reader.assert_clean()
+
+
+AXE_IMPACTS = ("serious", "critical")
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_axe_finds_no_serious_violations(browser, base_url, scheme):
+    """axe-core on every page of both editions (and the landing page) in one colour scheme.
+    Writes the counts of every impact to _build/screenshots/axe-<scheme>.json."""
+    axe = build_book.ensure_axe().read_text(encoding="utf-8")
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme=scheme)
+    tab = Page(context, base_url)
+    paths = ["index.html"] + [f"{lang}/{p}.html" for lang in LANGS for p in [*PAGES, "search"]]
+    found, counts = [], {}
+    for path in paths:
+        page = tab.open(path)
+        if path != "index.html":  # the landing page is a plain page without the theme
+            theme = page.evaluate("document.documentElement.dataset.theme")
+            assert theme == scheme, f"{path} shows the {theme} theme, not {scheme}"
+        page.add_script_tag(content=axe)
+        violations = page.evaluate(
+            "axe.run(document, {resultTypes: ['violations']}).then(r => r.violations.map("
+            "v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(' '))})))"
+        )
+        for v in violations:
+            counts[v["impact"]] = counts.get(v["impact"], 0) + len(v["nodes"])
+            if v["impact"] in AXE_IMPACTS:
+                found.append(f"{path}: {v['id']} ({v['impact']}) on {v['nodes'][:3]}")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    (SHOTS / f"axe-{scheme}.json").write_text(json.dumps({"pages": len(paths), **counts}))
+    context.close()
+    assert not found, f"{len(found)} serious/critical axe violations:\n" + "\n".join(found)
+    tab.assert_clean()
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_phone_width_every_page_fits_and_the_controls_stay_reachable(
+    browser, base_url, lang, scheme
+):
+    """At 390 px nothing scrolls sideways, and the language switch and search are on screen."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, color_scheme=scheme
+    )
+    tab = Page(context, base_url)
+    for name in PAGES:
+        page = tab.open(f"{lang}/{name}.html")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"{lang}/{name}.html is {width} px wide at 390 px"
+        for selector in ("a.lang-switch", ".bd-header-article button.search-button"):
+            box = page.locator(selector).bounding_box()
+            assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, (name, selector, box)
+        if name == FIRST:
+            page.screenshot(path=str(SHOTS / f"phone_{lang}_{FIRST}_{scheme}.png"))
+    # The search opens and finds; the language switch goes to the other edition.
+    page = tab.open(f"{lang}/{FIRST}.html")
+    page.locator(".bd-header-article button.search-button").tap()
+    field = page.locator("#pst-search-dialog input[name=q]")
+    field.wait_for(state="visible")
+    field.fill("ReLU")
+    field.press("Enter")
+    page.wait_for_url(f"**/{lang}/search.html?q=ReLU*")
+    # Wait for the results: the search fetches each hit's page for its excerpt.
+    page.wait_for_function(
+        "[...document.querySelectorAll('#search-results ul.search li')].length > 0"
+        " && document.querySelector('#search-results .search-summary')?.textContent.trim()",
+        timeout=20_000,
+    )
+    page.wait_for_load_state("networkidle")
+    page = tab.open(f"{lang}/{FIRST}.html")
+    page.locator("a.lang-switch").tap()
+    page.wait_for_url(f"**/{'zh' if lang == 'en' else 'en'}/{FIRST}.html")
+    context.close()
+    tab.assert_clean()
+
+
+# What readers type, and the page that explains it.
+SYNONYM_SEARCHES = [
+    ("zh", "准确率", "04_training"),  # the book says 精度
+    ("zh", "暂退法", "02_alexnet"),  # dropout
+    ("zh", "学习率", "04_training"),  # learning rate (jieba alone cuts it into 学习 + 率)
+    ("en", "accuracy", "04_training"),
+    ("en", "dropout", "02_alexnet"),
+    ("en", "learning rate", "04_training"),
+]
+
+
+def _search(tab: Page, lang: str, query: str) -> list[str]:
+    page = tab.open(f"{lang}/search.html?q={quote(query)}")
+    page.wait_for_function(
+        "document.querySelector('#search-results .search-summary')"
+        " && document.querySelector('#search-results .search-summary').textContent.trim()",
+        timeout=20_000,
+    )
+    return page.eval_on_selector_all(
+        "#search-results ul.search li a", "as => as.map(a => a.getAttribute('href'))"
+    )
+
+
+@pytest.mark.parametrize("lang, query, chapter", SYNONYM_SEARCHES)
+def test_search_finds_what_readers_call_it(reader, lang, query, chapter):
+    reader.problems.clear()
+    hits = _search(reader, lang, query)
+    pages = [h.split("#")[0].split("?")[0] for h in hits]
+    assert f"{chapter}.html" in pages, f"{query!r} in {lang}/ found {hits}, not {chapter}"
+    if (lang, query) == ("en", "accuracy"):
+        assert any(h.endswith("04_training.html#accuracy") for h in hits), "the section itself"
+    reader.assert_clean()
+
+
+@pytest.mark.parametrize(
+    "lang, query, terms",
+    [
+        ("zh", "准确率", ["精度"]),
+        ("zh", "丢弃法", ["暂退法"]),
+        ("zh", "学习率", ["学习率"]),  # one word, from the jieba words in book/_ext
+        ("en", "step size", ["learning", "rate"]),
+        ("en", "drop-out", ["dropout"]),
+        ("en", "correct rate", ["accuracy"]),
+    ],
+)
+def test_search_maps_synonyms_to_the_books_terms(reader, lang, query, terms):
+    """The query splitter (search-synonyms.js, with zh-search.js in Chinese) replaces readers'
+    words with the book's before searching."""
+    reader.problems.clear()
+    _search(reader, lang, query)
+    assert reader.page.evaluate("(q) => splitQuery(q)", query) == terms
+    reader.assert_clean()

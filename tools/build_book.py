@@ -14,6 +14,8 @@ What it does, in order:
    executed: the site renders the outputs committed in book/<lang>/*.ipynb.
 3. Writes the landing page book/landing.html to _build/html/index.html (+ .nojekyll, so that
    GitHub Pages serves the _static folders).
+It also fetches axe-core (AXE_VERSION, checked the same way, into _build/vendor), which is not
+part of the site: tests/test_site.py injects it into every page for the accessibility scan.
 
 Open _build/html/index.html from disk, or serve it: python -m http.server -d _build/html
 """
@@ -66,9 +68,14 @@ LANGUAGES = {
         "html_title": "AlexNet 图像分类：Fashion-MNIST",
         "language": "zh_CN",  # Chinese interface text: sidebar, search box, previous/next
         "html_search_language": "zh",  # jieba splits the Chinese text into words for the index
-        # zh-search.js splits a Chinese query the same way (see the file); the other two are
+        # zh-search.js splits a Chinese query the same way (see the file); the others are
         # _config.yml's html_js_files, which this list replaces.
-        "html_js_files": ["zh-search.js", "search-synonyms.js", "gradient-explorer.js", "site-a11y.js"],
+        "html_js_files": [
+            "zh-search.js",
+            "search-synonyms.js",
+            "gradient-explorer.js",
+            "site-a11y.js",
+        ],
         # jieba's user dictionary: terms the book uses that jieba would cut in two (学习率)
         "html_search_options": {"dict": str(ROOT / "book" / "_ext" / "zh_search_words.txt")},
         "nb_code_prompt_show": "显示代码",  # the folded setup cells' toggle
