@@ -1979,8 +1979,8 @@ class CheckpointLockError(CheckpointError):
 
 
 # errno -> (what went wrong, what to do); {dir} is the folder concerned.
-_DISK_FULL = ("the disk is full", "free space there (see `df -h {dir}`) or pass checkpoint= a "
-              "path on another disk")
+_DISK_FULL = ("the disk is full", "free space there (check with: df -h {dir}) or pass "
+              "checkpoint= a path on another disk")
 _NOT_WRITABLE = ("permission denied", "make the folder writable (chmod u+w {dir}) or pass "
                  "checkpoint= a path in a folder you can write to")
 _WRITE_FAULTS = {
@@ -2311,8 +2311,8 @@ def _check_free_space(path: Path, net: nn.Module) -> None:
         raise CheckpointWriteError(
             f"Cannot write the checkpoint {path}: the disk is full (a checkpoint needs more "
             f"than the model's {need / 2**20:.1f} MB; {free / 2**20:.1f} MB are free). To fix "
-            f"it, free space there (see `df -h {path.parent}`) or pass checkpoint= a path on "
-            "another disk.", path, errno.ENOSPC)
+            f"it, free space there (check with: df -h {path.parent}) or pass checkpoint= a path "
+            "on another disk.", path, errno.ENOSPC)
 
 
 def _open_checkpoint(path: Path | None, net: nn.Module, verbose: bool) -> Path | None:

@@ -1,11 +1,15 @@
-"""Reliability: training that loses nothing, bad input that explains itself (issue 6).
+"""Reliability: training that loses nothing, bad input that explains itself (issues 6, 15).
 
 Run:  D2LITE_DATA=../shared/data .venv/bin/python -m pytest tests/test_reliability.py -q
 
 Every test checks one case of docs/when-things-go-wrong.md: the behaviour, and the words the
 user reads. Training runs use tiny models on small data, one CPU thread, deterministic
 settings and num_workers=0, so "identical" means bit-for-bit. The process-level faults
-(SIGINT, SIGKILL) are in test_fault_injection.py.
+(SIGINT, SIGKILL, SIGTERM, two processes on one checkpoint) are in test_fault_injection.py.
+Issue 15's storage faults use a real 1 MB tmpfs (and a read-only one) where the tests may mount
+one (root on Linux, as in CI), unmounted at teardown; elsewhere ENOSPC/EROFS are simulated.
+SIGTERM is sent to this very process, under a handler of the test's own (a train() that forgot
+its handler fails the test instead of killing pytest).
 """
 
 from __future__ import annotations
