@@ -1407,6 +1407,8 @@ class _Run:
     position: dict | None = None  # a mid-epoch checkpoint's position, until it is resumed
     epoch_rng: dict | None = None  # RNG states at the start of the current epoch
     sums: list | None = None  # the current epoch's Accumulator slots after its last step
+    epoch_t0: float = 0.0  # perf_counter() when this session began the current epoch...
+    epoch_s0: float = 0.0  # ...and the seconds it had trained before a mid-epoch resume
 
 
 def _now() -> float:
@@ -1523,7 +1525,9 @@ def _save_position(run: _Run, epoch: int, step: int, history: History) -> None:
     """A mid-epoch checkpoint after ``step`` steps of epoch ``epoch + 1``: with the RNG states
     of the epoch's start (to replay its data order) and its partial sums."""
     sums = [v.detach().cpu() if torch.is_tensor(v) else float(v) for v in run.sums]
-    _save(run, epoch, history, {"step": step, "epoch_rng": run.epoch_rng, "sums": sums})
+    seconds = run.epoch_s0 + time.perf_counter() - run.epoch_t0
+    _save(run, epoch, history, {"step": step, "num_batches": run.num_batches, "sums": sums,
+                                "epoch_rng": run.epoch_rng, "seconds": seconds})
 
 
 def _due(run: _Run) -> bool:
@@ -1561,16 +1565,22 @@ def _epoch_batches(run: _Run, train_iter: Iterable) -> tuple[Iterable, int, list
     the RNG states of the epoch's start come back, a new iterator draws the same data order,
     the batches already trained on are skipped, and the RNG states of the save come back."""
     position, run.position = run.position, None
+    run.epoch_t0, run.epoch_s0 = time.perf_counter(), 0.0
     if position is None:
         run.epoch_rng = _get_rng_state()  # DataLoader/DeviceLoader shuffle when iter() starts
         return train_iter, 0, None
-    run.epoch_rng = position["epoch_rng"]
+    if position["num_batches"] != len(train_iter):
+        raise CheckpointError(
+            f"{run.checkpoint} stopped at step {position['step']} of an epoch of "
+            f"{position['num_batches']} batches, but train_iter has {len(train_iter)}: resume "
+            "with the same data and batch_size, or pass checkpoint= a new file.")
+    run.epoch_rng, run.epoch_s0 = position["epoch_rng"], position["seconds"]
     _set_rng_state(position["epoch_rng"])
     batches = iter(train_iter)
     for _ in range(position["step"]):
         next(batches)
     _set_rng_state(position["rng"])  # dropout and augmentation go on as they would have
-    run.sums = position["sums"]
+    run.sums, run.epoch_t0 = position["sums"], time.perf_counter()  # skipping is not training
     return _Rest(batches, len(train_iter)), position["step"], position["sums"]
 
 
@@ -1579,15 +1589,17 @@ def _epoch(run: _Run, train_iter: Iterable, epoch: int, history: History,
     batches, start_step, sums = _epoch_batches(run, train_iter)
     progress.start_epoch(epoch, start_step)
     try:
-        return train_epoch(run.model, batches, run.loss_fn, run.optimizer, run.device,
-                           amp_ctx=run.amp_ctx, scaler=run.scaler,
-                           channels_last=run.channels_last, epoch=epoch, animator=animator,
-                           progress=progress, start_step=start_step, sums=sums,
-                           on_step=lambda step, metric: _after_step(run, epoch, history, step,
-                                                                    metric))
+        stats = train_epoch(run.model, batches, run.loss_fn, run.optimizer, run.device,
+                            amp_ctx=run.amp_ctx, scaler=run.scaler,
+                            channels_last=run.channels_last, epoch=epoch, animator=animator,
+                            progress=progress, start_step=start_step, sums=sums,
+                            on_step=lambda step, metric: _after_step(run, epoch, history,
+                                                                     step, metric))
     except TrainingDivergedError as err:
         err.history = history  # the epochs finished before this one
         raise
+    stats.seconds += run.epoch_s0  # the whole epoch's time: examples/s covers all its examples
+    return stats
 
 
 def _evaluate_epoch(run: _Run, test_iter: Iterable, epoch: int, history: History) -> float:

@@ -804,6 +804,17 @@ def test_resume_mid_epoch_is_bit_identical_to_an_uninterrupted_run(tmp_path, kin
     assert f"resumed from {ckpt} in epoch 2 after step 4" in capsys.readouterr().out
     assert metrics(resumed) == metrics(straight)  # bit for bit, the resumed epoch too
     assert same_weights(net_r, net_a)
+    assert resumed.seconds[1] > state["position"]["seconds"] > 0  # both sessions' time
+
+
+def test_resume_mid_epoch_with_other_batches_is_refused(tmp_path):
+    net, ckpt = fresh(), tmp_path / "run.pt"
+    run(net, CtrlC(loaders()[0], at=5, net=net), loaders()[1], 2, checkpoint=ckpt,
+        checkpoint_every=2)  # stopped in epoch 1 after 4 steps of 6
+    with pytest.raises(d2lite.CheckpointError, match=r"stopped at step 4 of an epoch of 6 "
+                                                     r"batches, but train_iter has 3: resume "
+                                                     r"with the same data and batch_size"):
+        run(fresh(), *loaders(batch_size=64), 2, checkpoint=ckpt, resume=True)
 
 
 def _record_saves(monkeypatch) -> list:
