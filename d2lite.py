@@ -101,8 +101,8 @@ def setting() -> str:
     """Return which of a chapter's settings to run: ``"quick"``, ``"cpu"`` or ``"full"``.
 
     - ``quick``: a tiny subset and one short epoch, what the tests and CI run (seconds on a CPU);
-    - ``cpu``: a run that still learns, sized for a CPU (chapter 4: 0.832 test accuracy in
-      12 minutes on 2 Xeon cores);
+    - ``cpu``: a run that still learns, sized for a CPU (chapter 4 fits a 15-minute budget on
+      whatever CPU runs it: :func:`plan_budget` measures the speed first);
     - ``full``: the book's real recipe, sized for a GPU.
 
     ``D2LITE_SETTING`` chooses explicitly. Otherwise ``D2LITE_QUICK=1`` means ``quick``, and

@@ -451,3 +451,23 @@ def test_device_name_names_this_cpu():
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
         assert f": {name}" in cpuinfo.read_text()
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_executed_chapter_4_keeps_its_progress_as_plain_text(lang):
+    """The saved notebook (and so the website) shows the progress line's final state as plain
+    text: one display output per training run, no widget state, and the run's estimate."""
+    import json
+
+    nb = json.loads((ROOT / "book" / lang / "04_training.ipynb").read_text(encoding="utf-8"))
+    assert "widgets" not in nb["metadata"]
+    outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
+    progress = [o for o in outputs if o["output_type"] == "display_data"
+                and "".join(o["data"].get("text/plain", "")).startswith("[epoch ")]
+    assert len(progress) == 1 and set(progress[0]["data"]) == {"text/plain"}
+    last = "".join(progress[0]["data"]["text/plain"])
+    m = re.fullmatch(r"\[epoch (\d+)/(\d+)\] step (\d+)/(\d+), [\d.]+ examples/s, left: epoch "
+                     r"0:00, run 0:00", last)
+    assert m and m[1] == m[2] and m[3] == m[4]  # the last step of the last epoch
+    streams = "".join("".join(o.get("text", "")) for o in outputs if o["output_type"] == "stream")
+    assert streams.count("estimate: ") == 1

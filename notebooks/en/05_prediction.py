@@ -156,8 +156,10 @@ if settings.get("quick"):
     print("This model comes from a QUICK run (a tiny subset, one epoch): its predictions are "
           "close to guesses. The figures below show the method, not AlexNet's quality.")
 elif settings.get("setting") == "cpu":
-    print("This model comes from chapter 4's CPU setting (half the training images, 2 epochs). "
-          "The full setting, for a GPU, shows it 10 times as many examples.")
+    print(f"This model comes from chapter 4's CPU setting ({settings.get('num_epochs')} epochs on "
+          f"as many images as fit a {settings.get('budget_minutes')}-minute budget on "
+          f"{settings.get('device_name', 'its CPU')}). The full setting, for a GPU, shows it "
+          "10 epochs of all 60,000 images.")
 
 # %% [markdown]
 # ## 5.2 A grid of predictions
