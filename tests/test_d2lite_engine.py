@@ -471,3 +471,22 @@ def test_the_executed_chapter_4_keeps_its_progress_as_plain_text(lang):
     assert m and m[1] == m[2] and m[3] == m[4]  # the last step of the last epoch
     streams = "".join("".join(o.get("text", "")) for o in outputs if o["output_type"] == "stream")
     assert streams.count("estimate: ") == 1
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_section_4_5_shows_the_library_code_that_runs(lang):
+    """Chapter 4 renders train_step and train_epoch from d2lite.py; the saved outputs (what the
+    website shows) must be today's source. After editing d2lite, run
+    tools/refresh_source_cells.py."""
+    import inspect
+    import json
+
+    nb = json.loads((ROOT / "book" / lang / "04_training.ipynb").read_text(encoding="utf-8"))
+    shown = {}
+    for cell in nb["cells"]:
+        m = re.search(r"inspect\.getsource\(d2lite\.(\w+)\)", "".join(cell["source"]))
+        if cell["cell_type"] == "code" and m:
+            shown[m[1]] = "".join(cell["outputs"][0]["data"]["text/plain"])
+    assert set(shown) == {"train_step", "train_epoch"}
+    for name, text in shown.items():
+        assert text.strip() == inspect.getsource(getattr(d2lite, name)).strip(), name
