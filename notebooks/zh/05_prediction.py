@@ -152,7 +152,8 @@ if settings.get("quick"):
           "下面的图演示的是分析方法，并不代表 AlexNet 的真实水平。")
 elif settings.get("setting") == "cpu":
     print(f"这个模型来自第 4 章的 CPU 设置（在 {settings.get('device_name', '那台 CPU')} 上按 "
-          f"{settings.get('budget_minutes')} 分钟的预算确定训练图像数量，训练 {settings.get('num_epochs')} 轮）。"
+          f"{settings.get('budget_minutes')} 分钟的预算确定训练图像数量，"
+          f"训练 {settings.get('num_epochs')} 轮）。"
           "给 GPU 准备的完整设置则用全部 6 万张图像训练 10 轮。")
 
 # %% [markdown]
