@@ -1193,6 +1193,7 @@ class Progress:
         self.epoch, self.step, self.examples, self._first = start_epoch, 0, 0, 0
         self._handle, self._last_draw, self._t0 = None, 0.0, time.perf_counter()
         self._t1, self._ex1 = None, 0  # clock and examples after the epoch's first step
+        self._evaluated = False  # this epoch's test-set pass is still ahead
 
     def _auto_mode(self) -> str:
         if _in_jupyter():
@@ -1205,6 +1206,7 @@ class Progress:
         counts and clocks start from there."""
         self.epoch, self.step, self.examples, self._first = epoch, step, 0, step
         self._t0, self._t1, self._ex1 = time.perf_counter(), None, 0
+        self._evaluated = False  # this epoch's test-set pass is still ahead
 
     def advance(self, examples: int) -> None:
         """Count one finished training step of ``examples`` examples."""
@@ -1231,7 +1233,7 @@ class Progress:
     def end_epoch(self, eval_seconds: float | None = None) -> None:
         """Record the epoch's evaluation time (for the estimates) and show its final line."""
         if eval_seconds is not None:
-            self.eval_seconds = eval_seconds
+            self.eval_seconds, self._evaluated = eval_seconds, True
         if self.mode in ("jupyter", "tty"):
             self._draw()
 
@@ -1267,9 +1269,9 @@ class Progress:
         per_step = self.seconds_per_step()
         epoch_left = (self.steps - self.step) * per_step
         later = self.num_epochs - self.epoch - 1
-        run_left = epoch_left + self._eval_estimate(per_step) * (self.step < self.steps or
-                                                                  self.eval_seconds is None)
-        run_left += later * (self.steps * per_step + self._eval_estimate(per_step))
+        this_eval = 0.0 if self._evaluated else self._eval_estimate(per_step)
+        run_left = epoch_left + this_eval + later * (self.steps * per_step
+                                                     + self._eval_estimate(per_step))
         return epoch_left, run_left
 
     def line(self) -> str:

@@ -300,6 +300,14 @@ def test_progress_time_left_by_hand(monkeypatch):
     p.end_epoch(eval_seconds=3.0)  # measured: replaces the estimate
     assert p.left() == pytest.approx((0.0, 5 * 2.0 + 3.0))
     assert p.line() == "[epoch 1/2] step 5/5, 5.0 examples/s, left: epoch 0:00, run 0:13"
+    # Epoch 2 trained to its last step: its own evaluation (3 s, as measured) is still ahead.
+    p.start_epoch(1)
+    for _ in range(5):
+        clock.now += 2.0
+        p.advance(10)
+    assert p.left() == pytest.approx((0.0, 3.0))
+    p.end_epoch(eval_seconds=3.0)
+    assert p.left() == pytest.approx((0.0, 0.0))
 
 
 def test_progress_after_a_mid_epoch_resume_counts_from_the_saved_step(monkeypatch):
