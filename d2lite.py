@@ -149,8 +149,8 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     ``None`` means :func:`try_gpu`. Asking for CUDA or MPS on a machine without it raises a
     ``RuntimeError`` that says so and how to fall back, instead of failing deep inside PyTorch.
     """
-    if device is None:
-        return try_gpu()
+    if device is None:  # under torchrun: this process's own GPU (cuda:LOCAL_RANK)
+        return _local_device(None) if launched_by_torchrun() else try_gpu()
     dev = torch.device(device)
     if dev.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
@@ -205,6 +205,134 @@ def set_seed(seed: int, deterministic: bool = False) -> None:
         torch.backends.cudnn.benchmark = False
         torch.backends.cudnn.deterministic = True
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
+# --- Several processes: torchrun and DistributedDataParallel ----------------------------------
+#
+# `torchrun --nproc_per_node=N script.py` starts N copies of the script and tells each one who
+# it is through environment variables: RANK (0 .. WORLD_SIZE-1 over all machines), LOCAL_RANK
+# (0 .. N-1 on this machine: which GPU to use) and WORLD_SIZE. Everything below is a no-op in
+# a single process, so the same code runs alone, in a notebook, and under torchrun.
+
+_CONTROL_GROUP: Any = None  # a gloo group for small CPU-side agreements (stop? save?)
+
+
+@dataclass(frozen=True)
+class Distributed:
+    """Who this process is in a torchrun job (``world_size`` 1: a single process)."""
+
+    rank: int = 0  # 0 .. world_size-1 over all machines; rank 0 prints and saves
+    local_rank: int = 0  # 0 .. processes-per-machine - 1: the GPU this process uses
+    world_size: int = 1
+    backend: str | None = None  # "nccl" (CUDA) or "gloo" (CPU); None: not distributed
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "")
+    try:
+        return int(value) if value.strip() else default
+    except ValueError:
+        raise ValueError(f"{name}={value!r} is not an integer; torchrun sets it, so unset it "
+                         "when not running under torchrun.") from None
+
+
+def distributed() -> Distributed:
+    """The current process's place in a torchrun job; ``Distributed()`` (rank 0 of 1) when
+    the process group is not initialised (see :func:`init_distributed`)."""
+    dist = torch.distributed
+    if not (dist.is_available() and dist.is_initialized()):
+        return Distributed()
+    return Distributed(dist.get_rank(), _env_int("LOCAL_RANK", 0), dist.get_world_size(),
+                       dist.get_backend())
+
+
+def launched_by_torchrun() -> bool:
+    """True when torchrun (or an equivalent launcher) started this process as one of several."""
+    return _env_int("WORLD_SIZE", 1) > 1
+
+
+def _local_device(device: str | torch.device | None) -> torch.device:
+    """Under torchrun each process drives the GPU of its LOCAL_RANK (cuda -> cuda:LOCAL_RANK)."""
+    local = _env_int("LOCAL_RANK", 0)
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(device)
+    if dev.type != "cuda":
+        return dev
+    if dev.index not in (None, local):
+        raise ValueError(
+            f"device={str(dev)!r} under torchrun, but this process has LOCAL_RANK={local}: each "
+            "process must drive its own GPU. Pass device=None or 'cuda' to use "
+            f"cuda:{local}.")
+    return torch.device("cuda", local)
+
+
+def init_distributed(device: str | torch.device | None = None,
+                     timeout_s: float = 600) -> tuple[Distributed, torch.device]:
+    """Join the torchrun job this process belongs to; return ``(Distributed, device)``.
+
+    Under torchrun (WORLD_SIZE > 1) it initialises the process group once: NCCL when the
+    device is a CUDA GPU (each process pinned to ``cuda:LOCAL_RANK``), gloo on the CPU. A peer
+    that does not answer a collective within ``timeout_s`` seconds makes it raise instead of
+    waiting forever. Without torchrun it changes nothing and returns rank 0 of 1 and the
+    device (:func:`try_gpu` for None). Calling it again returns the same answer.
+    """
+    if not launched_by_torchrun():
+        return distributed(), resolve_device(device)
+    dev = resolve_device(_local_device(device))
+    dist = torch.distributed
+    if not dist.is_initialized():
+        if dev.type == "cuda":
+            torch.cuda.set_device(dev)
+        import datetime as _dt
+
+        backend = "nccl" if dev.type == "cuda" else "gloo"
+        kwargs = {"device_id": dev} if dev.type == "cuda" else {}
+        dist.init_process_group(backend, timeout=_dt.timedelta(seconds=timeout_s), **kwargs)
+    global _CONTROL_GROUP
+    if _CONTROL_GROUP is None:  # CPU tensors: agreeing on a flag never waits for the GPU
+        _CONTROL_GROUP = (dist.new_group(backend="gloo") if dist.get_backend() != "gloo"
+                          else dist.group.WORLD)
+    return distributed(), dev
+
+
+def _sum_device() -> torch.device:
+    if torch.distributed.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def all_reduce_sums(values: Sequence[float | torch.Tensor]) -> list[float]:
+    """Each value summed over all processes of the job, as floats (the values themselves in a
+    single process). Every process must call it at the same point with as many values."""
+    if distributed().world_size == 1:
+        return [float(v) for v in values]
+    t = torch.stack([torch.as_tensor(v, dtype=torch.float64).to(_sum_device()) for v in values])
+    torch.distributed.all_reduce(t)  # sum
+    return t.tolist()
+
+
+def _agree(*flags: bool) -> list[bool]:
+    """Each flag OR-ed over all processes (one small all-reduce on the CPU)."""
+    if distributed().world_size == 1:
+        return list(flags)
+    t = torch.tensor([float(f) for f in flags])
+    torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX, group=_CONTROL_GROUP)
+    return [bool(v) for v in t.tolist()]
+
+
+def _gather(obj: Any) -> list:
+    """``obj`` of every process, in rank order (``[obj]`` in a single process)."""
+    world = distributed().world_size
+    if world == 1:
+        return [obj]
+    out: list = [None] * world
+    torch.distributed.all_gather_object(out, obj, group=_CONTROL_GROUP)
+    return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -463,7 +591,17 @@ class DeviceLoader:
     - ``F.interpolate`` resizes a whole batch at once on the device instead of PIL per image;
     - ``channels_last`` (optional) matches what tensor-core convolutions want in memory.
     The shuffle order comes from PyTorch's global CPU generator, so ``set_seed`` fixes it and
-    checkpoints can restore it.
+    checkpoints can restore it. With a ``seed`` instead, epoch ``e``'s order is
+    ``randperm(n)`` drawn from a generator seeded with ``seed + e`` (call :meth:`set_epoch`;
+    :func:`train` does), the rule of PyTorch's ``DistributedSampler``.
+
+    Sharding (``rank``, ``world_size``: one loader per torchrun process) splits that order the
+    way ``DistributedSampler`` does: a shuffled (training) loader drops the ``n % world_size``
+    last examples of the epoch's permutation so that every process gets as many batches, then
+    process ``rank`` takes every ``world_size``-th example from position ``rank``. The shards
+    of an epoch are disjoint, together they cover the epoch, and every process computes the
+    same permutation without talking to the others. An unshuffled (evaluation) loader keeps
+    every example: the shards differ in size by at most one.
     """
 
     def __init__(
@@ -476,22 +614,61 @@ class DeviceLoader:
         device: str | torch.device = "cpu",
         channels_last: bool = False,
         drop_last: bool = False,
+        *,
+        seed: int | None = None,
+        rank: int = 0,
+        world_size: int = 1,
     ):
         _check_batch_size(batch_size)
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank must be in 0 .. world_size-1, got rank={rank}, "
+                             f"world_size={world_size}.")
+        if shuffle and world_size > 1 and seed is None:
+            raise ValueError("a sharded, shuffled DeviceLoader needs seed=: every process must "
+                             "draw the same permutation.")
         self.device = torch.device(device)
         self.images = images.to(self.device)  # (N, 28, 28) uint8
         self.labels = labels.to(self.device).long()
         self.batch_size, self.resize, self.shuffle = batch_size, resize, shuffle
         self.channels_last, self.drop_last = channels_last, drop_last
+        self.seed, self.rank, self.world_size, self.epoch = seed, rank, world_size, 0
         self.dataset = self  # so that code written for DataLoader finds .dataset.images
 
+    def set_epoch(self, epoch: int) -> None:
+        """Draw epoch ``epoch``'s order next (with ``seed``): a new order every epoch."""
+        self.epoch = epoch
+
+    def num_examples(self) -> int:
+        """The examples this process sees per epoch (its shard)."""
+        n, w = len(self.images), self.world_size
+        return n // w if self.shuffle else len(range(self.rank, n, w))
+
     def __len__(self) -> int:
-        n, b = len(self.images), self.batch_size
+        n, b = self.num_examples(), self.batch_size
         return n // b if self.drop_last else math.ceil(n / b)
 
+    def order(self) -> torch.Tensor | None:
+        """The indices this process reads this epoch, in order (None: 0, 1, 2, ...)."""
+        n, w = len(self.images), self.world_size
+        if self.shuffle and self.seed is None:
+            perm = torch.randperm(n)  # the global generator: set_seed and checkpoints fix it
+        elif self.shuffle:
+            perm = torch.randperm(n, generator=torch.Generator().manual_seed(
+                self.seed + self.epoch))
+        elif w == 1:
+            return None
+        else:
+            perm = torch.arange(n)
+        if w > 1:
+            perm = perm[:n - n % w] if self.shuffle else perm  # equal shards for training
+            perm = perm[self.rank::w]
+        return perm
+
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        n = len(self.images)
-        order = torch.randperm(n).to(self.device) if self.shuffle else None
+        order = self.order()
+        n = self.num_examples()
+        if order is not None:
+            order = order.to(self.device)
         for b in range(len(self)):
             idx = slice(b * self.batch_size, min(n, (b + 1) * self.batch_size))
             if order is not None:
@@ -540,6 +717,8 @@ def load_data_fashion_mnist(
     channels_last: bool = False,
     num_workers: int | None = None,
     download: bool = True,
+    shard: bool | None = None,
+    seed: int | None = None,
 ) -> tuple[Iterable, Iterable]:
     """Return ``(train_iter, test_iter)`` over Fashion-MNIST, like the tutorial's function.
 
@@ -548,6 +727,14 @@ def load_data_fashion_mnist(
       choice, used by the quick setting.
     - ``device``: None gives ordinary ``DataLoader``s (workers: :func:`default_num_workers`).
       A device gives :class:`DeviceLoader`s that keep the data there (the fast path).
+    - ``shard``: under torchrun, each process gets its own part of each epoch (``batch_size``
+      is then per process). None shards when the process group is initialised with more than
+      one process (:func:`init_distributed`). The training data uses ``DistributedSampler``'s
+      rule (see :class:`DeviceLoader`); the test data is split without duplicates, so that the
+      counts summed over the processes are exact.
+    - ``seed``: shuffle the training data with a generator seeded ``seed + epoch`` instead of
+      the global one; sharded loaders need the same order on every process and use 0 when
+      None.
     A batch size larger than the dataset gives one smaller batch. Where the data is searched
     for is described in :func:`load_fashion_mnist_arrays`.
     """
@@ -558,16 +745,28 @@ def load_data_fashion_mnist(
     n_train, n_test = subset if isinstance(subset, tuple) else (subset, None)
     train = _subset(arrays.train_images, arrays.train_labels, n_train, seed=0)
     test = _subset(arrays.test_images, arrays.test_labels, n_test, seed=1)
+    world = distributed()
+    rank, world_size = (world.rank, world.world_size) if shard or shard is None else (0, 1)
+    if world_size > 1 and seed is None:
+        seed = 0  # every process must draw the same permutation
     if device is not None:
         dev = resolve_device(device)
-        return (DeviceLoader(*train, batch_size, resize, True, dev, channels_last),
-                DeviceLoader(*test, batch_size, resize, False, dev, channels_last))
+        where = dict(rank=rank, world_size=world_size)
+        return (DeviceLoader(*train, batch_size, resize, True, dev, channels_last, seed=seed,
+                             **where),
+                DeviceLoader(*test, batch_size, resize, False, dev, channels_last, **where))
     workers = default_num_workers() if num_workers is None else num_workers
     kwargs = dict(num_workers=workers, persistent_workers=workers > 0)
-    return (data.DataLoader(FashionMNISTDataset(*train, resize), batch_size, shuffle=True,
-                            **kwargs),
-            data.DataLoader(FashionMNISTDataset(*test, resize), batch_size, shuffle=False,
-                            **kwargs))
+    train_set, test_set = FashionMNISTDataset(*train, resize), FashionMNISTDataset(*test, resize)
+    if seed is None:
+        train_kw = dict(shuffle=True)
+    else:  # the same rule as DeviceLoader's: seed + epoch, DistributedSampler's shards
+        train_kw = dict(sampler=data.DistributedSampler(train_set, world_size, rank, seed=seed,
+                                                        drop_last=True))
+    if world_size > 1:  # every test image once over all processes
+        test_set = data.Subset(test_set, range(rank, len(test_set), world_size))
+    return (data.DataLoader(train_set, batch_size, **train_kw, **kwargs),
+            data.DataLoader(test_set, batch_size, shuffle=False, **kwargs))
 
 
 def get_fashion_mnist_labels(labels: Iterable, lang: str = "en") -> list[str]:
@@ -958,6 +1157,7 @@ class History:
     device: str = ""
     interrupted: bool = False
     amp_dtype: str = "float32"  # the dtype the forward pass really ran in (see amp_dtype())
+    processes: int = 1  # torchrun processes that trained together (examples/s counts them all)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -967,7 +1167,8 @@ class History:
             return "History(no epochs)"
         return (f"loss {self.train_loss[-1]:.3f}, train acc {self.train_acc[-1]:.3f}, "
                 f"test acc {self.test_acc[-1]:.3f}\n"
-                f"{self.examples_per_sec[-1]:.1f} examples/sec on {self.device}")
+                f"{self.examples_per_sec[-1]:.1f} examples/sec on {self.device}"
+                + (f" x {self.processes} processes" if self.processes > 1 else ""))
 
 
 # --- Mixed precision: which dtype, decided once per run ---------------------------------------
@@ -1119,7 +1320,9 @@ def train_epoch(net: nn.Module, train_iter: Iterable, loss_fn: nn.Module,
     sums)`` runs after every step (``train`` saves mid-epoch checkpoints there). To finish an
     epoch begun earlier, ``train_iter`` yields only the batches left, ``start_step`` counts
     those done before and ``sums`` holds their ``Accumulator`` slots (loss sum, correct,
-    examples); the epoch's means then cover the whole epoch.
+    examples); the epoch's means then cover the whole epoch. Under torchrun the sums are
+    added up over all processes at the log points (:func:`all_reduce_sums`), so the loss and
+    accuracy are those of the whole global batch.
     """
     device = torch.device(device)
     num_batches = len(train_iter)
@@ -1129,17 +1332,20 @@ def train_epoch(net: nn.Module, train_iter: Iterable, loss_fn: nn.Module,
     metric = Accumulator(3)  # sum of losses, correct predictions, examples
     if sums is not None:  # the same tensors (dtype, device) as if the epoch had not stopped
         metric.data = [v.to(device) if torch.is_tensor(v) else float(v) for v in sums]
+    world_size = distributed().world_size  # processes under torchrun, 1 otherwise
     net.train()  # dropout on
     t0 = time.perf_counter()
+    train_l = train_acc = n = None
     for step, (X, y) in enumerate(train_iter, start=start_step):
         X, y = _to_device(X, y, device, channels_last)
         loss, y_hat = train_step(net, X, y, loss_fn, optimizer, amp_ctx, scaler)
         metric.add(loss * y.numel(), _correct(y_hat, y), y.numel())  # stays on the device
         if progress is not None:
-            progress.advance(y.numel())
+            progress.advance(y.numel() * world_size)  # the global batch
         last = step == num_batches - 1
         if (step + 1) % log_every == 0 or last:
-            train_l, train_acc = metric[0] / metric[2], metric[1] / metric[2]  # the host waits
+            loss_sum, correct, n = all_reduce_sums(metric.data)  # the host waits for the device
+            train_l, train_acc = loss_sum / n, correct / n
             _check_divergence(train_l, y_hat.shape[-1], epoch, step, num_batches, log_every,
                               optimizer.param_groups[0]["lr"])
             if animator is not None and not last:  # the epoch's end gets the test accuracy too
@@ -1148,9 +1354,11 @@ def train_epoch(net: nn.Module, train_iter: Iterable, loss_fn: nn.Module,
                 progress.log_point()
         if on_step is not None:
             on_step(step + 1, metric)
-    # The means over the whole epoch (its last log point computed the same numbers).
-    return EpochStats(metric[0] / metric[2], metric[1] / metric[2], int(metric[2]),
-                      time.perf_counter() - t0)
+    if n is None:  # resumed after the epoch's last step: nothing was left to train
+        loss_sum, correct, n = all_reduce_sums(metric.data)
+        train_l, train_acc = loss_sum / n, correct / n
+    # The means over the whole epoch: its last log point computed them.
+    return EpochStats(train_l, train_acc, int(n), time.perf_counter() - t0)
 
 
 # --- Progress with the time left ---------------------------------------------------------------
@@ -1336,9 +1544,10 @@ def _evaluate(net: nn.Module, data_iter: Iterable, device: torch.device,
                 raise _Stopped
             X, y = X.to(device), y.to(device)
             metric.add(_correct(net(X), y), y.numel())
-    if metric[1] == 0:
+    correct, n = all_reduce_sums(metric.data)  # over all processes under torchrun
+    if n == 0:
         raise ValueError("data_iter yielded no examples: cannot compute an accuracy.")
-    return metric[0] / metric[1]
+    return correct / n
 
 
 def evaluate_accuracy_gpu(
@@ -1349,7 +1558,9 @@ def evaluate_accuracy_gpu(
 
     ``device`` defaults to where the model's parameters are. ``amp`` runs under autocast in the
     dtype :func:`amp_dtype` chooses (as in :func:`train`). The mode the model was in (train or
-    eval) is restored afterwards, also when evaluation fails or is interrupted.
+    eval) is restored afterwards, also when evaluation fails or is interrupted. Under torchrun
+    each process evaluates its shard and the counts are summed over all processes, so every
+    process returns the accuracy on the whole test set.
     """
     device = next(net.parameters()).device if device is None else torch.device(device)
     return _evaluate(net, data_iter, device, autocast(device, amp_dtype(device, amp)))
@@ -1411,6 +1622,12 @@ class _Run:
     sums: list | None = None  # the current epoch's Accumulator slots after its last step
     epoch_t0: float = 0.0  # perf_counter() when this session began the current epoch...
     epoch_s0: float = 0.0  # ...and the seconds it had trained before a mid-epoch resume
+    world: Distributed = field(default_factory=Distributed)  # this process in a torchrun job
+
+    @property
+    def evaluator(self) -> nn.Module:
+        """What evaluates: under DDP the plain model (its shard, no collective per batch)."""
+        return self.net if self.world.world_size > 1 else self.model
 
 
 def _now() -> float:
@@ -1440,8 +1657,9 @@ def _parse_every(every: Any, checkpoint: Any) -> tuple[str, float] | None:
 
 
 def _prepare_model(net: nn.Module, device: torch.device, channels_last: bool,
-                   compile: bool) -> nn.Module:
-    """Move ``net`` to ``device`` (NHWC if asked), set cuDNN autotuning, compile if asked."""
+                   compile: bool, world: Distributed = Distributed()) -> nn.Module:
+    """Move ``net`` to ``device`` (NHWC if asked), set cuDNN autotuning, wrap it in DDP under
+    torchrun, compile if asked."""
     net.to(device)
     if channels_last:
         net.to(memory_format=torch.channels_last)
@@ -1449,7 +1667,13 @@ def _prepare_model(net: nn.Module, device: torch.device, channels_last: bool,
         # Time the convolution algorithms once per shape and keep the fastest. The choice may
         # differ between runs, so set_seed(..., deterministic=True) leaves it off.
         torch.backends.cudnn.benchmark = True
-    return torch.compile(net) if compile else net
+    model = net
+    if world.world_size > 1:
+        # DDP copies rank 0's weights to every process, then averages the gradients of all
+        # processes during backward (in buckets, each sent as soon as it is ready).
+        model = nn.parallel.DistributedDataParallel(
+            net, device_ids=[device.index] if device.type == "cuda" else None)
+    return torch.compile(model) if compile else model
 
 
 def _where(epoch: int | None, step: int, num_batches: int = 0) -> str:
@@ -1471,15 +1695,26 @@ def _resume(run: _Run, history: History, verbose: bool) -> tuple[History, int]:
     resumed.device, resumed.amp_dtype = history.device, history.amp_dtype
     run.saved_epoch, run.position = state["epoch"], state.get("position")
     run.saved_step = run.position["step"] if run.position else 0
+    rng = _own_rng(state, run.world)
     if run.position:
-        run.position["rng"] = state["rng"]  # set after the epoch's done batches are skipped
+        run.position["rng"] = rng["rng"]  # set after the epoch's done batches are skipped
+        run.position["epoch_rng"] = rng.get("epoch_rng") or run.position["epoch_rng"]
     else:
-        _set_rng_state(state["rng"])
+        _set_rng_state(rng["rng"])
     if verbose:
         where = (f"in epoch {run.saved_epoch + 1} after step {run.saved_step}"
                  if run.saved_step else f"after epoch {run.saved_epoch}")
         print(f"resumed from {run.checkpoint} {where}")
     return resumed, run.saved_epoch
+
+
+def _own_rng(state: dict, world: Distributed) -> dict:
+    """This process's RNG states in a checkpoint: under torchrun each rank's own, when it was
+    saved by as many processes; rank 0's otherwise."""
+    ranks = state.get("rank_rng")
+    if ranks and len(ranks) == world.world_size:
+        return ranks[world.rank]
+    return {"rng": state["rng"]}
 
 
 def _make_animator(animator: Animator | bool | None, num_epochs: int,
@@ -1500,17 +1735,34 @@ def _make_animator(animator: Animator | bool | None, num_epochs: int,
 # --- Checkpoints during the run -------------------------------------------------------------------
 
 
+def _write(run: _Run, epoch: int, history: History, position: dict | None) -> None:
+    extra = {}
+    if run.world.world_size > 1:  # every process's RNG states, so that each resumes its own
+        extra["rank_rng"] = _gather({"rng": _get_rng_state(), "epoch_rng": run.epoch_rng})
+    if not run.world.is_main:
+        return  # rank 0 writes the one checkpoint
+    if position is None and not extra:  # positional: tests and the fault worker wrap it
+        save_checkpoint(run.checkpoint, run.net, run.optimizer, epoch, history, run.scheduler,
+                        run.scaler)
+    else:
+        save_checkpoint(run.checkpoint, run.net, run.optimizer, epoch, history, run.scheduler,
+                        run.scaler, position=position, **extra)
+
+
 def _save(run: _Run, epoch: int, history: History, position: dict | None = None) -> None:
     """Write the run's checkpoint; a failed write says what the previous file still holds and
-    carries the history."""
+    carries the history. Under torchrun rank 0 writes it and every process learns whether
+    that worked, so that none trains on alone."""
+    failure = None
     try:
-        if position is None:  # positional: tests and the fault worker wrap save_checkpoint
-            save_checkpoint(run.checkpoint, run.net, run.optimizer, epoch, history,
-                            run.scheduler, run.scaler)
-        else:
-            save_checkpoint(run.checkpoint, run.net, run.optimizer, epoch, history,
-                            run.scheduler, run.scaler, position=position)
+        _write(run, epoch, history, position)
     except CheckpointWriteError as err:
+        failure = err
+    if _agree(failure is not None)[0] and failure is None:
+        failure = CheckpointWriteError(f"Rank 0 could not write the checkpoint "
+                                       f"{run.checkpoint}; its output says why.", run.checkpoint)
+    if failure is not None:
+        err = failure
         kept = (f"The previous checkpoint {run.checkpoint} is intact and holds "
                 f"{_where(run.saved_epoch, run.saved_step, run.num_batches)}."
                 if run.saved_epoch is not None else "No checkpoint had been written yet.")
@@ -1518,7 +1770,7 @@ def _save(run: _Run, epoch: int, history: History, position: dict | None = None)
                     f"the {len(history.epoch)} finished epoch(s); after fixing this, resume with "
                     "train(..., checkpoint=..., resume=True).",)
         err.history = history
-        raise
+        raise err
     run.saved_epoch, run.saved_step = epoch, position["step"] if position else 0
     run.since_save, run.last_save = 0, _now()
 
@@ -1541,12 +1793,15 @@ def _after_step(run: _Run, epoch: int, history: History, step: int, metric: Accu
     """After each training step: stop if a signal asked to (saving the exact position first),
     or write a mid-epoch checkpoint when ``checkpoint_every`` is due."""
     run.sums, run.since_save = metric.data, run.since_save + 1
-    if run.stop is not None:
+    due = run.every is not None and step < run.num_batches and _due(run)  # the end saves anyway
+    stop, due = _agree(run.stop is not None, due)  # under torchrun: if any process says so
+    if stop:
+        run.stop = run.stop or signal.SIGTERM
         if run.checkpoint is not None:
             _save_position(run, epoch, step, history)
         raise _Stopped
-    if run.every is not None and step < run.num_batches and _due(run):
-        _save_position(run, epoch, step, history)  # the epoch's end saves anyway
+    if due:
+        _save_position(run, epoch, step, history)
 
 
 class _Rest:
@@ -1562,10 +1817,21 @@ class _Rest:
         return self.batches
 
 
-def _epoch_batches(run: _Run, train_iter: Iterable) -> tuple[Iterable, int, list | None]:
+def _set_epoch(loader: Iterable, epoch: int) -> None:
+    """Tell a seeded or sharded loader (DeviceLoader, DistributedSampler) which epoch begins:
+    without it every epoch would repeat the first one's order."""
+    for target in (loader, getattr(loader, "sampler", None)):
+        if hasattr(target, "set_epoch"):
+            target.set_epoch(epoch)
+            return
+
+
+def _epoch_batches(run: _Run, train_iter: Iterable,
+                   epoch: int) -> tuple[Iterable, int, list | None]:
     """The epoch's batches, steps already done, and their sums. After a mid-epoch checkpoint:
     the RNG states of the epoch's start come back, a new iterator draws the same data order,
     the batches already trained on are skipped, and the RNG states of the save come back."""
+    _set_epoch(train_iter, epoch)
     position, run.position = run.position, None
     run.epoch_t0, run.epoch_s0 = time.perf_counter(), 0.0
     if position is None:
@@ -1588,7 +1854,7 @@ def _epoch_batches(run: _Run, train_iter: Iterable) -> tuple[Iterable, int, list
 
 def _epoch(run: _Run, train_iter: Iterable, epoch: int, history: History,
            animator: Animator | None, progress: Progress) -> EpochStats:
-    batches, start_step, sums = _epoch_batches(run, train_iter)
+    batches, start_step, sums = _epoch_batches(run, train_iter, epoch)
     progress.start_epoch(epoch, start_step)
     try:
         stats = train_epoch(run.model, batches, run.loss_fn, run.optimizer, run.device,
@@ -1609,8 +1875,11 @@ def _evaluate_epoch(run: _Run, test_iter: Iterable, epoch: int, history: History
     "all steps done, not yet evaluated"."""
     before = _get_rng_state() if run.checkpoint is not None else None
     try:
-        return _evaluate(run.model, test_iter, run.device, run.amp_ctx,
-                         stop=lambda: run.stop is not None)
+        # Alone, a stop asked for mid-evaluation ends it early. Under torchrun every process
+        # finishes its shard: the stop is agreed on after the epoch's checkpoint instead.
+        alone = run.world.world_size == 1
+        return _evaluate(run.evaluator, test_iter, run.device, run.amp_ctx,
+                         stop=(lambda: run.stop is not None) if alone else None)
     except _Stopped:
         if run.checkpoint is not None:
             # Back to the RNG states of the epoch's end: creating the test iterator drew from
@@ -1638,7 +1907,8 @@ def _train_epochs(run: _Run, train_iter: Iterable, test_iter: Iterable, start_ep
             animator.add(epoch + 1, (stats.loss, stats.acc, test_acc))
         if run.checkpoint is not None:
             _save(run, epoch + 1, history)
-        if run.stop is not None:  # came while evaluating or saving: the epoch is on disk
+        if _agree(run.stop is not None)[0]:  # came while evaluating or saving: it is on disk
+            run.stop = run.stop or signal.SIGTERM
             raise _Stopped
 
 
@@ -1687,8 +1957,9 @@ def _stopped(run: _Run, progress: Progress, history: History) -> History:
            "Pass checkpoint='run.pt' and checkpoint_every='10min' to be able to resume.")
     then = ("train returns the history (interrupted=True)." if _in_jupyter() else
             f"Exiting with status {SIGTERM_EXIT_STATUS}.")
-    print(f"\nStopped by SIGTERM in epoch {progress.epoch + 1} after {progress.step} step(s); "
-          f"{_on_disk(run)}. {how} {then}", flush=True)
+    if run.world.is_main:
+        print(f"\nStopped by SIGTERM in epoch {progress.epoch + 1} after {progress.step} "
+              f"step(s); {_on_disk(run)}. {how} {then}", flush=True)
     if _in_jupyter():  # IPython would catch SystemExit anyway and keep the kernel running
         return history
     stop = SystemExit(SIGTERM_EXIT_STATUS)
@@ -1697,7 +1968,7 @@ def _stopped(run: _Run, progress: Progress, history: History) -> History:
 
 
 def _evaluate_only(run: _Run, test_iter: Iterable, history: History, verbose: bool) -> History:
-    test_acc = _evaluate(run.model, test_iter, run.device, run.amp_ctx)
+    test_acc = _evaluate(run.evaluator, test_iter, run.device, run.amp_ctx)
     _append(history, 0, math.nan, math.nan, test_acc, math.nan, 0.0)
     if verbose:
         print(f"test acc {test_acc:.3f} (num_epochs=0: evaluation only)")
@@ -1714,7 +1985,8 @@ def _run_epochs(run: _Run, train_iter: Iterable, test_iter: Iterable, start_epoc
                           animator, progress)
     except KeyboardInterrupt:
         history.interrupted = True
-        print(_interrupted_message(run, progress, history))
+        if run.world.is_main:
+            print(_interrupted_message(run, progress, history))
     except _Stopped:
         return _stopped(run, progress, history)
     finally:
@@ -1784,31 +2056,34 @@ def train(
     """
     _check_train_args(num_epochs, lr)
     every = _parse_every(checkpoint_every, checkpoint)
-    device = resolve_device(device)
+    world, device = init_distributed(device)  # alone: rank 0 of 1 and resolve_device(device)
+    _check_shards(train_iter, world)
+    verbose = verbose and world.is_main  # under torchrun only rank 0 prints, plots, saves
     dtype = amp_dtype(device, amp)  # decided once for the whole run
-    model = _prepare_model(net, device, channels_last, compile)
+    model = _prepare_model(net, device, channels_last, compile, world)
     optimizer = optimizer or torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum,
                                              weight_decay=weight_decay)
     run = _Run(net, model, optimizer, scheduler, grad_scaler(device, dtype),
                nn.CrossEntropyLoss(label_smoothing=label_smoothing), autocast(device, dtype),
-               device, channels_last, None if checkpoint is None else Path(checkpoint), every)
-    history = History(device=str(device), amp_dtype=_dtype_name(dtype))
-    lock = _open_checkpoint(run.checkpoint, net, verbose)  # storage faults show up now
+               device, channels_last, None if checkpoint is None else Path(checkpoint), every,
+               world=world)
+    history = History(device=str(device), amp_dtype=_dtype_name(dtype),
+                      processes=world.world_size)
+    lock = _open_checkpoint_everywhere(run, verbose)  # storage faults show up now
     try:
         start_epoch = 0
         if resume and run.checkpoint is not None and run.checkpoint.exists():
             history, start_epoch = _resume(run, history, verbose)
-        animator = _make_animator(animator, num_epochs, history)
+        animator = _make_animator(animator if world.is_main else None, num_epochs, history)
         if verbose:
-            print(f"training on {device}" + ("" if dtype == torch.float32 else
-                                             f" ({_dtype_name(dtype)} autocast)"))
+            print(_training_on(device, dtype, world, train_iter, lr))
         # Out of GPU memory, in training or in evaluation, gets advice on the batch size.
         with _oom_advice(getattr(test_iter if num_epochs == 0 else train_iter, "batch_size",
                                  None)):
             if num_epochs == 0:
                 return _evaluate_only(run, test_iter, history, verbose)
-            progress = _make_progress(progress, verbose, num_epochs, train_iter, test_iter,
-                                      start_epoch, device)
+            progress = _make_progress(progress if world.is_main else False, verbose,
+                                      num_epochs, train_iter, test_iter, start_epoch, device)
             history = _run_epochs(run, train_iter, test_iter, start_epoch, num_epochs,
                                   history, animator, progress)
     finally:
@@ -1816,6 +2091,52 @@ def train(
     if verbose and not history.interrupted:
         print(history)
     return history
+
+
+def _training_on(device: torch.device, dtype: torch.dtype, world: Distributed,
+                 train_iter: Iterable, lr: float) -> str:
+    line = f"training on {device}" + ("" if dtype == torch.float32 else
+                                      f" ({_dtype_name(dtype)} autocast)")
+    if world.world_size == 1:
+        return line
+    b = getattr(train_iter, "batch_size", None)
+    batch = (f"global batch {b * world.world_size} = {world.world_size} x {b}" if b else
+             f"{world.world_size} batches per step")
+    return (f"{line} in each of {world.world_size} processes ({world.backend}); {batch}; "
+            f"lr={lr:g} applies to the global batch (DDP averages the processes' gradients)")
+
+
+def _check_shards(train_iter: Iterable, world: Distributed) -> None:
+    """Under torchrun every process needs its own shard of the data, and as many batches as
+    the others (a process with one batch more would wait forever for the rest)."""
+    if world.world_size == 1:
+        return
+    shards = (train_iter.world_size if isinstance(train_iter, DeviceLoader) else
+              getattr(getattr(train_iter, "sampler", None), "num_replicas", None))
+    if shards == 1:
+        raise ValueError(
+            f"train runs in {world.world_size} processes (torchrun), but train_iter gives each "
+            "of them all the training data. Load it after d2lite.init_distributed() with "
+            "load_data_fashion_mnist(...) (it shards by itself), or pass shard=True.")
+    lengths = _gather(len(train_iter))
+    if len(set(lengths)) > 1:
+        raise ValueError(f"the processes have different numbers of training batches "
+                         f"({lengths}, by rank): give every process an equal shard.")
+
+
+def _open_checkpoint_everywhere(run: _Run, verbose: bool) -> Path | None:
+    """Rank 0 opens the checkpoint (folder, lock, free space) for the whole job; every
+    process learns whether that worked, so that none starts training alone."""
+    lock, failure = None, None
+    if run.world.is_main:
+        try:
+            lock = _open_checkpoint(run.checkpoint, run.net, verbose)
+        except CheckpointError as err:
+            failure = err
+    if _agree(failure is not None)[0]:
+        raise failure or CheckpointError(f"Rank 0 could not open the checkpoint "
+                                         f"{run.checkpoint}; its output says why.")
+    return lock
 
 
 def _make_progress(progress: bool | str | None, verbose: bool, num_epochs: int,
@@ -2117,7 +2438,7 @@ def save_checkpoint(path: str | os.PathLike, net: nn.Module,
                     optimizer: torch.optim.Optimizer | None = None, epoch: int = 0,
                     history: History | None = None, scheduler: Any = None,
                     scaler: torch.amp.GradScaler | None = None, *,
-                    position: dict | None = None) -> Path:
+                    position: dict | None = None, rank_rng: list | None = None) -> Path:
     """Save model, optimizer, epoch, history and RNG states to ``path`` atomically.
 
     The file is written next to ``path`` under a temporary name, flushed to disk, then
@@ -2125,6 +2446,7 @@ def save_checkpoint(path: str | os.PathLike, net: nn.Module,
     weights are saved under the plain model's names, also when ``net`` is wrapped by
     ``torch.compile`` or DDP. ``epoch`` counts finished epochs; ``position`` is where
     :func:`train` stood inside the next one (a mid-epoch checkpoint; None at an epoch's end).
+    ``rank_rng``: under torchrun, every process's RNG states (``rng`` is this process's).
     A failed write (full disk, read-only folder...) raises :class:`CheckpointWriteError`.
     """
     path = Path(path)
@@ -2139,6 +2461,7 @@ def save_checkpoint(path: str | os.PathLike, net: nn.Module,
         "position": position,  # None: an epoch's end
         "history": (history or History()).to_dict(),
         "rng": _get_rng_state(),
+        "rank_rng": rank_rng,  # torchrun: [{"rng": ..., "epoch_rng": ...} for each rank]
         "torch_version": str(torch.__version__),  # a plain str: weights_only refuses TorchVersion
     }
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
