@@ -9,8 +9,13 @@ Run a chapter, and it imports this module:
     d2lite.init_weights(net)                                   # a separate, named step
     history = d2lite.train(net, train_iter, test_iter, num_epochs=10, lr=0.01, device=device)
 
-The sections follow the data: device & seed -> data -> model -> metrics -> plotting ->
-training & evaluation -> checkpoints -> prediction. The names are the ones readers of the
+From a terminal, alone or on several GPUs/processes (DDP):
+
+    python -m d2lite train --setting quick
+    torchrun --nproc_per_node=2 -m d2lite train --setting quick
+
+The sections follow the data: device, seed & processes -> data -> model -> metrics ->
+plotting -> training & evaluation -> checkpoints -> prediction -> command line. The names are the ones readers of the
 Dive-into-Deep-Learning tutorial know (`load_data_fashion_mnist`, `Accumulator`, `Animator`,
 `train`, ...), with sturdier behaviour behind them: data found offline, clear errors, a
 history returned, checkpoints that survive interruption, and a fast GPU-resident path.
@@ -55,6 +60,8 @@ from torch.utils import data
 __all__ = [
     # settings, device & seed
     "SETTINGS", "setting", "is_quick", "try_gpu", "resolve_device", "device_name", "set_seed",
+    # several processes (torchrun)
+    "Distributed", "distributed", "launched_by_torchrun", "init_distributed", "all_reduce_sums",
     # data
     "DataError", "DataNotFoundError", "FASHION_MNIST_FILES", "TEXT_LABELS",
     "read_idx", "find_data_dir", "FashionMNISTArrays", "load_fashion_mnist_arrays",
@@ -75,6 +82,8 @@ __all__ = [
     "SIGTERM_EXIT_STATUS", "save_checkpoint", "load_checkpoint",
     # prediction
     "Predictions", "predict", "show_predictions", "predict_all", "confusion_matrix",
+    # command line
+    "CLI_SETTINGS", "main",
 ]
 
 # ----------------------------------------------------------------------------------------------
@@ -2748,3 +2757,266 @@ def confusion_matrix(labels: torch.Tensor, preds: torch.Tensor, num_classes: int
     labels, preds = labels.long().flatten(), preds.long().flatten()
     return torch.bincount(labels * num_classes + preds,
                           minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+# ----------------------------------------------------------------------------------------------
+# Command line: python -m d2lite train
+# ----------------------------------------------------------------------------------------------
+
+# The chapter 4 settings, for a terminal or a cluster job. batch_size is per process.
+CLI_SETTINGS = {
+    "quick": dict(subset=(384, 192), budget_minutes=None, batch_size=32, epochs=1),
+    "cpu": dict(subset=None, budget_minutes=15, batch_size=128, epochs=2),
+    "full": dict(subset=None, budget_minutes=None, batch_size=128, epochs=10),
+}
+BASE_LR = 0.01  # chapter 4's rate for one process's batch; N processes: N x BASE_LR
+
+
+def _positive_int(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _count(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more (0 only evaluates)")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number > 0")
+    return value
+
+
+def _fraction(text: str) -> float:
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be in [0, 1)")
+    return value
+
+
+def _subset_arg(text: str) -> tuple[int, int | None]:
+    """``N`` training images, or ``N,M`` training and test images."""
+    import argparse
+
+    parts = text.split(",")
+    try:
+        sizes = [int(p) for p in parts]
+    except ValueError:
+        sizes = []
+    if not 1 <= len(sizes) <= 2 or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give N training images or N,M training and test images, e.g. 384,192")
+    return sizes[0], sizes[1] if len(sizes) == 2 else None
+
+
+def _by_setting(key: str) -> str:
+    """'quick 1, cpu 2, full 10': a setting-dependent default, for --help."""
+    def shown(v):
+        return "all" if v is None else ",".join(map(str, v)) if isinstance(v, tuple) else v
+    return "default by --setting: " + ", ".join(f"{name} {shown(values[key])}"
+                                                for name, values in CLI_SETTINGS.items())
+
+
+def _cli_parser():
+    import argparse
+
+    class Help(argparse.ArgumentDefaultsHelpFormatter):  # no "(default: None)"
+        def _get_help_string(self, action):
+            return action.help if action.default is None else super()._get_help_string(action)
+
+    parser = argparse.ArgumentParser(
+        prog="python -m d2lite",
+        description="Train AlexNet on Fashion-MNIST from a terminal, alone or as "
+                    "`torchrun --nproc_per_node=N -m d2lite train ...` (DDP).")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = commands.add_parser(
+        "train", help="train AlexNet (see python -m d2lite train --help)",
+        formatter_class=Help,
+        description="Train AlexNet on Fashion-MNIST with d2lite.train. Under torchrun every "
+                    "process trains on its own shard and DDP averages the gradients. "
+                    "The defaults that depend on --setting are chapter 4's quick / cpu / full "
+                    "settings (CLI_SETTINGS in d2lite.py).")
+    p.add_argument("--setting", choices=SETTINGS, default=None,
+                   help="quick (seconds), cpu (fits --budget-minutes) or full (GPU); default: "
+                        "D2LITE_SETTING, else full with a GPU and cpu without")
+    p.add_argument("--epochs", type=_count, default=None,
+                   help=f"passes over the training data; {_by_setting('epochs')}")
+    p.add_argument("--batch-size", type=_positive_int, default=None,
+                   help="examples per step in EACH process; the global batch is this times "
+                        f"the number of processes; {_by_setting('batch_size')}")
+    p.add_argument("--lr", type=_positive_float, default=None,
+                   help=f"learning rate for the global batch; default {BASE_LR} x the number "
+                        "of processes (the linear scaling rule: N processes make the global "
+                        "batch N times the batch that rate was chosen for)")
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
+    p.add_argument("--weight-decay", type=float, default=5e-4, help="L2 weight decay (paper)")
+    p.add_argument("--dropout", type=_fraction, default=0.5,
+                   help="dropout in the two hidden dense layers")
+    p.add_argument("--amp", choices=("auto", "bf16", "fp16", "fp32"), default="auto",
+                   help="autocast dtype; auto: bf16 where it is fast, fp16 + scaler on V100/T4, "
+                        "else fp32")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
+                   help="NHWC memory layout")
+    p.add_argument("--compile", action="store_true", help="wrap the model in torch.compile")
+    p.add_argument("--device", default=None,
+                   help="cpu, cuda, mps; default the best there is (cuda:LOCAL_RANK under "
+                        "torchrun)")
+    p.add_argument("--data-dir", default=None,
+                   help="folder holding Fashion-MNIST (default: $D2LITE_DATA, then data/)")
+    p.add_argument("--subset", type=_subset_arg, default=None, metavar="N[,M]",
+                   help="train on N images (and test on M): a fixed random choice; "
+                        f"{_by_setting('subset')}")
+    p.add_argument("--budget-minutes", type=_positive_float, default=None,
+                   help="size the training set to fit this many minutes, measured first; "
+                        f"{_by_setting('budget_minutes').replace('all', 'none')}")
+    p.add_argument("--checkpoint", default=None, help="checkpoint file, written every epoch")
+    p.add_argument("--checkpoint-every", default=None, metavar="N|DURATION",
+                   help="also write it inside epochs: every N steps, or e.g. 10min")
+    p.add_argument("--resume", action="store_true", help="continue from --checkpoint")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the weights, the data order and dropout")
+    p.add_argument("--deterministic", action="store_true",
+                   help="deterministic kernels: identical runs on a CPU (slower on a GPU)")
+    p.add_argument("--history", default=None, metavar="FILE.json",
+                   help="write the History (per-epoch loss, accuracy, speed) as JSON")
+    p.add_argument("--progress", choices=Progress.MODES, default=None,
+                   help="progress line mode (default: tty in a terminal, else lines)")
+    return parser
+
+
+def _cli_options(args, parser) -> dict:
+    """The run's options: the setting's values, overridden by the ones given."""
+    name = args.setting or setting()
+    options = dict(CLI_SETTINGS[name], setting=name)
+    for key in ("subset", "budget_minutes", "batch_size", "epochs"):
+        if getattr(args, key) is not None:
+            options[key] = getattr(args, key)
+    if args.subset is not None and args.budget_minutes is None:
+        options["budget_minutes"] = None  # an explicit size wins over the setting's budget
+    if args.resume and not args.checkpoint:
+        parser.error("--resume needs --checkpoint FILE to resume from")
+    if args.checkpoint_every is not None:
+        every = args.checkpoint_every
+        args.checkpoint_every = int(every) if every.isdigit() else every
+        try:
+            _parse_every(args.checkpoint_every, args.checkpoint)
+        except ValueError as err:
+            parser.error(f"--checkpoint-every: {err}")
+    if args.device is not None:
+        try:
+            torch.device(args.device)
+        except RuntimeError:
+            parser.error(f"--device {args.device!r} is not a device: use cpu, cuda or mps")
+    return options
+
+
+def _cli_data(args, options: dict, device: torch.device, subset):
+    return load_data_fashion_mnist(options["batch_size"], resize=224, data_dir=args.data_dir,
+                                   subset=subset, device=device,
+                                   channels_last=args.channels_last, seed=args.seed)
+
+
+def _cli_budget(args, options: dict, net: nn.Module, loaders, device, world: Distributed):
+    """Size the training set to the budget; under torchrun the slowest process decides."""
+    plan = plan_budget(net, *loaders, options["budget_minutes"], max(options["epochs"], 1),
+                       device=device, amp=_cli_amp(args), channels_last=args.channels_last)
+    per_process = min(_gather(plan.n_train))
+    n_train = min(per_process * world.world_size, len(loaders[0].images))
+    if world.is_main:
+        print(plan)
+        if world.world_size > 1:
+            print(f"{world.world_size} processes: {n_train:,} training images in all")
+    test_n = options["subset"][1] if options["subset"] else None
+    return _cli_data(args, options, device, (n_train, test_n))
+
+
+def _cli_amp(args) -> bool | str:
+    return True if args.amp == "auto" else args.amp
+
+
+def _write_history(path: str | None, history: History | None) -> None:
+    if path and history is not None and distributed().is_main:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(history.to_dict(), indent=1) + "\n")
+        print(f"history written to {path}")
+
+
+def _cli_train(args, parser) -> int:
+    options = _cli_options(args, parser)
+    world, device = init_distributed(args.device)
+    set_seed(args.seed, deterministic=args.deterministic)  # the same weights on every rank
+    loaders = _cli_data(args, options, device, options["subset"])
+    net = init_weights(alexnet(dropout=args.dropout), seed=args.seed)
+    if options["budget_minutes"] and options["epochs"]:
+        loaders = _cli_budget(args, options, net, loaders, device, world)
+    global_batch = options["batch_size"] * world.world_size
+    lr = args.lr or BASE_LR * world.world_size
+    if world.is_main:
+        rule = ("as given" if args.lr else
+                f"= {BASE_LR} x {world.world_size} process(es), the linear scaling rule")
+        print(f"{options['setting']} setting: {options['epochs']} epoch(s), "
+              f"{len(loaders[0])} steps per epoch, batch {options['batch_size']} per process "
+              f"x {world.world_size} process(es) = global batch {global_batch}; lr {lr:g} "
+              f"({rule})", flush=True)
+    # Under torchrun each rank's dropout and other random draws get their own stream.
+    torch.manual_seed(args.seed + 1 + world.rank)
+    history = None
+    try:
+        history = train(net, *loaders, options["epochs"], lr, device,
+                        momentum=args.momentum, weight_decay=args.weight_decay,
+                        amp=_cli_amp(args), channels_last=args.channels_last,
+                        compile=args.compile, animator=False, checkpoint=args.checkpoint,
+                        resume=args.resume, checkpoint_every=args.checkpoint_every,
+                        progress=args.progress)
+    except (SystemExit, CheckpointError) as err:  # SIGTERM (143), a failed write: keep both
+        _write_history(args.history, getattr(err, "history", None))
+        raise
+    _write_history(args.history, history)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m d2lite train [options]``; ``--help`` lists the options with their
+    defaults. Bad arguments exit with status 2, a run stopped by SIGTERM with 143."""
+    parser = _cli_parser()
+    args = parser.parse_args(argv)
+    try:
+        return _cli_train(args, parser)
+    except (DataError, CheckpointError, InputSizeError, TrainingDivergedError) as err:
+        print(f"python -m d2lite train: error: {err}", file=sys.stderr)
+        return 1
+    finally:
+        if distributed().world_size > 1:
+            torch.distributed.destroy_process_group()
+
+
+if __name__ == "__main__":
+    import d2lite as _module  # the importable module, so that its classes are the ones in use
+
+    sys.exit(_module.main())
