@@ -18,6 +18,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -209,20 +210,25 @@ def test_two_processes_of_64_train_like_one_of_128(tmp_path, fashion_root):
     assert weight_diff < 1e-5 < moved
 
 
-def _wait_for(proc: subprocess.Popen, text: str, timeout: float) -> str:
-    """Read proc's output until a line contains text; return everything read."""
-    seen, deadline = "", time.monotonic() + timeout
-    os.set_blocking(proc.stdout.fileno(), False)
-    while time.monotonic() < deadline and text not in seen:
-        chunk = proc.stdout.read()
-        if chunk:
-            seen += chunk
-        elif proc.poll() is not None:
-            break
-        else:
+class _Output:
+    """Collects a process's output lines in a thread, so a test can wait for one."""
+
+    def __init__(self, proc: subprocess.Popen):
+        self.lines: list[str] = []
+        self.thread = threading.Thread(target=lambda: self.lines.extend(proc.stdout),
+                                       daemon=True)
+        self.thread.start()
+
+    def wait_for(self, text: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not any(text in line for line in self.lines):
             time.sleep(0.05)
-    assert text in seen, seen[-3000:]
-    return seen
+        assert any(text in line for line in self.lines), "".join(self.lines)[-3000:]
+
+    def all(self, proc: subprocess.Popen, timeout: float) -> str:
+        proc.wait(timeout=timeout)
+        self.thread.join(timeout=10)
+        return "".join(self.lines)
 
 
 def _launch(args: list[str], fashion_root: Path) -> subprocess.Popen:
@@ -240,9 +246,10 @@ def test_sigterm_then_resume_continues_a_two_process_run_exactly(tmp_path, fashi
     cli([*common, "--checkpoint", str(tmp_path / "ref.pt")], fashion_root, nproc=2)
 
     run = _launch([*common, "--checkpoint", str(tmp_path / "run.pt")], fashion_root)
-    _wait_for(run, "[epoch 1/2] step 2/4", timeout=240)
+    output = _Output(run)
+    output.wait_for("[epoch 1/2] step 2/4", timeout=240)
     run.send_signal(signal.SIGTERM)  # what SLURM or a spot machine sends
-    out, _ = run.communicate(timeout=60)
+    out = output.all(run, timeout=60)
     assert run.returncode != 0
     assert "Stopped by SIGTERM in epoch 1" in out and "resume" in out
     state = torch.load(tmp_path / "run.pt", map_location="cpu", weights_only=True)
@@ -275,12 +282,13 @@ def _worker_pid(parent: int, rank: int) -> int | None:
 def test_a_dead_rank_ends_the_whole_job_with_a_message_naming_it(tmp_path, fashion_root):
     run = _launch(["--subset", "2048,64", "--epochs", "1", "--batch-size", "64", "--progress",
                    "lines", "--amp", "fp32"], fashion_root)
-    _wait_for(run, "step 1/16", timeout=240)
+    output = _Output(run)
+    output.wait_for("step 3/16", timeout=240)
     pid = _worker_pid(run.pid, 1)
     assert pid is not None
     t0 = time.monotonic()
     os.kill(pid, signal.SIGKILL)  # an out-of-memory kill, a crashed machine
-    out, _ = run.communicate(timeout=120)  # bounded: no hang
+    out = output.all(run, timeout=120)  # bounded: no hang
     seconds = time.monotonic() - t0
     print(f"\n[dead rank] the job ended {seconds:.1f} s after rank 1 was killed")
     assert run.returncode != 0
