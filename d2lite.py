@@ -15,10 +15,11 @@ From a terminal, alone or on several GPUs/processes (DDP):
     torchrun --nproc_per_node=2 -m d2lite train --setting quick
 
 The sections follow the data: device, seed & processes -> data -> model -> metrics ->
-plotting -> training & evaluation -> checkpoints -> prediction -> command line. The names are the ones readers of the
-Dive-into-Deep-Learning tutorial know (`load_data_fashion_mnist`, `Accumulator`, `Animator`,
-`train`, ...), with sturdier behaviour behind them: data found offline, clear errors, a
-history returned, checkpoints that survive interruption, and a fast GPU-resident path.
+plotting -> training & evaluation -> checkpoints -> prediction -> command line. The names
+are the ones readers of the Dive-into-Deep-Learning tutorial know
+(`load_data_fashion_mnist`, `Accumulator`, `Animator`, `train`, ...), with sturdier
+behaviour behind them: data found offline, clear errors, a history returned, checkpoints
+that survive interruption, and a fast GPU-resident path.
 
 Settings (environment variables, read when a function is called, never at import):
     D2LITE_DATA   folder that holds Fashion-MNIST (searched before the project's `data/`).

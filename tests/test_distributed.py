@@ -188,7 +188,7 @@ def test_two_processes_of_64_train_like_one_of_128(tmp_path, fashion_root):
     """One step per epoch (128 images), so each epoch's loss is one step's loss."""
     common = ["--subset", "128,64", "--epochs", "4", "--lr", "0.01", *FLOAT32]
     t0 = time.perf_counter()
-    one = cli([*common, "--batch-size", "128", "--checkpoint", str(tmp_path / "one.pt"),
+    cli([*common, "--batch-size", "128", "--checkpoint", str(tmp_path / "one.pt"),
                "--history", str(tmp_path / "one.json")], fashion_root)
     two = cli([*common, "--batch-size", "64", "--checkpoint", str(tmp_path / "two.pt"),
                "--history", str(tmp_path / "two.json")], fashion_root, nproc=2)
