@@ -2997,6 +2997,9 @@ def _cli_train(args, parser) -> int:
                         progress=args.progress)
     except (SystemExit, CheckpointError) as err:  # SIGTERM (143), a failed write: keep both
         _write_history(args.history, getattr(err, "history", None))
+        if world.is_main and args.checkpoint and getattr(err, "history", None) is not None:
+            print("To continue from the checkpoint: run the same command again with --resume.",
+                  flush=True)
         raise
     _write_history(args.history, history)
     return 0

@@ -163,12 +163,12 @@ def test_help_lists_every_option_with_its_default():
     (["--checkpoint-every", "soon", "--checkpoint", "x.pt"], "--checkpoint-every"),
     (["--dropout", "1"], "must be in [0, 1)"),
 ])
-def test_bad_arguments_exit_2_with_a_message(args, words, tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "d2lite", "train", *args], cwd=tmp_path,
-                          env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True,
-                          text=True, timeout=120)
-    assert proc.returncode == 2
-    assert words in proc.stderr
+def test_bad_arguments_exit_2_with_a_message(args, words, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        d2lite.main(["train", *args])
+    assert stop.value.code == 2
+    assert words in capsys.readouterr().err
     assert not list(tmp_path.iterdir())  # nothing written
 
 
@@ -251,7 +251,7 @@ def test_sigterm_then_resume_continues_a_two_process_run_exactly(tmp_path, fashi
     run.send_signal(signal.SIGTERM)  # what SLURM or a spot machine sends
     out = output.all(run, timeout=60)
     assert run.returncode != 0
-    assert "Stopped by SIGTERM in epoch 1" in out and "resume" in out
+    assert "Stopped by SIGTERM in epoch 1" in out and "again with --resume" in out
     state = torch.load(tmp_path / "run.pt", map_location="cpu", weights_only=True)
     assert state["epoch"] == 0 and 2 <= state["position"]["step"] < 4
     assert len(state["rank_rng"]) == 2
@@ -280,10 +280,10 @@ def _worker_pid(parent: int, rank: int) -> int | None:
 
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
 def test_a_dead_rank_ends_the_whole_job_with_a_message_naming_it(tmp_path, fashion_root):
-    run = _launch(["--subset", "2048,64", "--epochs", "1", "--batch-size", "64", "--progress",
+    run = _launch(["--subset", "1024,64", "--epochs", "1", "--batch-size", "64", "--progress",
                    "lines", "--amp", "fp32"], fashion_root)
     output = _Output(run)
-    output.wait_for("step 3/16", timeout=240)
+    output.wait_for("step 2/8", timeout=240)
     pid = _worker_pid(run.pid, 1)
     assert pid is not None
     t0 = time.monotonic()
@@ -294,3 +294,33 @@ def test_a_dead_rank_ends_the_whole_job_with_a_message_naming_it(tmp_path, fashi
     assert run.returncode != 0
     assert "rank: 1" in out and ("Signal 9" in out or "exitcode: -9" in out), out[-3000:]
     assert seconds < 90
+
+
+def test_processes_with_unequal_batch_counts_are_refused(monkeypatch):
+    images, labels = torch.zeros(8, 28, 28, dtype=torch.uint8), torch.arange(8)
+    loader = d2lite.DeviceLoader(images, labels, 4, shuffle=True, seed=0, rank=0, world_size=2)
+    monkeypatch.setattr(d2lite, "_gather", lambda n: [n, n + 1])  # what rank 1 would report
+    with pytest.raises(ValueError, match=r"different numbers of training batches \(\[1, 2\]"):
+        d2lite._check_shards(loader, d2lite.Distributed(0, 0, 2, "gloo"))
+
+
+def test_each_process_must_drive_its_own_gpu(monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    with pytest.raises(ValueError, match="LOCAL_RANK=1: each process must drive its own GPU"):
+        d2lite._local_device("cuda:0")
+    assert d2lite._local_device("cpu") == torch.device("cpu")
+
+
+def test_a_checkpoint_locked_by_another_run_stops_every_rank(tmp_path, fashion_root):
+    """Rank 0 finds the lock of a live run; rank 1 learns it and stops too: no training."""
+    path = tmp_path / "run.pt"
+    owner = {"pid": os.getpid(), "host": __import__("socket").gethostname(), "started": "now"}
+    (tmp_path / "run.pt.lock").write_text(json.dumps(owner))  # this test process is alive
+    proc = cli(["--subset", "128,64", "--epochs", "1", "--batch-size", "64", "--checkpoint",
+                str(path)], fashion_root, nproc=2, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "Another training run is writing the checkpoint" in out
+    assert "Rank 0 could not open the checkpoint" in out
+    assert "step 1/" not in out and not path.exists()
