@@ -17,14 +17,18 @@
 # # 5 Predictions and mistakes
 #
 # A single test accuracy hides a lot. This chapter loads the model trained in chapter 4, looks at
-# its answers image by image, and asks which classes it mixes up and why.
+# its answers image by image, asks which classes it mixes up, and then looks inside the network
+# to see what it learned and where it looks when it hesitates.
 #
-# **What you will learn**
+# What you will learn:
 #
 # - how to load a checkpoint and read how its model was trained;
 # - how to show test images with their true and predicted labels;
 # - how to build a confusion matrix and read per-class accuracy from it;
-# - how to find the most frequent mistakes and look at the images behind them.
+# - how to find the most frequent mistakes and look at the images behind them;
+# - how to look inside the trained network: its first-layer filters before and after training,
+#   one image's feature maps layer by layer, and where it looks for its answer (Grad-CAM and
+#   occlusion) when two tops are easy to confuse.
 #
 # ```{note}
 # **Runtime**, measured on 2026-11-28 on 2 cores of an Intel Xeon (Sapphire Rapids) CPU, loading
@@ -60,7 +64,9 @@ FULL = dict(
     n_test=None,  # all 10,000 test images: every cell of the confusion matrix is well filled
     batch_size=128,  # inference batch (and training batch of the fallback model)
     n_show=18,  # images in the prediction grid, 3 rows of 6
-    n_mistakes=6,  # example images per confused pair
+    n_mistakes=6,  # example images per confused pair, half of them each way
+    occlusion_patch=32,  # occluding square in the 224x224 input: 4x4 of the 28x28 pixels ...
+    occlusion_stride=16,  # ... moved 16 pixels at a time: 13x13 = 169 passes per image
     fallback_train=None,  # no checkpoint? train on all 60,000 images ...
     fallback_epochs=2,  # ... for 2 epochs (a job for a GPU)
     fallback_budget_minutes=None,  # no time budget on a GPU
@@ -70,6 +76,8 @@ CPU = dict(
     batch_size=128,
     n_show=18,
     n_mistakes=6,
+    occlusion_patch=32,
+    occlusion_stride=16,  # 4 images x 169 passes: well under a minute on a 2-core CPU
     fallback_train=None,  # no checkpoint? 1 epoch on as many images as fit the budget below
     fallback_epochs=1,
     fallback_budget_minutes=10,  # the stand-in's training, sized by this CPU's measured speed
@@ -79,6 +87,8 @@ QUICK_SETTING = dict(
     batch_size=32,
     n_show=12,
     n_mistakes=6,
+    occlusion_patch=112,  # coarse: 3x3 = 9 passes per image, a few seconds
+    occlusion_stride=56,
     fallback_train=256,  # only if chapter 4 has not run: a few seconds of training
     fallback_epochs=1,
     fallback_budget_minutes=None,
@@ -224,13 +234,12 @@ for i in per_class.argsort().tolist():
     print(f"{names[i]:>12}: {per_class[i]:.3f} ({int(C[i, i])} of {int(C[i].sum())})")
 
 # %% [markdown]
-# In the run shown here, two classes stand below the rest: shirt, with a recall of only 0.435
-# (435 of its 1,000 test images), and coat at 0.632, while every other class is at 0.82 or above.
-# The confusion matrix says where they went: 218 shirts were called t-shirts and 184 pullovers,
-# and 220 coats were called pullovers. All are tops shaped much like one another (in chapter 3
-# the mean images of the four
-# differ mostly in sleeve length and neckline), and what marks a shirt, such as its collar and
-# buttons, covers only a few of the 28×28 pixels.
+# The list runs from the weakest class up. For a model trained as in chapter 4 the bottom of it
+# belongs to the tops, usually with shirt or coat last: shirt, T-shirt, pullover and coat are
+# shaped much like one another (in chapter 3 the mean images of the four differ mostly in sleeve length and neckline),
+# and what marks a shirt, its collar and buttons, covers only a few of the 28×28 pixels. Trousers,
+# bags and the footwear classes usually sit near the top. The counts above belong to this page's
+# model; the next section says where the missing images went.
 #
 # ## 5.5 The most confused pairs
 #
@@ -249,25 +258,193 @@ for t, q in pairs:
           f"({C[t, q] / C[t].sum():.0%} of that class)")
 
 # %% [markdown]
-# Numbers alone do not say *why*. Here are test images behind each of those mistakes, as the
-# 28×28 originals (the network saw them enlarged to 224×224). `predict_all` walks the test set in
-# order, so position $k$ in `labels` and `preds` is image $k$ of the dataset.
+# Numbers alone do not say *why*. Below are test images behind three kinds of mix-up, one row per
+# pair of classes and both directions in each row: shirt and T-shirt, pullover and coat, and the
+# largest remaining pair of the confusion matrix (adding both directions, $C_{ab} + C_{ba}$). They
+# are the 28×28 originals; the network saw them enlarged to 224×224. `predict_all` walks the test
+# set in order, so position $k$ in `labels` and `preds` is image $k$ of the dataset.
 
 # %% mystnb={"image": {"alt": "Rows of 28\u00d728 test images that the model got wrong, one row per confused pair; each image is titled with its true class and, after an arrow, the class it was mistaken for."}}
 images = test_iter.dataset.images.cpu()  # (n_test, 28, 28) uint8 originals
 assert torch.equal(test_iter.dataset.labels.cpu(), labels)  # same order as the predictions
-for t, q in pairs:
-    idx = torch.nonzero((labels == t) & (preds == q)).flatten()[:S["n_mistakes"]]
-    d2lite.show_images(images[idx], 1, S["n_mistakes"], scale=1.4,
-                       titles=[f"{names[t]}\n→ {names[q]}"] * len(idx),
-                       title_colors=["tab:red"] * len(idx))
+TSHIRT, PULLOVER, COAT, SHIRT = 0, 2, 4, 6  # Fashion-MNIST's class numbers
+both = torch.triu(C + C.T, diagonal=1)  # C[a, b] + C[b, a], each unordered pair once
+ranked = [divmod(int(k), 10) for k in both.flatten().argsort(descending=True)]
+shown = [(TSHIRT, SHIRT), (PULLOVER, COAT)]
+shown.append(next((a, b) for a, b in ranked if a < b and (a, b) not in shown))  # the next pair
+for a, b in shown:
+    k = S["n_mistakes"] // 2
+    idx = torch.cat([torch.nonzero((labels == t) & (preds == q)).flatten()[:k]
+                     for t, q in ((a, b), (b, a))])
+    axes = d2lite.show_images(images[idx], 1, S["n_mistakes"], scale=1.4,
+                              titles=[f"{names[labels[i]]}\n→ {names[preds[i]]}" for i in idx],
+                              title_colors=["tab:red"] * len(idx))
+    axes[0].figure.suptitle(f"{names[a]} → {names[b]}: {int(C[a, b])} images, "
+                            f"{names[b]} → {names[a]}: {int(C[b, a])}", fontsize=10)
     plt.show()
 
 # %% [markdown]
 # At 28×28 pixels a shirt and a T-shirt differ by a few rows of pixels around the collar and the
-# sleeves; many of the shirts the model misses would give a person pause too. Mistakes between
+# sleeves, and a pullover and a coat mostly by the opening down the front, a faint line or a row
+# of buttons; many of the images the model misses would give a person pause too. Mistakes between
 # classes that look nothing alike (a bag read as a trouser, say) point to a model that has not
 # learned enough yet: the quick setting's model makes plenty of those, a trained one hardly any.
+#
+# ## 5.6 A look inside the network
+#
+# So far we have judged the network by its answers. Its weights and activations can be looked at
+# too. We start with the 96 filters of the first convolution, each an $11\times11$ window over the
+# image. To see what training did to them we need them as they were before training. Chapter 4
+# drew them with `d2lite.set_seed(0)`, then `d2lite.alexnet()` and `d2lite.init_weights`, so the
+# same three steps give the same numbers again (the whole model has to be rebuilt: every layer
+# draws from the same random stream, in order). The stand-in model above starts the same way.
+
+# %% mystnb={"image": {"alt": "Three grids of 96 small grey squares, the 11\u00d711 filters of the first convolution: at initialisation, after training, and the change between the two; each filter is scaled on its own so that black is its most negative weight and white its most positive."}}
+d2lite.set_seed(0)  # chapter 4's seed, before building the model
+W0 = d2lite.init_weights(d2lite.alexnet())[0].weight.detach()  # (96, 1, 11, 11) at the start
+W = net[0].weight.detach().cpu()  # the same filters after training
+fig, axes = plt.subplots(1, 3, figsize=(12, 6), layout="constrained")
+for ax, w, title in zip(axes, (W0, W, W - W0),
+                        ("at initialisation", "after training", "change (trained − initial)")):
+    ax.imshow(d2lite.filter_grid(w, num_cols=8), cmap="gray", vmin=-1, vmax=1)
+    ax.set_title(title)
+    ax.axis("off")
+plt.show()
+print(f"relative change of conv1's weights, ‖W − W0‖ / ‖W0‖: {(W - W0).norm() / W0.norm():.2f} "
+      f"(two unrelated draws would give about {2 ** 0.5:.2f})")
+unmoved = int(((W - W0).flatten(1).abs().amax(dim=1) == 0).sum())
+print(f"filters that training did not change at all: {unmoved} of {len(W)}")
+
+# %% [markdown]
+# Xavier initialisation draws every weight independently, so the first grid is pure noise. How
+# much the second differs from it depends on how long the model trained: the relative change
+# printed below the grids says how far the weights moved, and the third grid shows the direction
+# they moved in. The changes are smooth where the filters are noise: blobs and light–dark edges at
+# various angles, the first detectors a network learns, which become visible in the filters
+# themselves only after much more training than a CPU run affords. A plain grey square in the
+# third grid is a filter that did not move at all (the count is printed): its ReLU output was
+# zero for every training image, so no gradient ever reached it, a "dead" unit. Such filters are
+# also a check on the re-created start, since they equal it bit for bit; had we re-created the
+# wrong one, none would, and the ratio would be near 1.41, as for two unrelated random draws.
+#
+# Next we follow one test image, the first shirt of the test set, through the five convolutions.
+# `d2lite.feature_maps` runs the network layer by layer and returns each layer's output with its
+# name (`conv1`, `relu1`, `pool1`, …). For each convolution we show, after its ReLU, the six
+# channels whose maps vary most across the image (the largest standard deviation): a channel
+# that is about equally active everywhere would show little.
+
+# %% mystnb={"image": {"alt": "A shirt from the test set followed by five rows of six small feature maps, one row per convolution from conv1 to conv5, each row titled with its layer's output shape; the maps shrink from 54\u00d754 to 12\u00d712 pixels."}}
+import torch.nn.functional as F
+
+
+def as_input(idx):
+    """Test images as the network gets them: scaled to [0, 1] and enlarged to 224x224."""
+    X = images[idx].unsqueeze(1).float() / 255  # (k, 1, 28, 28)
+    return F.interpolate(X, size=(224, 224), mode="bilinear", align_corners=False).to(device)
+
+
+assert torch.allclose(as_input([0, 1]), next(iter(test_iter))[0][:2].to(device), atol=1e-6)
+i = int(torch.nonzero(labels == SHIRT)[0])  # the first shirt of the test set
+maps = dict(d2lite.feature_maps(net, as_input([i])))
+fig = plt.figure(figsize=(9, 9), layout="constrained")
+head, *rows = fig.subfigures(6, 1, height_ratios=[1.3, 1, 1, 1, 1, 1])
+ax = head.subplots()
+ax.imshow(images[i], cmap="gray")
+ax.axis("off")
+head.suptitle(f"input: test image {i}, {names[labels[i]]} (predicted: {names[preds[i]]})",
+              fontsize=10)
+for k, sub in enumerate(rows, start=1):
+    A = maps[f"relu{k}"]  # (1, channels, h, w): conv k's output after its ReLU
+    varied = A[0].flatten(1).std(dim=1).argsort(descending=True)[:6]  # the 6 with most contrast
+    for ax, c in zip(sub.subplots(1, 6), varied.tolist()):
+        ax.imshow(A[0, c], cmap="viridis")
+        ax.set_title(f"channel {c}", fontsize=8)
+        ax.axis("off")
+    sub.suptitle(f"conv{k} + ReLU: output {tuple(A.shape)}", fontsize=10)
+plt.show()
+
+# %% [markdown]
+# The first layer's maps are still recognisably the shirt, each filter passing on a slightly
+# different, blurred copy of it. Every layer after it sees a wider part of the image through
+# smaller maps (54×54, then 26×26, then 12×12) and more channels (96, 256, 384, 384, 256), and
+# its maps look less and less like the picture: they say *where* something the layer has learned
+# to detect occurs (an edge on the left or on the right, the outline, the shoulders, the hem), not
+# what the image looks like.
+#
+# ### Where does the network look?
+#
+# Grad-CAM (Selvaraju et al., 2017) turns the last convolution's output into a heat map for one
+# class. With $A_k$ the $k$-th channel of conv5's output (after its ReLU, $12\times12$) and
+# $y_c$ the score of class $c$ before the softmax, each channel gets the weight
+# $\alpha_k = \operatorname{mean}_{i,j} \partial y_c / \partial A_{k,ij}$, and the map is
+# $\operatorname{ReLU}(\sum_k \alpha_k A_k)$, enlarged to the image: bright where the layer
+# saw evidence *for* class $c$. `d2lite.grad_cam` computes it. For each of the four tops, the
+# first figure shows the first test image that the model gets right and the second the first one
+# it mistakes for another top, each with the map of the class the model chose; the third shows
+# the same mistakes with the map of their *true* class.
+
+# %% mystnb={"image": {"alt": "Up to four 28\u00d728 tops (T-shirt, pullover, coat, shirt) per figure, each with a Grad-CAM heat map laid over it in colour; the three figures show correct answers, mistakes with the map of the predicted class, and the same mistakes with the map of the true class; each image is titled with its true class and the prediction."}}
+tops = torch.tensor([TSHIRT, PULLOVER, COAT, SHIRT])
+
+
+def first(mask):
+    """The index of the first test image where mask is true, as a list (empty if none)."""
+    return torch.nonzero(mask).flatten()[:1].tolist()
+
+
+hits = sum((first((labels == c) & (preds == c)) for c in tops), [])
+misses = sum((first((labels == c) & (preds != c) & torch.isin(preds, tops)) for c in tops), [])
+for idx, for_true, title in [(hits, False, "right answers: map of the predicted class"),
+                             (misses, False, "mistakes: map of the predicted (wrong) class"),
+                             (misses, True, "the same mistakes: map of the true class")]:
+    if idx:
+        cams = d2lite.grad_cam(net, as_input(idx), target=labels[idx] if for_true else None)
+        ok = [bool(preds[i] == labels[i]) for i in idx]
+        axes = d2lite.show_heatmaps(
+            images[idx], cams, num_cols=4, title_colors=["tab:green" if c else "tab:red" for c in ok],
+            titles=[f"{names[labels[i]]}\n{'✓' if c else '✗'} {names[preds[i]]}"
+                    for i, c in zip(idx, ok)])
+        axes[0].figure.suptitle(title, fontsize=10)
+        plt.show()
+
+# %% [markdown]
+# Grad-CAM answers through the network's own gradients. Occlusion (Zeiler and Fergus, 2014) asks
+# the model directly instead: cover one square of the image with background (black, 0) and see how
+# much the probability of the predicted class falls. Sliding the square over the image, one forward
+# pass per position, gives a map; `d2lite.occlusion` averages the drops of all the positions that
+# cover each pixel. Red means that hiding this part lowers the model's confidence in its (wrong)
+# answer, so this is the part that made it choose that class; blue means that hiding it makes the
+# wrong answer *more* likely. Each map is scaled by its own largest change, printed in its title,
+# so that a small effect is as visible as a large one.
+
+# %% mystnb={"image": {"alt": "The mistaken tops of the Grad-CAM figure again, with an occlusion map laid over each: red where covering the region lowers the probability of the predicted class, blue where it raises it, with a colour bar."}}
+if misses:
+    occ = d2lite.occlusion(net, as_input(misses), patch=S["occlusion_patch"],
+                           stride=S["occlusion_stride"])  # (k, 224, 224) drops in P(pred)
+    peak = occ.flatten(1).abs().amax(dim=1).clamp(min=1e-12)  # each map's largest change
+    axes = d2lite.show_heatmaps(images[misses], occ / peak[:, None, None], num_cols=4,
+                                cmap="RdBu_r", vmin=-1, vmax=1, alpha=0.6,
+                                titles=[f"{names[labels[i]]}\n✗ {names[preds[i]]}\n"
+                                        f"largest change {float(m):.2f}"
+                                        for i, m in zip(misses, peak)],
+                                title_colors=["tab:red"] * len(misses))
+    axes[0].figure.colorbar(axes[0].images[-1], ax=list(axes), shrink=0.8,
+                            label="drop in P(predicted class), per image scale")
+    plt.show()
+
+# %% [markdown]
+# Read the maps with some care: a heat map says where the model's evidence lies, not whether that
+# evidence is good, and a model trained for minutes on a CPU gives rougher maps than a
+# well-trained one. Most of the heat lies on the garment or along its outline. Where it spills
+# onto the black background beside a shoulder or a sleeve, that can be evidence too: the empty
+# space where a long sleeve would be is what sets a T-shirt apart from a pullover. Heat far out in
+# an empty corner is another matter: there the model leans on something that is not part of the
+# garment, a sign that it still has a lot to learn. On a
+# mistake, compare the map of the predicted class with the map of the true one: when both sit on
+# the same region, the model looked at the right place and read it the wrong way. Both methods
+# are coarse. Grad-CAM's map is enlarged from conv5's 12×12 grid, so a detail the size of a
+# collar is at the limit of what it can show; occlusion's squares are 4×4 of the 28×28 pixels
+# (the quick setting uses larger ones), at the price of one forward pass per position.
 #
 # ## Summary
 #
@@ -280,14 +457,21 @@ for t, q in pairs:
 #   row sums gives per-class accuracy, and its largest off-diagonal cells are the most frequent
 #   mistakes.
 # - Looking at the images behind a mistake tells you whether the model is wrong in a forgivable
-#   way (shirt vs T-shirt) or has not learned yet.
+#   way (shirt vs T-shirt, pullover vs coat) or has not learned yet.
+# - Inside the network: `d2lite.filter_grid` shows conv1's filters, which start as Xavier noise
+#   (re-created exactly with chapter 4's seed) and move as the model trains;
+#   `d2lite.feature_maps` returns every layer's output for an image; `d2lite.grad_cam` and
+#   `d2lite.occlusion` show where the evidence for a class lies, the first from gradients at the
+#   last convolution, the second by hiding parts of the image.
 #
 # ## Exercises
 #
 # 1. Make the confusion matrix symmetric, $C + C^\top$, and list the most confused *unordered*
 #    pairs. Does the ranking change?
-# 2. Normalise each row of $C$ so it sums to 1 and plot it again. Which view is better when the
-#    classes have different numbers of test images?
+# 2. Normalise each row of $C$ so it sums to 1 and plot it again. Fashion-MNIST's test set is
+#    balanced, 1,000 images per class: what does that mean for the two pictures, and why are the
+#    accuracy and the mean of the ten per-class recalls then the same number? When is the
+#    row-normalised view the better one?
 # 3. Change `d2lite.predict(..., start=...)` to browse other parts of the test set. Find a mistake
 #    that you, too, would have made.
 # 4. For the most confused pair, print the softmax probabilities of the two classes for each
@@ -298,6 +482,8 @@ for t, q in pairs:
 #    The two probabilities need not add up to 1: the other eight classes get the rest.
 # 5. Train the model of chapter 4 for 1, 3 and 10 epochs and compare the three confusion matrices.
 #    Which mistakes disappear first?
+# 6. Compute Grad-CAM for the same images at an earlier layer, `layer="relu3"` or `"relu1"`. How
+#    does the map change, and why is the last convolution the usual choice?
 
 # %% [markdown]
 # ## Solutions
@@ -331,12 +517,16 @@ for k, c in zip(top_sym.indices.tolist(), top_sym.values.tolist()):
 # :::{admonition} Solution 2: row-normalised confusion matrix
 # :class: dropdown
 # Dividing each row by its total turns counts into shares: the diagonal becomes each class's
-# accuracy (its recall) and the rest of a row says where that class's images went. That is the
-# better view when the classes have different numbers of test images (a subset, as in the quick
-# setting, or any real data set that is not balanced), because a small class's mistakes are no
-# longer drowned by a big class's. The raw counts remain the right view for "how many images are
-# affected". On the full Fashion-MNIST test set every class has 1,000 images, so the two pictures
-# differ only by that factor.
+# recall and the rest of a row says where that class's images went. On the full test set every
+# row holds 1,000 images, so the normalised matrix is $C / 1000$: the same picture with another
+# scale. The accuracy is $\sum_i C_{ii} / N = \sum_i (n_i / N)\,\text{recall}_i$, the recalls
+# weighted by each class's share $n_i / N$ of the test images; with ten equal shares of
+# $1/10$ that is exactly the mean recall. The two part ways as soon as the classes differ in
+# size: on a subset (the quick setting's 192 images are not split evenly) or on any data set that
+# is not balanced, the accuracy leans towards the big classes, and the row-normalised view, like
+# the mean recall (also called balanced accuracy), keeps a small class's mistakes from being
+# drowned by a big class's. The raw counts remain the right view for "how many images are
+# affected". The code prints the class sizes, the accuracy and the mean recall of this page's run.
 # :::
 
 # %% tags=["hide-cell"] mystnb={"code_prompt_show": "Show the code of solution 2", "code_prompt_hide": "Hide the code of solution 2", "image": {"alt": "The confusion matrix with each row divided by its total, as a heat map from 0 to 1: true classes down the side, predicted classes along the bottom."}}
@@ -351,6 +541,12 @@ ax.set_ylabel("true class")
 ax.set_title("Confusion matrix, each row divided by its total")
 fig.colorbar(im, ax=ax)
 plt.show()
+sizes = C.sum(dim=1)
+acc, mean_recall = (C.trace() / C.sum()).item(), R.diag()[sizes > 0].mean().item()
+print(f"images per class: {sizes.tolist()}")
+print(f"accuracy {acc:.4f}, mean recall {mean_recall:.4f}")
+if sizes.min() == sizes.max():  # balanced: the two must agree
+    assert abs(acc - mean_recall) < 1e-5
 
 # %% [markdown]
 # :::{admonition} Solution 3: browsing the test set
@@ -383,16 +579,13 @@ print("mistakes among these images (test-set indices):", [start + int(i) for i i
 # :::
 
 # %% tags=["hide-cell"] mystnb={"code_prompt_show": "Show the code of solution 4", "code_prompt_hide": "Hide the code of solution 4"}
-import torch.nn.functional as F
-
 if pairs:
     t, q = pairs[0]
     idx = torch.nonzero((labels == t) & (preds == q)).flatten()[:S["n_mistakes"]]
-    X = F.interpolate(images[idx].unsqueeze(1).float() / 255, size=(224, 224),
-                      mode="bilinear", align_corners=False)  # as the loader prepares them
+    X = as_input(idx)  # as the loader prepares them (section 5.6)
     net.eval()
     with torch.inference_mode():
-        P = torch.softmax(net(X.to(device)).float(), dim=1).cpu()  # (k, 10)
+        P = torch.softmax(net(X).float(), dim=1).cpu()  # (k, 10)
     assert torch.allclose(P.sum(dim=1), torch.ones(len(idx)), atol=1e-4)
     for k, i in enumerate(idx.tolist()):
         print(f"image {i}: P({names[t]}) = {P[k, t]:.2f}, P({names[q]}) = {P[k, q]:.2f}, "
@@ -411,3 +604,27 @@ if pairs:
 # and the sleeves. Ten epochs take a GPU; on a CPU, the CPU setting with 1, 2 and 3 epochs shows
 # the same trend in under 20 minutes per run on this book's 2-core CPU.
 # :::
+
+# %% [markdown]
+# :::{admonition} Solution 6: Grad-CAM at earlier layers
+# :class: dropdown
+# The code draws the maps of the mistaken tops of section 5.6 (for the predicted class) at three
+# layers: after conv1 ($54\times54$), after conv2 ($26\times26$) and after conv5
+# ($12\times12$, the default). The earlier maps are sharper, but their channels detect edges and
+# textures that every garment has, so their maps tend to trace the whole outline whichever class
+# they are computed for, and their gradients have to pass through more layers before they reach
+# the scores. Conv5 is the last layer that still has a spatial layout (after it come the pooling,
+# the flattening and the dense layers), and its channels are the most specific to the classes:
+# that is why Grad-CAM is usually computed there, at the price of a coarse map enlarged from
+# $12\times12$. How much the three rows of this page differ depends on how well the model has
+# trained.
+# :::
+
+# %% tags=["hide-cell"] mystnb={"code_prompt_show": "Show the code of solution 6", "code_prompt_hide": "Hide the code of solution 6", "image": {"alt": "The mistaken tops of section 5.6 three times, with the Grad-CAM map of the predicted class computed after conv1, after conv2 and after conv5, one row per layer."}}
+if misses:
+    layers = ("relu1", "relu2", "relu5")  # after conv1 (54x54), conv2 (26x26), conv5 (12x12)
+    cams6 = torch.cat([d2lite.grad_cam(net, as_input(misses), layer=name) for name in layers])
+    d2lite.show_heatmaps(images[misses * len(layers)], cams6, num_cols=len(misses),
+                         titles=[f"{name}: map for {names[preds[i]]}"
+                                 for name in layers for i in misses])
+    plt.show()

@@ -17,14 +17,16 @@
 # # 5 预测与错误分析
 #
 # 一个测试精度数字掩盖了很多细节。本章加载第 4 章训练好的模型，一张张地看它的回答，
-# 再追问：它最容易把哪些类别弄混？为什么？
+# 追问它最容易把哪些类别弄混、为什么，最后再打开网络，看看它学到了什么、拿不准时又在看图像的哪里。
 #
-# **本章你将学到**
+# 学完这一章，你将能够：
 #
-# - 怎样加载检查点，并读出模型当初是怎样训练的；
-# - 怎样把测试图像连同真实标签和预测标签一起画出来；
-# - 怎样构造混淆矩阵，并从中读出每个类别的精度；
-# - 怎样找出最常见的错误，并查看这些错误背后的图像。
+# - 加载检查点，并读出模型当初是怎样训练的；
+# - 把测试图像连同真实标签和预测标签一起画出来；
+# - 构造混淆矩阵，并从中读出每个类别的精度；
+# - 找出最常见的错误，并查看这些错误背后的图像；
+# - 查看训练好的网络内部：第一层卷积核在训练前后的样子、一张图像逐层的特征图，
+#   以及两类上衣容易混淆时网络凭图像的哪个部位作答（Grad-CAM 和遮挡实验）。
 #
 # ```{note}
 # **运行时间**（2026-11-28 在一台 2 核 Intel Xeon（Sapphire Rapids）CPU 上实测，加载第 4 章的检查点）：
@@ -54,9 +56,11 @@ import d2lite
 SETTING = d2lite.setting()  # 有 GPU 时为 "full"，没有时为 "cpu"，测试中为 "quick"
 FULL = dict(
     n_test=None,  # 全部 10000 张测试图像：混淆矩阵的每一格都有足够的样本
-    batch_size=128,  # 推理的批量（也是备用模型训练时的批量）
+    batch_size=128,  # 推理时的批量大小（也是备用模型训练时的批量大小）
     n_show=18,  # 预测网格里的图像数，3 行 × 6 列
-    n_mistakes=6,  # 每对易混类别展示几张出错的图
+    n_mistakes=6,  # 每对易混类别展示几张出错的图，两个方向各占一半
+    occlusion_patch=32,  # 遮挡方块在 224×224 输入上的边长：相当于 28×28 原图的 4×4 像素……
+    occlusion_stride=16,  # ……每次移动 16 像素：每张图 13×13 = 169 次前向计算
     fallback_train=None,  # 没有检查点？就用全部 60000 张图像训练……
     fallback_epochs=2,  # ……2 轮（这是 GPU 的活）
     fallback_budget_minutes=None,  # GPU 上不设时间预算
@@ -66,6 +70,8 @@ CPU = dict(
     batch_size=128,
     n_show=18,
     n_mistakes=6,
+    occlusion_patch=32,
+    occlusion_stride=16,  # 4 张图 × 169 次前向计算：在 2 核 CPU 上远不到一分钟
     fallback_train=None,  # 没有检查点？训练 1 轮，图像数量按下面的时间预算来定
     fallback_epochs=1,
     fallback_budget_minutes=10,  # 替代模型的训练时间预算，按这台 CPU 的实测速度确定规模
@@ -75,6 +81,8 @@ QUICK_SETTING = dict(
     batch_size=32,
     n_show=12,
     n_mistakes=6,
+    occlusion_patch=112,  # 粗略：每张图 3×3 = 9 次前向计算，几秒钟
+    occlusion_stride=56,
     fallback_train=256,  # 仅当第 4 章没运行过时才用：训练几秒钟
     fallback_epochs=1,
     fallback_budget_minutes=None,
@@ -154,7 +162,7 @@ elif settings.get("setting") == "cpu":
     print(f"这个模型来自第 4 章的 CPU 设置（在 {settings.get('device_name', '那台 CPU')} 上按 "
           f"{settings.get('budget_minutes')} 分钟的预算确定训练图像数量，"
           f"训练 {settings.get('num_epochs')} 轮）。"
-          "给 GPU 准备的完整设置则用全部 6 万张图像训练 10 轮。")
+          "给 GPU 准备的完整设置则用全部 60000 张图像训练 10 轮。")
 
 # %% [markdown]
 # ## 5.2 预测结果一览
@@ -172,7 +180,7 @@ plt.show()
 #
 # 为了一次看清所有错误，我们用 `d2lite.predict_all` 对整个测试集做预测，再统计每个真实类别 $i$
 # 被预测成类别 $j$ 的图像数，记作 $C_{ij}$。对角线上是答对的，其余格子都是错误，
-# 格子的位置正好说明是哪两个类别弄混了。
+# 格子的位置正好说明是哪两个类别弄混了。对角线之和除以总数就是精度（也叫准确率）。
 
 # %%
 labels, preds = d2lite.predict_all(net, test_iter)
@@ -217,10 +225,10 @@ for i in per_class.argsort().tolist():
     print(f"{names[i]:>6}：{per_class[i]:.3f}（{int(C[i].sum())} 张中答对 {int(C[i, i])} 张）")
 
 # %% [markdown]
-# 在本页这次运行中，衬衫远远落在其他类别后面：召回率只有 0.369（1000 张测试图像只认对 369 张），
-# 其余各类都在 0.76 以上。混淆矩阵里衬衫那一行说明了其他衬衫的去向：261 张被认成 T恤，161 张被认成外套；
-# 另外还有 172 张套衫被认成外套。这几类都是形状相近的上衣（第 3 章里这四类的平均图像主要只在袖长和领口上不同），
-# 而衬衫自己的特征，比如领子和纽扣，在 28×28 的图上只占寥寥几个像素。
+# 上面的列表从最弱的类别排起。按第 4 章的方法训练出的模型，排在末尾的是上衣，垫底的通常是衬衫或外套：
+# 衬衫、T恤、套衫和外套的外形彼此相近（第 3 章里这四类的平均图像主要只在袖长和领口上不同），
+# 而衬衫自己的特征，比如领子和纽扣，在 28×28 的图上只占寥寥几个像素。裤子、包和几种鞋通常排在前面。
+# 上面的数字属于本页的模型；下一节说明认错的图像都去了哪里。
 #
 # ## 5.5 最容易混淆的类别
 #
@@ -238,23 +246,170 @@ for t, q in pairs:
           f"（占该类别的 {C[t, q] / C[t].sum():.0%}）")
 
 # %% [markdown]
-# 光看数字说不出错误的**原因**。下面列出每种错误背后的几张测试图像，用的是 28×28 的原图
-# （网络看到的是放大到 224×224 的版本）。`predict_all` 按顺序遍历测试集，所以 `labels` 和 `preds`
-# 的第 $k$ 个位置对应数据集里的第 $k$ 张图像。
+# 光看数字说不出错误的**原因**。下面列出三种混淆背后的测试图像，每对类别一行，两个方向的错误都在这一行里：
+# 衬衫与 T恤、套衫与外套，以及混淆矩阵里剩下的最大的一对（两个方向相加，$C_{ab} + C_{ba}$）。
+# 图中是 28×28 的原图，网络看到的是放大到 224×224 的版本。`predict_all` 按顺序遍历测试集，
+# 所以 `labels` 和 `preds` 的第 $k$ 个位置对应数据集里的第 $k$ 张图像。
 
 # %% mystnb={"image": {"alt": "\u6a21\u578b\u8ba4\u9519\u7684 28\u00d728 \u6d4b\u8bd5\u56fe\u50cf\uff0c\u6bcf\u5bf9\u6613\u6df7\u6dc6\u7684\u7c7b\u522b\u4e00\u884c\uff1b\u6bcf\u5f20\u56fe\u7684\u6807\u9898\u662f\u5b83\u7684\u771f\u5b9e\u7c7b\u522b\uff0c\u7bad\u5934\u540e\u9762\u662f\u88ab\u8bef\u8ba4\u6210\u7684\u7c7b\u522b\u3002"}}
 images = test_iter.dataset.images.cpu()  # (n_test, 28, 28) 的 uint8 原图
 assert torch.equal(test_iter.dataset.labels.cpu(), labels)  # 顺序与预测结果一致
-for t, q in pairs:
-    idx = torch.nonzero((labels == t) & (preds == q)).flatten()[:S["n_mistakes"]]
-    d2lite.show_images(images[idx], 1, S["n_mistakes"], scale=1.4,
-                       titles=[f"{names[t]}\n→ {names[q]}"] * len(idx),
-                       title_colors=["tab:red"] * len(idx))
+TSHIRT, PULLOVER, COAT, SHIRT = 0, 2, 4, 6  # Fashion-MNIST 的类别编号
+both = torch.triu(C + C.T, diagonal=1)  # C[a, b] + C[b, a]，每个无序类别对只取一次
+ranked = [divmod(int(k), 10) for k in both.flatten().argsort(descending=True)]
+shown = [(TSHIRT, SHIRT), (PULLOVER, COAT)]
+shown.append(next((a, b) for a, b in ranked if a < b and (a, b) not in shown))  # 再加最大的另一对
+for a, b in shown:
+    k = S["n_mistakes"] // 2
+    idx = torch.cat([torch.nonzero((labels == t) & (preds == q)).flatten()[:k]
+                     for t, q in ((a, b), (b, a))])
+    axes = d2lite.show_images(images[idx], 1, S["n_mistakes"], scale=1.4,
+                              titles=[f"{names[labels[i]]}\n→ {names[preds[i]]}" for i in idx],
+                              title_colors=["tab:red"] * len(idx))
+    axes[0].figure.suptitle(f"{names[a]} → {names[b]}：{int(C[a, b])} 张，"
+                            f"{names[b]} → {names[a]}：{int(C[b, a])} 张", fontsize=10)
     plt.show()
 
 # %% [markdown]
-# 在 28×28 像素下，衬衫和 T 恤的差别只在领口和袖子附近的几行像素；模型认错的许多衬衫，换成人来看也会犹豫。
+# 在 28×28 像素下，衬衫和 T恤的差别只在领口和袖子附近的几行像素，套衫和外套的差别则主要在前襟：
+# 一道淡淡的线，或者一排纽扣。模型认错的许多图像，换成人来看也会犹豫。
 # 如果错误发生在长得毫不相像的类别之间（比如把包认成裤子），那说明模型还没学到位：快速设置训练出的模型常犯这种错，训练过的模型则很少。
+#
+# ## 5.6 看看网络内部
+#
+# 到目前为止，我们只凭回答来评判网络。其实它的权重和中间结果也都可以拿出来看。先看第一个卷积层的 96 个卷积核，
+# 每个都是在图像上滑动的 $11\times11$ 窗口。要看出训练对它们做了什么，得先知道训练前它们是什么样子。
+# 第 4 章依次调用 `d2lite.set_seed(0)`、`d2lite.alexnet()` 和 `d2lite.init_weights` 得到初始权重，
+# 同样的三步就能再得到完全相同的数值（必须重建整个模型，因为每一层都按顺序从同一个随机数流中取数）。
+# 前面的替代模型也是这样初始化的。
+
+# %% mystnb={"image": {"alt": "\u4e09\u7ec4\u5377\u79ef\u6838\u7f51\u683c\uff0c\u6bcf\u7ec4 96 \u4e2a\u7070\u8272\u5c0f\u65b9\u5757\uff0c\u662f\u7b2c\u4e00\u4e2a\u5377\u79ef\u5c42\u7684 11\u00d711 \u5377\u79ef\u6838\uff1a\u521d\u59cb\u5316\u65f6\u3001\u8bad\u7ec3\u4e4b\u540e\uff0c\u4ee5\u53ca\u4e24\u8005\u4e4b\u5dee\uff1b\u6bcf\u4e2a\u5377\u79ef\u6838\u5355\u72ec\u7f29\u653e\uff0c\u9ed1\u8272\u662f\u5b83\u6700\u8d1f\u7684\u6743\u91cd\uff0c\u767d\u8272\u662f\u6700\u6b63\u7684\u6743\u91cd\u3002"}}
+d2lite.set_seed(0)  # 第 4 章的随机种子，在建模型之前设置
+W0 = d2lite.init_weights(d2lite.alexnet())[0].weight.detach()  # (96, 1, 11, 11)：训练开始时
+W = net[0].weight.detach().cpu()  # 训练之后的同一批卷积核
+fig, axes = plt.subplots(1, 3, figsize=(12, 6), layout="constrained")
+for ax, w, title in zip(axes, (W0, W, W - W0),
+                        ("初始化时", "训练之后", "变化量（训练后 − 初始）")):
+    ax.imshow(d2lite.filter_grid(w, num_cols=8), cmap="gray", vmin=-1, vmax=1)
+    ax.set_title(title)
+    ax.axis("off")
+plt.show()
+print(f"conv1 权重的相对变化 ‖W − W0‖ / ‖W0‖：{(W - W0).norm() / W0.norm():.2f}"
+      f"（两次互不相关的随机初始化之间约为 {2 ** 0.5:.2f}）")
+unmoved = int(((W - W0).flatten(1).abs().amax(dim=1) == 0).sum())
+print(f"训练完全没有改变的卷积核：{len(W)} 个中有 {unmoved} 个")
+
+# %% [markdown]
+# Xavier 初始化独立地抽取每个权重，所以第一组网格纯粹是噪声。第二组与它差别多大，取决于模型训练了多久：
+# 网格下方打印的相对变化说明权重移动了多远，第三组网格则显示它们朝哪个方向移动。在卷积核本身仍像噪声的地方，
+# 变化量却是平滑的：斑块，以及各种角度的明暗边缘，这正是网络最先学会的检测器；要让它们在卷积核本身上显现出来，
+# 需要的训练远远多于 CPU 上这一趟。第三组里纯灰色的方块是完全没有移动的卷积核（个数打印在图下）：
+# 它在每张训练图像上的 ReLU 输出都是 0，梯度从来没有传到它那里，成了一个“死”单元。这样的卷积核也顺便检验了
+# 重建的初始权重：它们与之逐位相同。假如重建得不对，就不会有一个相同，而且这个比值会接近 1.41，就像两次互不相关的随机抽取那样。
+#
+# 接下来跟踪一张测试图像（测试集里的第一件衬衫）穿过五个卷积层。`d2lite.feature_maps` 逐层运行网络，
+# 返回每一层的输出和它的名字（`conv1`、`relu1`、`pool1`……）。每个卷积层展示经过 ReLU 之后、
+# 在整张图上变化最大（标准差最大）的六个通道：一个处处差不多一样活跃的通道，画出来看不出什么。
+
+# %% mystnb={"image": {"alt": "\u6d4b\u8bd5\u96c6\u91cc\u7684\u4e00\u4ef6\u886c\u886b\uff0c\u4e0b\u9762\u662f\u4e94\u884c\u7279\u5f81\u56fe\uff0c\u6bcf\u884c\u516d\u5f20\uff0c\u4ece conv1 \u5230 conv5 \u6bcf\u4e2a\u5377\u79ef\u5c42\u4e00\u884c\uff0c\u6bcf\u884c\u6807\u9898\u5199\u7740\u8be5\u5c42\u7684\u8f93\u51fa\u5f62\u72b6\uff1b\u7279\u5f81\u56fe\u4ece 54\u00d754 \u7f29\u5c0f\u5230 12\u00d712 \u50cf\u7d20\u3002"}}
+import torch.nn.functional as F
+
+
+def as_input(idx):
+    """把测试图像处理成网络的输入：缩放到 [0, 1]，再放大到 224×224。"""
+    X = images[idx].unsqueeze(1).float() / 255  # (k, 1, 28, 28)
+    return F.interpolate(X, size=(224, 224), mode="bilinear", align_corners=False).to(device)
+
+
+assert torch.allclose(as_input([0, 1]), next(iter(test_iter))[0][:2].to(device), atol=1e-6)
+i = int(torch.nonzero(labels == SHIRT)[0])  # 测试集里的第一件衬衫
+maps = dict(d2lite.feature_maps(net, as_input([i])))
+fig = plt.figure(figsize=(9, 9), layout="constrained")
+head, *rows = fig.subfigures(6, 1, height_ratios=[1.3, 1, 1, 1, 1, 1])
+ax = head.subplots()
+ax.imshow(images[i], cmap="gray")
+ax.axis("off")
+head.suptitle(f"输入：测试图像 {i}，{names[labels[i]]}（预测为：{names[preds[i]]}）",
+              fontsize=10)
+for k, sub in enumerate(rows, start=1):
+    A = maps[f"relu{k}"]  # (1, 通道数, h, w)：第 k 个卷积层经过 ReLU 后的输出
+    varied = A[0].flatten(1).std(dim=1).argsort(descending=True)[:6]  # 变化最大的 6 个通道
+    for ax, c in zip(sub.subplots(1, 6), varied.tolist()):
+        ax.imshow(A[0, c], cmap="viridis")
+        ax.set_title(f"通道 {c}", fontsize=8)
+        ax.axis("off")
+    sub.suptitle(f"conv{k} + ReLU：输出 {tuple(A.shape)}", fontsize=10)
+plt.show()
+
+# %% [markdown]
+# 第一层的特征图还能一眼认出是那件衬衫，每个卷积核传下去的都是它略有不同的一份模糊副本。之后的每一层都透过更小的特征图
+# （54×54，然后 26×26，再到 12×12）和更多的通道（96、256、384、384、256）看到图像更大的一块区域，
+# 特征图也越来越不像原图：它们说明的是这一层学会检测的某种东西出现在**哪里**（左边或右边的一条边缘、轮廓、肩部、下摆），
+# 而不是图像长什么样。
+#
+# ### 网络在看哪里？
+#
+# Grad-CAM（梯度加权类激活图，Selvaraju 等，2017）把最后一个卷积层的输出变成某一类别的热力图。
+# 记 $A_k$ 为 conv5 输出（经过 ReLU，$12\times12$）的第 $k$ 个通道，$y_c$ 为类别 $c$ 在 softmax 之前的得分，
+# 每个通道的权重是 $\alpha_k = \operatorname{mean}_{i,j} \partial y_c / \partial A_{k,ij}$，
+# 热力图则是 $\operatorname{ReLU}(\sum_k \alpha_k A_k)$，再放大到图像大小：越亮的地方，这一层在那里看到的支持类别 $c$ 的证据越多。
+# `d2lite.grad_cam` 负责计算。对四类上衣中的每一类，第一幅图取模型认对的第一张测试图像，第二幅图取它误认成另一类上衣的第一张，
+# 热力图都针对模型选中的类别；第三幅图还是这些认错的图像，热力图换成针对它们的**真实**类别。
+
+# %% mystnb={"image": {"alt": "\u6bcf\u5e45\u56fe\u81f3\u591a\u56db\u4ef6 28\u00d728 \u7684\u4e0a\u8863\uff08T\u6064\u3001\u5957\u886b\u3001\u5916\u5957\u3001\u886c\u886b\uff09\uff0c\u6bcf\u4ef6\u4e0a\u53e0\u7740\u4e00\u5f20\u5f69\u8272\u7684 Grad-CAM \u70ed\u529b\u56fe\uff1b\u4e09\u5e45\u56fe\u4f9d\u6b21\u662f\uff1a\u8ba4\u5bf9\u7684\u56fe\u50cf\u3001\u8ba4\u9519\u7684\u56fe\u50cf\u914d\u9884\u6d4b\u7c7b\u522b\u7684\u70ed\u529b\u56fe\u3001\u540c\u6837\u7684\u9519\u56fe\u914d\u771f\u5b9e\u7c7b\u522b\u7684\u70ed\u529b\u56fe\uff1b\u6bcf\u5f20\u56fe\u7684\u6807\u9898\u662f\u771f\u5b9e\u7c7b\u522b\u548c\u9884\u6d4b\u7c7b\u522b\u3002"}}
+tops = torch.tensor([TSHIRT, PULLOVER, COAT, SHIRT])
+
+
+def first(mask):
+    """mask 为真的第一张测试图像的下标，放在列表里（没有就是空列表）。"""
+    return torch.nonzero(mask).flatten()[:1].tolist()
+
+
+hits = sum((first((labels == c) & (preds == c)) for c in tops), [])
+misses = sum((first((labels == c) & (preds != c) & torch.isin(preds, tops)) for c in tops), [])
+for idx, for_true, title in [(hits, False, "认对的图像：预测类别的热力图"),
+                             (misses, False, "认错的图像：预测（错误）类别的热力图"),
+                             (misses, True, "同样的错图：真实类别的热力图")]:
+    if idx:
+        cams = d2lite.grad_cam(net, as_input(idx), target=labels[idx] if for_true else None)
+        ok = [bool(preds[i] == labels[i]) for i in idx]
+        axes = d2lite.show_heatmaps(
+            images[idx], cams, num_cols=4, title_colors=["tab:green" if c else "tab:red" for c in ok],
+            titles=[f"{names[labels[i]]}\n{'✓' if c else '✗'} {names[preds[i]]}"
+                    for i, c in zip(idx, ok)])
+        axes[0].figure.suptitle(title, fontsize=10)
+        plt.show()
+
+# %% [markdown]
+# Grad-CAM 借助的是网络自己的梯度。遮挡实验（Zeiler 和 Fergus，2014）则直接去问模型：用背景色（黑色，即 0）
+# 盖住图像上的一个方块，看预测类别的概率下降多少。让方块在图上滑动，每个位置做一次前向计算，就得到一张图；
+# `d2lite.occlusion` 对每个像素取覆盖它的所有位置的概率下降的平均值。红色表示盖住这里会降低模型对它那个（错误）
+# 答案的信心，也就是说，正是这一部分让它选了那个类别；蓝色表示盖住这里反而让错误答案**更**可能。
+# 每张图按它自己最大的变化缩放（数值写在标题里），这样小的影响也和大的影响一样看得清。
+
+# %% mystnb={"image": {"alt": "\u518d\u6b21\u5c55\u793a Grad-CAM \u56fe\u4e2d\u8ba4\u9519\u7684\u51e0\u4ef6\u4e0a\u8863\uff0c\u6bcf\u4ef6\u4e0a\u53e0\u7740\u4e00\u5f20\u906e\u6321\u5b9e\u9a8c\u56fe\uff1a\u7ea2\u8272\u8868\u793a\u76d6\u4f4f\u8be5\u533a\u57df\u4f1a\u964d\u4f4e\u9884\u6d4b\u7c7b\u522b\u7684\u6982\u7387\uff0c\u84dd\u8272\u8868\u793a\u4f1a\u63d0\u9ad8\uff0c\u65c1\u8fb9\u6709\u8272\u6761\u3002"}}
+if misses:
+    occ = d2lite.occlusion(net, as_input(misses), patch=S["occlusion_patch"],
+                           stride=S["occlusion_stride"])  # (k, 224, 224)：P(预测类别) 的下降
+    peak = occ.flatten(1).abs().amax(dim=1).clamp(min=1e-12)  # 每张图里最大的变化
+    axes = d2lite.show_heatmaps(images[misses], occ / peak[:, None, None], num_cols=4,
+                                cmap="RdBu_r", vmin=-1, vmax=1, alpha=0.6,
+                                titles=[f"{names[labels[i]]}\n✗ {names[preds[i]]}\n"
+                                        f"最大变化 {float(m):.2f}"
+                                        for i, m in zip(misses, peak)],
+                                title_colors=["tab:red"] * len(misses))
+    axes[0].figure.colorbar(axes[0].images[-1], ax=list(axes), shrink=0.8,
+                            label="P(预测类别) 的下降（每张图各自的刻度）")
+    plt.show()
+
+# %% [markdown]
+# 读这些图时要小心：热力图说明的是模型的证据在哪里，而不是这些证据好不好；而且在 CPU 上只训练了几分钟的模型，
+# 热力图会比训练充分的模型粗糙。热量大多落在衣服上或者衣服的轮廓上。如果它溢出到肩膀或袖子旁边的黑色背景上，
+# 那也可能是证据：本该有长袖的地方空着，正是 T恤和套衫的区别。热量如果落在远处空荡荡的角落里，就是另一回事了：
+# 模型在那里依赖的东西不属于衣服本身，说明它还有很多要学。对一个错误，把预测类别的热力图和真实类别的热力图
+# 对照着看：如果两者落在同一块区域，说明模型看对了地方，却读错了意思。两种方法都很粗糙：Grad-CAM 的图是从 conv5 的
+# 12×12 网格放大来的，领子这么小的细节已经到了它能显示的极限；遮挡实验的方块是 28×28 原图上的 4×4 像素
+# （快速设置用的方块更大），代价是每个位置都要做一次前向计算。
 #
 # ## 小结
 #
@@ -264,12 +419,16 @@ for t, q in pairs:
 #   答对为绿色 ✓，答错为红色 ✗。
 # - 混淆矩阵 $C_{ij}$ 统计真实类别 $i$ 被预测为 $j$ 的次数。对角线除以行和得到每个类别的精度，
 #   非对角线上最大的格子就是最常见的错误。
-# - 看一看错误背后的图像，就能判断模型错得情有可原（衬衫与 T 恤），还是根本没学会。
+# - 看一看错误背后的图像，就能判断模型错得情有可原（衬衫与 T恤、套衫与外套），还是根本没学会。
+# - 网络内部：`d2lite.filter_grid` 展示 conv1 的卷积核，它们从 Xavier 噪声出发（用第 4 章的随机种子可以精确重建），
+#   随着训练而移动；`d2lite.feature_maps` 返回一张图像在每一层的输出；`d2lite.grad_cam` 和 `d2lite.occlusion`
+#   显示某个类别的证据在哪里，前者靠最后一个卷积层上的梯度，后者靠遮住图像的一部分。
 #
 # ## 练习
 #
 # 1. 把混淆矩阵对称化为 $C + C^\top$，列出最容易混淆的**无序**类别对。排名有变化吗？
-# 2. 把 $C$ 的每一行归一化为和为 1，再画一次。各类别测试图像数量不同时，哪种画法更合适？
+# 2. 把 $C$ 的每一行归一化为和为 1，再画一次。Fashion-MNIST 的测试集是均衡的，每类 1000 张：
+#    这对两幅图意味着什么？为什么这时精度和十个类别召回率的平均值是同一个数？什么情况下按行归一化的画法更合适？
 # 3. 修改 `d2lite.predict(..., start=...)`，浏览测试集的其他部分，找一个你自己也会认错的例子。
 # 4. 对最容易混淆的那对类别，打印每张错图在这两个类别上的 softmax 概率。模型是信心十足地犯错，还是几乎拿不定主意？
 #    提示：网络输出的是未归一化的分数（logits），`predict_all` 只保留了其中最大值的位置。自己遍历 `test_iter`，
@@ -277,6 +436,7 @@ for t, q in pairs:
 #    再令 `t, q = pairs[0]`，在出错图像的下标处取第 `t` 列和第 `q` 列。这两个概率之和不一定是 1，
 #    剩下的分给了其他八个类别。
 # 5. 把第 4 章的模型分别训练 1 轮、3 轮和 10 轮，比较三个混淆矩阵。哪些错误最先消失？
+# 6. 对同样的图像，在更早的层上计算 Grad-CAM：`layer="relu2"` 或 `"relu1"`。热力图有什么变化？为什么通常选最后一个卷积层？
 
 # %% [markdown]
 # ## 练习解答
@@ -288,7 +448,7 @@ for t, q in pairs:
 # :class: dropdown
 # $C + C^\top$ 把每种混淆的两个方向加在一起，$C_{ab} + C_{ba}$，所以它是对称的，每个无序类别对只需看对角线
 # 上方的一次。如果某一对类别在两个方向上都会混淆，排名就会变化：两个中等大小的格子加起来可能超过最大的单向格子。
-# 上身衣物之间常常如此，衬衫会被认成 T 恤，T 恤也会被认成衬衫。下面的代码打印本页模型中最大的三对，并给出两个方向各自的次数。
+# 上身衣物之间常常如此，衬衫会被认成 T恤，T恤也会被认成衬衫。下面的代码打印本页模型中最大的三对，并给出两个方向各自的次数。
 # :::
 
 # %% tags=["hide-cell"] mystnb={"code_prompt_show": "\u663e\u793a\u89e3\u7b54 1 \u7684\u4ee3\u7801", "code_prompt_hide": "\u9690\u85cf\u89e3\u7b54 1 \u7684\u4ee3\u7801"}
@@ -305,10 +465,13 @@ for k, c in zip(top_sym.indices.tolist(), top_sym.values.tolist()):
 # %% [markdown]
 # :::{admonition} 解答 2：按行归一化的混淆矩阵
 # :class: dropdown
-# 每一行除以该行总数后，计数变成了比例：对角线变成每个类别的精度（召回率），一行中其余的格子说明这一类的图像
-# 被分到了哪里。各类别测试图像数量不同时（例如快速设置里的子集，或者任何不平衡的真实数据集），这种画法更合适，
-# 因为小类别的错误不会再被大类别淹没。想知道“有多少张图像受影响”时，原始计数仍然是正确的视角。在完整的
-# Fashion-MNIST 测试集上每一类都恰好有 1000 张图像，两张图只差这一个倍数。
+# 每一行除以该行总数后，计数变成了比例：对角线变成每个类别的召回率，一行中其余的格子说明这一类的图像被分到了哪里。
+# 在完整的测试集上每一行都是 1000 张图像，所以归一化后的矩阵就是 $C / 1000$：同一幅图，只是刻度不同。
+# 精度是 $\sum_i C_{ii} / N = \sum_i (n_i / N)\,\text{recall}_i$，即各类召回率按该类图像所占的比例 $n_i / N$ 加权；
+# 十个比例都是 $1/10$ 时，它恰好等于召回率的平均值。一旦各类别的图像数量不同，两者就会分开：在子集上
+# （快速设置的 192 张图像并不是平均分配的），或者在任何不均衡的数据集上，精度偏向大类别；而按行归一化的画法和
+# 召回率的平均值（也叫均衡精度）一样，不会让小类别的错误被大类别淹没。想知道“有多少张图像受影响”时，原始计数仍然是
+# 正确的视角。代码打印本页这次运行的各类图像数、精度和召回率的平均值。
 # :::
 
 # %% tags=["hide-cell"] mystnb={"code_prompt_show": "\u663e\u793a\u89e3\u7b54 2 \u7684\u4ee3\u7801", "code_prompt_hide": "\u9690\u85cf\u89e3\u7b54 2 \u7684\u4ee3\u7801", "image": {"alt": "\u6309\u884c\u5f52\u4e00\u5316\u7684\u6df7\u6dc6\u77e9\u9635\u70ed\u529b\u56fe\uff0c\u53d6\u503c\u4ece 0 \u5230 1\uff1a\u7eb5\u8f74\u662f\u771f\u5b9e\u7c7b\u522b\uff0c\u6a2a\u8f74\u662f\u9884\u6d4b\u7c7b\u522b\u3002"}}
@@ -323,12 +486,18 @@ ax.set_ylabel("真实类别")
 ax.set_title("按行归一化的混淆矩阵")
 fig.colorbar(im, ax=ax)
 plt.show()
+sizes = C.sum(dim=1)
+acc, mean_recall = (C.trace() / C.sum()).item(), R.diag()[sizes > 0].mean().item()
+print(f"每类图像数：{sizes.tolist()}")
+print(f"精度 {acc:.4f}，召回率的平均值 {mean_recall:.4f}")
+if sizes.min() == sizes.max():  # 均衡时两者必须相等
+    assert abs(acc - mean_recall) < 1e-5
 
 # %% [markdown]
 # :::{admonition} 解答 3：浏览测试集
 # :class: dropdown
 # `start` 决定网格从测试集的哪个位置开始；代码展示接下来的 `n_show` 张图像，并列出其中认错的图像在测试集中的下标。
-# 哪些错误你自己也会犯，要由你来判断：找一找看不出领子的衬衫，或者形状同样暗沉的套头衫和外套。每次把 `start`
+# 哪些错误你自己也会犯，要由你来判断：找一找看不出领子的衬衫，或者形状同样暗沉的套衫和外套。每次把 `start`
 # 加上 `n_show` 就能继续往后翻。
 # :::
 
@@ -346,21 +515,18 @@ print("这些图像中认错的（测试集下标）：", [start + int(i) for i 
 # 代码没有再遍历整个测试集，而是只把最容易混淆的那对类别里认错的图像送进网络，处理方式与数据加载器完全相同
 # （缩放到 [0, 1]，用双线性插值放大到 224×224），然后打印真实类别的 softmax 概率、预测类别的概率，以及其余八个
 # 类别的概率之和。错误类别的概率接近 1，说明模型信心十足地犯了错；两个概率相近，说明它几乎拿不定主意。训练得好的
-# 模型在情有可原的错误（衬衫与 T 恤）上往往拿不定主意，而快速设置得到的模型几乎没学到东西，会把概率分散到许多
+# 模型在情有可原的错误（衬衫与 T恤）上往往拿不定主意，而快速设置得到的模型几乎没学到东西，会把概率分散到许多
 # 类别上。请以本页模型实际打印的数字为准，不要只听这段话。
 # :::
 
 # %% tags=["hide-cell"] mystnb={"code_prompt_show": "\u663e\u793a\u89e3\u7b54 4 \u7684\u4ee3\u7801", "code_prompt_hide": "\u9690\u85cf\u89e3\u7b54 4 \u7684\u4ee3\u7801"}
-import torch.nn.functional as F
-
 if pairs:
     t, q = pairs[0]
     idx = torch.nonzero((labels == t) & (preds == q)).flatten()[:S["n_mistakes"]]
-    X = F.interpolate(images[idx].unsqueeze(1).float() / 255, size=(224, 224),
-                      mode="bilinear", align_corners=False)  # 与数据加载器的处理方式相同
+    X = as_input(idx)  # 与数据加载器的处理方式相同（见 5.6 节）
     net.eval()
     with torch.inference_mode():
-        P = torch.softmax(net(X.to(device)).float(), dim=1).cpu()  # (k, 10)
+        P = torch.softmax(net(X).float(), dim=1).cpu()  # (k, 10)
     assert torch.allclose(P.sum(dim=1), torch.ones(len(idx)), atol=1e-4)
     for k, i in enumerate(idx.tolist()):
         print(f"图像 {i}：P({names[t]}) = {P[k, t]:.2f}，P({names[q]}) = {P[k, q]:.2f}，"
@@ -371,7 +537,26 @@ if pairs:
 # :class: dropdown
 # 用相同的随机种子和设置，把第 4 章的模型分别训练 `num_epochs` 为 1、3、10 轮，每个检查点各存一个文件名，
 # 再在这里逐个载入并计算混淆矩阵；把三个按行归一化的矩阵并排画出来，比较起来最方便。可以预期，外形毫不相似的
-# 类别之间的错误（把包认成裤子、把鞋认成上衣）最先消失：模型一学会粗略的形状，它们就没有了。衬衫、T 恤、
-# 套头衫和外套之间的混淆减少得最慢，10 轮之后仍会剩下一些，因为在 28×28 像素下，这几类只在领口和袖子附近差几个像素。
+# 类别之间的错误（把包认成裤子、把鞋认成上衣）最先消失：模型一学会粗略的形状，它们就没有了。衬衫、T恤、
+# 套衫和外套之间的混淆减少得最慢，10 轮之后仍会剩下一些，因为在 28×28 像素下，这几类只在领口和袖子附近差几个像素。
 # 训练 10 轮需要 GPU；在 CPU 上，用 CPU 设置分别训练 1、2、3 轮也能看出同样的趋势，在本书的双核 CPU 上每次不到 20 分钟。
 # :::
+
+# %% [markdown]
+# :::{admonition} 解答 6：在更早的层上计算 Grad-CAM
+# :class: dropdown
+# 代码对 5.6 节里认错的那几件上衣，在三个层上画出预测类别的热力图：conv1 之后（$54\times54$）、conv2 之后
+# （$26\times26$）和 conv5 之后（$12\times12$，也就是默认的层）。越早的层热力图越精细，但它们的通道检测的是每件衣服
+# 都有的边缘和纹理，所以不管针对哪个类别，热力图往往都描出整个轮廓；它们的梯度也要穿过更多层才能到达得分。
+# conv5 是最后一个仍保留空间布局的层（之后是汇聚、展平和全连接层），它的通道也最针对具体类别：这就是 Grad-CAM
+# 通常在这里计算的原因，代价是热力图是从 $12\times12$ 放大来的，比较粗。本页三行图的差别有多大，取决于模型训练得怎么样。
+# :::
+
+# %% tags=["hide-cell"] mystnb={"code_prompt_show": "\u663e\u793a\u89e3\u7b54 6 \u7684\u4ee3\u7801", "code_prompt_hide": "\u9690\u85cf\u89e3\u7b54 6 \u7684\u4ee3\u7801", "image": {"alt": "\u628a 5.6 \u8282\u4e2d\u8ba4\u9519\u7684\u51e0\u4ef6\u4e0a\u8863\u753b\u4e09\u904d\uff0c\u53e0\u4e0a\u9884\u6d4b\u7c7b\u522b\u7684 Grad-CAM \u70ed\u529b\u56fe\uff0c\u5206\u522b\u5728 conv1\u3001conv2 \u548c conv5 \u4e4b\u540e\u8ba1\u7b97\uff0c\u6bcf\u5c42\u4e00\u884c\u3002"}}
+if misses:
+    layers = ("relu1", "relu2", "relu5")  # conv1 (54x54)、conv2 (26x26)、conv5 (12x12) 之后
+    cams6 = torch.cat([d2lite.grad_cam(net, as_input(misses), layer=name) for name in layers])
+    d2lite.show_heatmaps(images[misses * len(layers)], cams6, num_cols=len(misses),
+                         titles=[f"{name}：{names[preds[i]]} 的热力图"
+                                 for name in layers for i in misses])
+    plt.show()
