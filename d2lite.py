@@ -67,6 +67,7 @@ __all__ = [
     "DataError", "DataNotFoundError", "FASHION_MNIST_FILES", "TEXT_LABELS",
     "read_idx", "find_data_dir", "FashionMNISTArrays", "load_fashion_mnist_arrays",
     "FashionMNISTDataset", "DeviceLoader", "default_num_workers", "load_data_fashion_mnist",
+    "load_data_fashion_mnist_split",
     "get_fashion_mnist_labels",
     # model
     "InputSizeError", "AlexNet", "alexnet", "lenet", "init_weights", "LayerInfo", "trace_shapes",
@@ -779,6 +780,58 @@ def load_data_fashion_mnist(
         test_set = data.Subset(test_set, range(rank, len(test_set), world_size))
     return (data.DataLoader(train_set, batch_size, **train_kw, **kwargs),
             data.DataLoader(test_set, batch_size, shuffle=False, **kwargs))
+
+
+def load_data_fashion_mnist_split(
+    batch_size: int,
+    resize: int | None = None,
+    *,
+    validation: int = 5000,
+    seed: int = 0,
+    data_dir: str | os.PathLike | None = None,
+    subset: int | tuple[int, int] | None = None,
+    device: str | torch.device | None = None,
+    channels_last: bool = False,
+    num_workers: int | None = None,
+    download: bool = True,
+) -> tuple[Iterable, Iterable, Iterable]:
+    """Return ``(train_iter, val_iter, test_iter)``: ``validation`` of the 60,000 training
+    images held out, so that choices (learning rate, epochs, dropout) never look at the test set.
+
+    - ``validation``: how many training images to hold out: a fixed random choice by ``seed``,
+      the same images whatever ``subset``, ``device`` or ``batch_size`` are, and never in
+      ``train_iter``. ``val_iter`` is not shuffled.
+    - ``subset``: n training examples taken from the rest, or ``(n_train, n_test)``; the test
+      images are the ones :func:`load_data_fashion_mnist` gives for the same ``n_test``.
+    - ``resize``, ``device``, ``channels_last``, ``num_workers``, ``download``: as in
+      :func:`load_data_fashion_mnist`; a device gives :class:`DeviceLoader` objects.
+    """
+    _check_batch_size(batch_size)
+    if resize is not None and (not isinstance(resize, int) or resize < 1):
+        raise ValueError(f"resize must be a positive integer (e.g. 224) or None, got {resize!r}.")
+    arrays = load_fashion_mnist_arrays(data_dir, download=download)
+    n_all = len(arrays.train_images)
+    if isinstance(validation, bool) or not isinstance(validation, int) or not (
+            0 < validation < n_all):
+        raise ValueError(f"validation must be a number of training images from 1 to "
+                         f"{n_all - 1}, got {validation!r}.")
+    order = torch.randperm(n_all, generator=torch.Generator().manual_seed(seed))
+    held, kept = order[:validation].sort().values, order[validation:].sort().values
+    n_train, n_test = subset if isinstance(subset, tuple) else (subset, None)
+    parts = (  # (images, labels, shuffle): train, validation, test
+        (*_subset(arrays.train_images[kept], arrays.train_labels[kept], n_train, seed=0), True),
+        (arrays.train_images[held], arrays.train_labels[held], False),
+        (*_subset(arrays.test_images, arrays.test_labels, n_test, seed=1), False),
+    )
+    if device is not None:
+        dev = resolve_device(device)
+        return tuple(DeviceLoader(images, labels, batch_size, resize, shuffle, dev, channels_last)
+                     for images, labels, shuffle in parts)
+    workers = default_num_workers() if num_workers is None else num_workers
+    kwargs = dict(num_workers=workers, persistent_workers=workers > 0)
+    return tuple(data.DataLoader(FashionMNISTDataset(images, labels, resize), batch_size,
+                                 shuffle=shuffle, **kwargs)
+                 for images, labels, shuffle in parts)
 
 
 def get_fashion_mnist_labels(labels: Iterable, lang: str = "en") -> list[str]:
