@@ -31,13 +31,15 @@
 #   occlusion) when two tops are easy to confuse.
 #
 # ```{note}
-# **Runtime**, measured on 2026-11-28 on 2 cores of an Intel Xeon (Sapphire Rapids) CPU, loading
-# chapter 4's checkpoint:
+# **Runtime**, measured on 2026-12-02 on 2 cores of an Intel Xeon CPU with AMX, loading chapter 4's
+# checkpoint. Other jobs shared the machine, which is why the times vary so much:
 #
 # - **CPU setting** (all 10,000 test images; what a machine without a GPU runs, and what produced
-#   the outputs on this page, from chapter 4's CPU-setting model): about a minute and a half
-#   (96.8 s for this page, 94.9 s for the Chinese one).
-# - **Quick setting** (192 test images; what the tests run): about 10 s.
+#   the outputs on this page, from chapter 4's CPU-setting model): 225 s for this page and 348 s
+#   for the Chinese one on the busy machine, 127 s in a quieter moment. Nearly all of it goes into
+#   classifying the 10,000 test images; section 5.6 adds 10 to 40 s, mostly the occlusion maps'
+#   676 forward passes.
+# - **Quick setting** (192 test images; what the tests run): 14 to 30 s.
 # - **Full setting** (all 10,000 test images, as in the CPU setting, with chapter 4's full model):
 #   made for a GPU, not yet measured for this book.
 # ```
@@ -602,7 +604,7 @@ if pairs:
 # shapes. The confusions among shirt, T-shirt, pullover and coat shrink last, and some remain
 # after 10 epochs, because at 28×28 pixels those classes differ in a few pixels around the collar
 # and the sleeves. Ten epochs take a GPU; on a CPU, the CPU setting with 1, 2 and 3 epochs shows
-# the same trend in under 20 minutes per run on this book's 2-core CPU.
+# the same trend, each run sized to its 15-minute budget (longer when other jobs share the CPU).
 # :::
 
 # %% [markdown]
