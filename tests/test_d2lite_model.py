@@ -178,7 +178,7 @@ def test_lenet_shapes_at_28x28():
 
 def test_draw_layers_boxes_and_drawing():
     """The boxes are the layers as typed in by hand from LeNet's and the seed's definitions, and
-    each shape is what the layers really output; the figure holds one patch and its texts per box."""
+    each shape is what the layers really output; the figure holds one patch and texts per box."""
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, sharey=True)

@@ -121,8 +121,7 @@ print(f"device: {device}, PyTorch {torch.__version__}")
 #    **dropout** (p = 0.5 in the paper). The tutorial says LeNet relied on weight decay alone;
 #    AlexNet kept weight decay as well: it trained with SGD, momentum 0.9 and weight decay 0.0005,
 #    and the paper found that this small amount mattered for learning at all (it lowered the
-#    training error, not only the test error). `d2lite.train` takes the same `weight_decay`
-#    argument, 0 by default as in the tutorial.
+#    training error, not only the test error). Chapter 4 trains with the same 0.0005.
 # 7. **Data augmentation.** The paper rescaled every ImageNet image so that its shorter side was 256
 #    pixels and cut out the central $256\times256$; training then used random $224\times224$ crops of
 #    it and their horizontal mirror images (plus a colour jitter along the principal components of
@@ -136,7 +135,7 @@ print(f"device: {device}, PyTorch {torch.__version__}")
 # normalisation** (LRN), which divided each ReLU output of convolutions 1 and 2 by the activity of
 # neighbouring channels at the same position. The paper credited it with 1.4 and 1.2 points off
 # its top-1 and top-5 errors, but later work did not find the benefit: VGG (Simonyan and Zisserman,
-# 2014) reported that LRN did not improve accuracy on ImageNet while costing memory and time, and
+# 2014) reported that LRN did not lower the error on ImageNet while costing memory and time, and
 # batch normalisation (Ioffe and Szegedy, 2015) took over the job of keeping activations at a
 # steady scale.
 #

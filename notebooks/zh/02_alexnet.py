@@ -105,7 +105,7 @@ print(f"设备：{device}，PyTorch {torch.__version__}")
 # 6. **两个 4096 宽的全连接层**，它们占了参数的绝大部分，用**暂退法**（dropout，论文取 p = 0.5）控制过拟合。
 #    原教程说 LeNet 只用了权重衰减；AlexNet 也没有放弃权重衰减：它用 SGD 训练，动量 0.9、权重衰减 0.0005，
 #    论文发现这一点点权重衰减对模型能否学起来很重要（它降低的是训练误差，而不只是测试误差）。
-#    `d2lite.train` 也有同样的 `weight_decay` 参数，默认为 0，与原教程一致。
+#    第 4 章训练时用的也是 0.0005。
 # 7. **数据增强**：论文先把每张 ImageNet 图片缩放到短边 256 像素，再切出中央的 $256\times256$；训练时从中随机裁出
 #    $224\times224$ 的小块，并加上它们的水平翻转（另有一种沿 RGB 像素主成分方向的颜色扰动）；测试时对 10 个
 #    $224\times224$ 小块的预测取平均。本书则把整张 $28\times28$ 图片放大到 224（见第 3 章），不做数据增强。
@@ -115,7 +115,7 @@ print(f"设备：{device}，PyTorch {torch.__version__}")
 # 论文里有一部分本书没有采用，原教程和 d2l 也一样：**局部响应归一化**（local response normalization，LRN），
 # 即把第 1、2 个卷积层的每个 ReLU 输出，除以同一位置上相邻通道的活跃程度。论文称它让 top-1 和 top-5 错误率
 # 分别降低了 1.4 和 1.2 个百分点，但后来的工作没有看到这种好处：VGG（Simonyan 和 Zisserman，2014）报告说，
-# LRN 在 ImageNet 上并不提高精度，却多占内存、多花时间；批量规范化（batch normalization，Ioffe 和 Szegedy，2015）
+# LRN 在 ImageNet 上并不能降低错误率，却多占内存、多花时间；批量规范化（batch normalization，Ioffe 和 Szegedy，2015）
 # 随后接过了让激活值保持稳定尺度的任务。
 #
 # ```{note}
