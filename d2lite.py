@@ -71,6 +71,7 @@ __all__ = [
     "get_fashion_mnist_labels",
     # model
     "InputSizeError", "AlexNet", "alexnet", "lenet", "init_weights", "LayerInfo", "trace_shapes",
+    "draw_layers",
     # metrics
     "Accumulator", "Timer", "accuracy", "evaluate_accuracy_gpu",
     # plotting
@@ -958,6 +959,64 @@ def trace_shapes(net: nn.Sequential, X: torch.Tensor) -> list[LayerInfo]:
                                   sum(p.numel() for p in layer.parameters()),
                                   counter.get_total_flops()))
     return rows
+
+
+def draw_layers(net: nn.Sequential, X: torch.Tensor, ax=None, title: str | None = None,
+                lang: str = "en") -> list[tuple[str, str, str]]:
+    """Draw ``net`` as a column of boxes, the input at the top, and return the boxes drawn.
+
+    One box per convolution, pooling and dense layer, with its settings inside and its output
+    shape (from :func:`trace_shapes` on ``X``) to the right; an activation or dropout joins the
+    box of the layer before it, since it changes no shape. ``lang`` is "en" or "zh". Each box
+    is returned as ``(kind, text, shape)``, kind one of input/conv/pool/linear. Axes that share
+    their y-axis (``plt.subplots(..., sharey=True)``) draw every network with the same box height.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyBboxPatch
+
+    text = {
+        "en": dict(input="input {shape}", conv="conv {k}×{k}, {c} channels, stride {s}, pad {p}",
+                   max="max-pool {k}×{k}, stride {s}", avg="avg-pool {k}×{k}, stride {s}",
+                   linear="dense {n}", sep=", ", dropout="dropout"),
+        "zh": dict(input="输入 {shape}", conv="卷积 {k}×{k}，{c} 通道，步幅 {s}，填充 {p}",
+                   max="最大汇聚 {k}×{k}，步幅 {s}", avg="平均汇聚 {k}×{k}，步幅 {s}",
+                   linear="全连接 {n}", sep="，", dropout="暂退"),
+    }
+    if lang not in text:
+        raise ValueError(f"lang must be one of {sorted(text)}, got {lang!r}.")
+    t = text[lang]
+    boxes = [("input", t["input"].format(shape="×".join(map(str, X.shape[1:]))), "")]
+    for layer, row in zip(net, trace_shapes(net, X)):
+        shape = "×".join(map(str, row.output_shape[1:]))
+        if isinstance(layer, nn.Conv2d):
+            k, s, p = layer.kernel_size[0], layer.stride[0], layer.padding[0]
+            boxes.append(("conv", t["conv"].format(k=k, c=layer.out_channels, s=s, p=p), shape))
+        elif isinstance(layer, (nn.MaxPool2d, nn.AvgPool2d)):
+            kind = "max" if isinstance(layer, nn.MaxPool2d) else "avg"
+            boxes.append(("pool", t[kind].format(k=layer.kernel_size, s=layer.stride), shape))
+        elif isinstance(layer, nn.Linear):
+            boxes.append(("linear", t["linear"].format(n=layer.out_features), shape))
+        elif isinstance(layer, (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.LeakyReLU, nn.Dropout)):
+            name = t["dropout"] if isinstance(layer, nn.Dropout) else type(layer).__name__
+            kind, label, shape = boxes[-1]
+            boxes[-1] = (kind, f"{label}{t['sep']}{name}", shape)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 0.5 * len(boxes) + 0.6))
+    colours = dict(input="#eeeeee", conv="#a6cee3", pool="#b2df8a", linear="#fdbf6f")
+    ax.set_xlim(0, 10)
+    ax.set_ylim(min(0.5 - len(boxes), ax.get_ylim()[0]), 0.8)  # shared y: the longest wins
+    ax.axis("off")
+    if title is not None:
+        ax.set_title(title)
+    for i, (kind, label, shape) in enumerate(boxes):
+        y = -i  # top to bottom: the input is at the top
+        ax.add_patch(FancyBboxPatch((0.2, y - 0.35), 6.6, 0.7, boxstyle="round,pad=0.02",
+                                    fc=colours[kind], ec="#555555"))
+        ax.text(3.5, y, label, ha="center", va="center", fontsize=8)
+        ax.text(7.0, y, shape, ha="left", va="center", fontsize=8, color="#333333")
+        if i:
+            ax.annotate("", (3.5, y + 0.36), (3.5, y + 0.64), arrowprops=dict(arrowstyle="->"))
+    return boxes
 
 
 # ----------------------------------------------------------------------------------------------

@@ -176,6 +176,48 @@ def test_lenet_shapes_at_28x28():
     assert isinstance(relu[1], nn.ReLU) and relu[-1].out_features == 3
 
 
+def test_draw_layers_boxes_and_drawing():
+    """The boxes are the layers as typed in by hand from LeNet's and the seed's definitions, and
+    each shape is what the layers really output; the figure holds one patch and texts per box."""
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, sharey=True)
+    alex = d2lite.draw_layers(d2lite.alexnet(), torch.zeros(1, 1, 224, 224), ax=right,
+                              title="AlexNet", lang="zh")
+    boxes = d2lite.draw_layers(d2lite.lenet(), torch.zeros(1, 1, 28, 28), ax=left)
+    assert boxes == [
+        ("input", "input 1×28×28", ""),
+        ("conv", "conv 5×5, 6 channels, stride 1, pad 2, Sigmoid", "6×28×28"),
+        ("pool", "avg-pool 2×2, stride 2", "6×14×14"),
+        ("conv", "conv 5×5, 16 channels, stride 1, pad 0, Sigmoid", "16×10×10"),
+        ("pool", "avg-pool 2×2, stride 2", "16×5×5"),
+        ("linear", "dense 120, Sigmoid", "120"),
+        ("linear", "dense 84, Sigmoid", "84"),
+        ("linear", "dense 10", "10"),
+    ]
+    # AlexNet: input + 5 conv + 3 pool + 3 dense; shapes are the seed's rows without ReLU,
+    # Dropout and Flatten; the activation and dropout join the dense layer before them.
+    kept = [s for name, s in SEED_TABLE if name in ("Conv2d", "MaxPool2d", "Linear")]
+    assert [b[2] for b in alex[1:]] == ["×".join(map(str, s[1:])) for s in kept]
+    assert [b[0] for b in alex].count("conv") == 5 and len(alex) == 12
+    assert alex[1][1] == "卷积 11×11，96 通道，步幅 4，填充 1，ReLU"
+    assert alex[9][1] == "全连接 4096，ReLU，暂退" and alex[11][1] == "全连接 10"
+    assert len(right.patches) == 12 and len(left.patches) == 8
+    drawn = [t.get_text() for t in left.texts]
+    assert all(label in drawn and shape in drawn for _, label, shape in boxes)
+    assert right.get_title() == "AlexNet" and left.get_title() == ""
+    assert left.get_ylim()[0] == right.get_ylim()[0] == 0.5 - 12  # shared: the longer wins
+    # The shapes come from running the layers: a stride-2 first convolution shows 108x108.
+    net = d2lite.alexnet()
+    net[0].stride = (2, 2)
+    conv1 = d2lite.draw_layers(nn.Sequential(*list(net)[:3]), torch.zeros(1, 1, 224, 224))
+    assert conv1[1] == ("conv", "conv 11×11, 96 channels, stride 2, pad 1, ReLU", "96×108×108")
+    assert conv1[2][2] == f"96×{(108 - 3) // 2 + 1}×{(108 - 3) // 2 + 1}"
+    with pytest.raises(ValueError, match="lang"):
+        d2lite.draw_layers(d2lite.lenet(), torch.zeros(1, 1, 28, 28), lang="fr")
+    plt.close(fig)
+
+
 def test_init_weights_changes_only_weights_within_xavier_bounds():
     torch.manual_seed(0)
     net = nn.Sequential(d2lite.alexnet(), nn.BatchNorm1d(10))

@@ -21,19 +21,21 @@
 # chapter plots both functions, differentiates them, and measures how much gradient survives a
 # trip back through a deep stack of layers.
 #
-# What you will learn:
+# **What you will learn**
 #
+# - why a network needs a non-linearity at all: without one, stacked linear layers collapse into one;
 # - the formulas for ReLU and sigmoid, and how to plot their derivatives with autograd;
 # - what PyTorch actually returns for ReLU's gradient at 0, where the derivative does not exist;
-# - how to measure the vanishing gradient through a stack of sigmoid layers, and why ReLU fares better;
-# - how to explore the per-layer gradients yourself with a small interactive control.
+# - how to measure the vanishing gradient through a stack of sigmoid layers, why ReLU fares better,
+#   and where He initialisation's factor of 2 comes from;
+# - how to explore the per-layer gradients yourself with a small interactive control, and what
+#   PyTorch's default biases do to them.
 #
 # ```{note}
-# The networks here are tiny, so everything runs on a CPU in seconds: this page took 3.8 s to
-# execute in the full setting on a 2-core Intel Xeon CPU, so expect about 4 s. The quick setting
-# saves little, because starting the kernel and importing PyTorch take most of that time. When
-# others were using the machine, one full run took 12.7 s. Each run's measured time is stored in
-# the notebook metadata under `d2lite.runtime_s`.
+# The networks here are tiny, so everything runs on a CPU. The quick setting saves little,
+# because starting the kernel and importing PyTorch take much of the time.
+# The time this page took, with its setting and hardware, is in the run note under the title
+# (on the website) and in the notebook's metadata under `d2lite`.
 # ```
 
 # %% tags=["hide-input"]
@@ -90,7 +92,34 @@ device = d2lite.try_gpu()
 print(f"device: {device}, PyTorch {torch.__version__}")
 
 # %% [markdown]
-# ## 1.1 ReLU
+# ## 1.1 Why a non-linearity at all
+#
+# A linear layer computes $\mathbf{h} = \mathbf{W}_1\mathbf{x} + \mathbf{b}_1$. Put a second one on
+# top with nothing in between, and the two collapse into one:
+#
+# $$\mathbf{y} = \mathbf{W}_2(\mathbf{W}_1\mathbf{x} + \mathbf{b}_1) + \mathbf{b}_2
+#   = \underbrace{\mathbf{W}_2\mathbf{W}_1}_{\mathbf{W}}\,\mathbf{x}
+#   + \underbrace{\mathbf{W}_2\mathbf{b}_1 + \mathbf{b}_2}_{\mathbf{b}}.$$
+#
+# Repeat the argument, and a stack of any depth computes nothing a single linear layer could not:
+# depth alone buys nothing. An activation function between the layers is what breaks the collapse.
+# The same check in code, with a merged layer built from $\mathbf{W}_2\mathbf{W}_1$ and
+# $\mathbf{W}_2\mathbf{b}_1 + \mathbf{b}_2$:
+
+# %%
+torch.manual_seed(0)
+lin1, lin2, merged = nn.Linear(5, 4), nn.Linear(4, 3), nn.Linear(5, 3)
+with torch.no_grad():
+    merged.weight.copy_(lin2.weight @ lin1.weight)  # W = W2 W1
+    merged.bias.copy_(lin2.weight @ lin1.bias + lin2.bias)  # b = W2 b1 + b2
+inputs = torch.randn(8, 5)  # 8 inputs of 5 features
+print("two linear layers equal one:", torch.allclose(lin2(lin1(inputs)), merged(inputs), atol=1e-6))
+print("with a ReLU between them:", torch.allclose(lin2(torch.relu(lin1(inputs))), merged(inputs), atol=1e-6))
+
+# %% [markdown]
+# The rest of the chapter is about which non-linearity to put there.
+#
+# ## 1.2 ReLU
 #
 # The rectified linear unit keeps positive numbers and replaces negative ones with zero:
 #
@@ -128,7 +157,7 @@ def plot_function_and_grad(x, y, grad, name):
 fig = plot_function_and_grad(x, relu_y, relu_grad, "ReLU")
 
 # %% [markdown]
-# ## 1.2 The "derivative" at zero
+# ## 1.3 The "derivative" at zero
 #
 # At $x=0$ the slope from the left is 0 and the slope from the right is 1, so ReLU has no
 # derivative there. Convex analysis calls every number in $[0, 1]$ a **subgradient** at that point;
@@ -156,7 +185,7 @@ print("gradient of torch.maximum(z, 0) at -1, 0, 1:", z.grad.tolist())
 # passes it on untouched (1). It never scales it down.
 # ```
 #
-# ## 1.3 Sigmoid
+# ## 1.4 Sigmoid
 #
 # The sigmoid squashes any real number into the interval $(0, 1)$:
 #
@@ -184,7 +213,7 @@ fig = plot_function_and_grad(x, sigmoid_y, sigmoid_grad, "sigmoid")
 # about 5 it is practically zero: the unit is *saturated*, and the weights before it receive almost
 # no signal to learn from.
 #
-# ## 1.4 Measuring the vanishing gradient
+# ## 1.5 Measuring the vanishing gradient
 #
 # On the way back, the gradient is multiplied at every layer by that layer's activation derivative
 # (and by its weight matrix). With sigmoid that factor is at most 0.25, so over many layers the
@@ -202,10 +231,10 @@ def make_stack(activation, depth, width):
     return d2lite.init_weights(nn.Sequential(*layers, nn.Linear(width, width)))
 
 
-def layer_grad_norms(activation, depth, seed):
+def layer_grad_norms(activation, depth, seed, builder=make_stack):
     """Norm of each linear layer's weight gradient, from the input end (layer 1) onwards."""
     torch.manual_seed(seed)
-    net = make_stack(activation, depth, S["width"]).to(device)
+    net = builder(activation, depth, S["width"]).to(device)
     X = torch.randn(S["batch"], S["width"], device=device)  # (B, width)
     net(X).backward(torch.randn(S["batch"], S["width"], device=device) / S["batch"])
     return [m.weight.grad.norm().item() for m in net if isinstance(m, nn.Linear)]
@@ -265,21 +294,51 @@ for name, values in first.items():
 # not scaled down at all; what it loses is the half of the units that are switched off. For these
 # square $64\times64$ layers Xavier draws weights with variance $1/64 = 1/n_\text{in}$, which keeps a
 # gradient's size through the linear layer, so losing half of the units halves its squared size:
-# a factor of about $\sqrt{1/2}\approx 0.71$ per layer, and 0.69 is what we measured. He (Kaiming)
-# initialisation, derived for ReLU, draws with variance $2/n_\text{in}$ to make up for exactly that
-# half, and then the first layer's gradient stays flat however deep the stack (exercise 1).
+# a factor of about $\sqrt{1/2}\approx 0.71$ per layer, and 0.69 is what we measured.
+#
+# He (Kaiming) initialisation repairs exactly this, and its factor of 2 takes two lines. Let a layer
+# compute $z = \sum_{i=1}^{n_\text{in}} w_i x_i$ from ReLU outputs $x_i = \operatorname{ReLU}(u_i)$,
+# with $u_i$ symmetric around 0 and independent zero-mean weights. ReLU zeroes the negative half of
+# $u$ and keeps the positive half, so $E[x_i^2] = \tfrac12\operatorname{Var}(u)$, and
+#
+# $$\operatorname{Var}(z) = n_\text{in}\operatorname{Var}(w)\,E[x^2]
+#   = \tfrac12\, n_\text{in}\operatorname{Var}(w)\operatorname{Var}(u).$$
+#
+# Keeping $\operatorname{Var}(z) = \operatorname{Var}(u)$ from layer to layer requires
+# $\operatorname{Var}(w) = 2/n_\text{in}$: He's choice, weights $\sqrt2$ times larger than Xavier's.
+# Xavier's $1/n_\text{in}$ (for square layers) was derived for units that are close to linear near
+# 0, like tanh, where $E[x^2] \approx \operatorname{Var}(u)$; under ReLU it loses half of the squared
+# size per layer, forwards and, by the same argument, backwards. With He's variance the first
+# layer's gradient stays flat however deep the stack (exercise 1).
+#
+# What does the table say about AlexNet? It has 8 layers with weights, 5 convolutional and 3 dense,
+# 7 of them followed by an activation, so the depth-8 row is the one to read (8 blocks plus the
+# output layer: one activation more than AlexNet, close enough for an order of magnitude):
+
+# %%
+i = S["depths"].index(8)  # the row closest to AlexNet's 8 layers with weights
+s, r = first["sigmoid"][i], first["ReLU"][i]
+print(f"depth 8: first layer's gradient {s:.1e} with sigmoid, {r:.1e} with ReLU ({r / s:,.0f}x)")
+
+# %% [markdown]
+# At AlexNet's depth a sigmoid network would hand its first layer thousands of times less
+# gradient than a ReLU network, so its first convolution, the layer that learns edges, would
+# barely move while the dense layers at the top trained. These stacks are dense, not
+# convolutional, so the number is an order of magnitude for AlexNet, not a measurement of it.
 #
 # ```{note}
 # These are gradients at initialisation. During training, sigmoid units pushed into saturation
 # (large $|x|$) have derivatives far below 0.25, so things get worse; ReLU has its own failure,
 # "dead" units that always output 0. In a deep network the first problem is close to certain,
-# which is one of the main reasons AlexNet chose ReLU.
+# which is one of the main reasons AlexNet chose ReLU. (The AlexNet paper itself measured ReLU
+# against tanh rather than sigmoid: chapter 2 has its figure, and its exercise 4 tries it.)
 # ```
 #
-# ## 1.5 Try it: gradients layer by layer
+# ## 1.6 Try it: gradients layer by layer
 #
-# The control below picks an activation and a depth and plots the gradient each linear layer of
-# that network receives. It is an ipywidgets control, so it needs a live kernel (local Jupyter or
+# The control below picks an activation and a depth (the number of linear + activation blocks;
+# the output layer comes on top of them) and plots the gradient each linear layer of that network
+# receives. It is an ipywidgets control, so it needs a live kernel (local Jupyter or
 # Colab); on the website, use the precomputed version of it further down.
 
 
@@ -297,7 +356,7 @@ def plot_layers(names, depth, ax=None):
         )
     d2lite.set_axes(ax, "linear layer (1 = input end)", "weight gradient norm", yscale="log")
     ax.legend()
-    ax.set_title(f"per-layer gradients, {depth}-layer network")
+    ax.set_title(f"per-layer gradients, {depth} blocks + output layer")
     return ax
 
 
@@ -338,31 +397,91 @@ HTML(f'<div class="grad-explorer" data-explorer="{html.escape(data)}">'
 
 
 # %% [markdown]
-# The static figure: both activations at `widget_depth` layers, the control's default view with
-# the two curves drawn together.
+# The static figure: both activations with `widget_depth` = 16 blocks plus the output layer, 17
+# linear layers in all: the control's default view with the two curves drawn together.
 
-# %% mystnb={"image": {"alt": "Log-scale plot of the weight gradient norm of each linear layer of a 16-layer network, from the input end to the output end: the sigmoid curve climbs by nearly ten orders of magnitude towards the output, the ReLU curve is almost flat in its input half and rises gently after it."}}
+# %% mystnb={"image": {"alt": "Log-scale plot of the weight gradient norm of each of the 17 linear layers of a network of 16 blocks plus an output layer, from the input end to the output end: the sigmoid curve climbs by nearly ten orders of magnitude towards the output, the ReLU curve is almost flat in its input half and rises gently after it."}}
 plot_layers(list(ACTIVATIONS), S["widget_depth"]).figure.tight_layout()
 
 # %% [markdown]
 # In the sigmoid network the gradient shrinks the closer a layer is to the input, by nearly ten
-# orders of magnitude over 16 layers; in the ReLU network the input end still gets about a
-# sixteenth of what the output end gets, and the input half of its curve is almost flat. That is
-# because a layer's weight gradient is its input times the gradient arriving from above: moving
-# towards the input, the first grows by about as much as the second shrinks (Xavier's missing
-# $\sqrt{2}$ again, once in each direction). Layers that get no gradient do not learn,
-# so a deep sigmoid network trains like a much shallower one, and the layers it loses are the early
-# ones that should learn edges and textures.
+# orders of magnitude across the 17 linear layers. Layers that get no gradient do not learn, so a
+# deep sigmoid network trains like a much shallower one, and the layers it loses are the early ones
+# that should learn edges and textures.
+#
+# The ReLU curve needs a second look: its input half is almost flat, but then it rises, and the
+# output end gets about 16 times what the input end gets. A layer's weight gradient is its input
+# times the gradient arriving from above. Under Xavier both halve in squared size at every ReLU
+# layer (the missing factor of 2 of He's derivation), the input going forwards and the gradient
+# going backwards, so from layer to layer they should cancel and the profile should be flat. What
+# breaks the balance is the biases. `d2lite.init_weights`, like the tutorial, re-initialises only
+# the weights and leaves PyTorch's default biases, drawn uniformly from $\pm 1/\sqrt{64} = \pm 0.125$.
+# Each layer adds their variance, $0.125^2/3 \approx 0.005$, to its pre-activations, so the forward
+# signal stops shrinking once it has fallen to that level, within about ten blocks, while the
+# gradient goes on shrinking towards the input. Over the remaining eight or so layers nothing
+# offsets the gradient's $\sqrt2$ per layer, and $\sqrt2^{\,8} = 16$. Set the biases to zero and
+# the rise goes away:
+
+
+# %%
+def zero_bias_stack(activation, depth, width):
+    """make_stack, then every bias set to zero."""
+    net = make_stack(activation, depth, width)
+    for m in net:
+        if isinstance(m, nn.Linear):
+            nn.init.zeros_(m.bias)
+    return net
+
+
+for label, builder in (("default biases", make_stack), ("zero biases", zero_bias_stack)):
+    ratios = []
+    for seed in range(S["repeats"]):
+        g = layer_grad_norms(nn.ReLU, S["widget_depth"], seed, builder)
+        ratios.append(g[-1] / g[0])  # output end / input end
+    mean = torch.tensor(ratios).log().mean().exp()  # geometric mean over the seeds
+    print(f"{label}: output end / input end {ratios[0]:.2f} for seed 0 (the figure), "
+          f"{mean:.2f} over {len(ratios)} seeds")
+
+# %% [markdown]
+# And the floor itself: the mean square of each block's output as one batch goes forwards.
+
+# %%
+for label, builder in (("default biases", make_stack), ("zero biases", zero_bias_stack)):
+    torch.manual_seed(0)
+    h, signal = torch.randn(S["batch"], S["width"]), []
+    with torch.no_grad():
+        for layer in builder(nn.ReLU, S["widget_depth"], S["width"]):
+            h = layer(h)
+            if isinstance(layer, nn.ReLU):
+                signal.append(h.pow(2).mean().item())  # after each block
+    print(f"{label}, blocks 1, 4, 7, 10, 13, 16:", " ".join(f"{v:.4f}" for v in signal[::3]))
+
+# %% [markdown]
+# With default biases the ReLU profile rises about 16-fold (15.3 on average over five seeds);
+# with zero biases it is flat, 1.05 for the figure's seed and 1.11 on average. The forward signal
+# shows why: with default biases it halves block after block until, from about block ten on, it
+# settles near 0.005 (at the floor the pre-activations' variance $q$ satisfies $q = q/2 + 0.005$,
+# so $q = 0.01$, and ReLU keeps half of it); with zero biases it keeps halving. The biases are small, yet in a deep stack they decide the shape of the curve: "the
+# gradient at initialisation" depends on every detail of the initialisation, not only on the
+# activation.
 #
 # ## Summary
 #
+# - Without a non-linearity, stacked linear layers collapse into one:
+#   $\mathbf{W}_2(\mathbf{W}_1\mathbf{x}+\mathbf{b}_1)+\mathbf{b}_2$ is a single layer with weight
+#   $\mathbf{W}_2\mathbf{W}_1$ and bias $\mathbf{W}_2\mathbf{b}_1+\mathbf{b}_2$.
 # - ReLU is $\max(x, 0)$ with a derivative of 0 or 1; sigmoid is $1/(1+e^{-x})$ with a derivative
 #   of at most 0.25 that fades to 0 for large $|x|$. Autograd computes and plots both derivatives directly.
 # - ReLU has no derivative at 0; any value in $[0, 1]$ is a subgradient. `torch.relu` uses 0,
 #   `torch.maximum(z, 0)` uses 0.5, and in practice it does not matter.
 # - In our measurement (Xavier initialisation), each extra sigmoid layer shrinks the first layer's
 #   gradient about fourfold, to around $10^{-12}$ after 20 layers; each ReLU layer shrinks it only by
-#   about 0.7, and with He initialisation hardly at all.
+#   about 0.7, and with He initialisation hardly at all: ReLU zeroes half of its inputs, so
+#   $E[\operatorname{ReLU}(u)^2] = \operatorname{Var}(u)/2$, and keeping the variance takes
+#   $\operatorname{Var}(w) = 2/n_\text{in}$. At AlexNet's depth (8 layers with weights) sigmoid's
+#   first layer gets thousands of times less gradient than ReLU's.
+# - Across the layers of one ReLU network the gradient rises about 16-fold towards the output,
+#   because `d2lite.init_weights` leaves PyTorch's default biases; with zero biases it is flat.
 # - That is one reason AlexNet replaced sigmoid with ReLU: deeper networks still get useful
 #   gradients, and there is no exponential to compute.
 #
@@ -405,7 +524,7 @@ plot_layers(list(ACTIVATIONS), S["widget_depth"]).figure.tight_layout()
 
 # %% tags=["hide-cell"] mystnb={"code_prompt_show": "Show the code of solution 1", "code_prompt_hide": "Hide the code of solution 1"}
 def first_grad(builder, activation, depth):
-    """Mean over `repeats` seeds of the first layer's weight-gradient norm (as in 1.4)."""
+    """Mean over `repeats` seeds of the first layer's weight-gradient norm (as in 1.5)."""
     norms = []
     for seed in range(S["repeats"]):
         torch.manual_seed(seed)

@@ -21,16 +21,19 @@
 # 10 classes, the same size as MNIST's digits but a good deal harder. Before training anything, we
 # take a close look at the data itself.
 #
-# What you will learn:
+# **What you will learn**
 #
 # - the size of Fashion-MNIST and its 10 classes, named in English and Chinese;
 # - how to draw the first 18 training images and check whether the classes are balanced;
 # - the mean image of each class and the pixel statistics;
-# - why the 28×28 images are enlarged to 224×224, and what that costs;
-# - the shapes of one batch, where the data was read from, and what to do offline.
+# - why the 28×28 images are enlarged to 224×224, how bilinear interpolation fills in the new
+#   pixels, and what that costs;
+# - the shapes of one batch, and where the data is looked for.
 #
 # ```{note}
-# This chapter only reads data: 5 to 10 s in the full setting and about the same in the quick one (measured on a 2-core Intel Xeon CPU shared with other jobs, which runs two to five times slower when busy).
+# This chapter only reads and plots data, so it runs on any CPU.
+# The time this page took, with its setting and hardware, is in the run note under the title
+# (on the website) and in the notebook's metadata under `d2lite`.
 # ```
 
 # %% tags=["hide-input"]
@@ -62,9 +65,11 @@ print(
 
 # %% tags=["hide-input"]
 import time
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
+import torch.nn.functional as F
 
 LANG = "en"  # language of the class names and figure text
 print("CJK font:", d2lite.use_cjk_font())
@@ -122,10 +127,10 @@ print("train:", train_counts.tolist())
 print("test: ", test_counts.tolist())
 
 # %% [markdown]
-# Exactly 6,000 training and 1,000 test images per class: perfectly balanced. Always guessing one
+# Exactly 6000 training and 1000 test images per class: perfectly balanced. Always guessing one
 # class scores 10%, and plain accuracy is a fair measure; no class weighting is needed.
 
-# %% mystnb={"image": {"alt": "Bar chart of the number of training images per class: ten bars of exactly the same height, 6,000 each."}}
+# %% mystnb={"image": {"alt": "Bar chart of the number of training images per class: ten bars of exactly the same height, 6000 each."}}
 fig, ax = plt.subplots(figsize=(8, 2.8))
 names = d2lite.get_fashion_mnist_labels(range(10), lang=LANG)
 ax.bar(range(10), train_counts.tolist())
@@ -137,7 +142,7 @@ fig.tight_layout()
 # %% [markdown]
 # ## 3.4 The mean image of each class
 #
-# Averaging the 6,000 images of a class pixel by pixel gives its typical silhouette. Two classes
+# Averaging the 6000 images of a class pixel by pixel gives its typical silhouette. Two classes
 # whose mean images look alike will also be harder for a model to tell apart.
 
 # %% mystnb={"image": {"alt": "The mean image of each of the ten classes, in two rows of five: blurred silhouettes of a T-shirt, trousers, a pullover, a dress, a coat, a sandal, a shirt, a sneaker, a bag and an ankle boot."}}
@@ -211,8 +216,23 @@ axes = d2lite.show_images(
 )
 
 # %% [markdown]
-# Enlarging adds no information: every one of the 224×224 pixels is interpolated from the original
-# 784, the picture is merely smoother. Why do it, then? Because AlexNet's layers are laid out for
+# Enlarging adds no information: each new pixel is a weighted average of at most four original
+# pixels, the $2\times2$ neighbours around the point it falls on, and the picture is merely
+# smoother. Bilinear interpolation is linear interpolation along one axis, then along the other, so
+# it can be written as $W^\top\,\text{image}\,W$ with a $28\times224$ weight matrix $W$; each
+# column of $W$ holds the weights one output position gives the 28 source positions. Counting its
+# non-zero entries, and checking the formula against the dataset's own enlarged image:
+
+# %%
+W = F.interpolate(torch.eye(28)[:, None, :], size=224, mode="linear", align_corners=False)[:, 0, :]
+reads = (W > 0).sum(0)  # (224,) source positions each output position reads, along one axis
+per_pixel = torch.bincount((reads[:, None] * reads[None, :]).flatten())  # the same, in 2-D
+print("dataset image == W^T image W:", torch.allclose(big[0], W.T @ (small.float() / 255) @ W, atol=1e-6))
+print(f"each output reads at most {reads.max().item()} source pixels per axis; of the 224×224 outputs, "
+      f"{per_pixel[4]:,} read 4, {per_pixel[2]:,} read 2 (edges), {per_pixel[1]} read 1 (corners)")
+
+# %% [markdown]
+# Why enlarge, then? Because AlexNet's layers are laid out for
 # inputs of about 224 pixels. The $11\times11$ stride-4 first convolution and the three $3\times3$
 # stride-2 max-poolings shrink the side step by step, rounding down at each step, and the last
 # feature map must be exactly $5\times5$ to flatten into the 6400 inputs the first dense layer
@@ -282,40 +302,32 @@ print(
 #
 # ## 3.8 Where the data comes from
 #
-# d2lite downloads nothing when it is imported. The first time data is needed, it looks for the
-# four files (`train-images-idx3-ubyte` and friends, plain or `.gz`, directly in the folder or in a
-# `FashionMNIST/raw/` subfolder) in this order:
-#
-# 1. the `data_dir` argument, if given;
-# 2. the folder named by the environment variable `D2LITE_DATA`;
-# 3. the project's `data/` folder (`~/.cache/d2lite` when not run from a checkout);
-# 4. `/usr/share/datasets/fashion-mnist`, where Debian/Ubuntu's `dataset-fashion-mnist` package puts it;
-# 5. only then does it download with torchvision, into the first of those folders that applies.
-#
-# Where this run actually read it from:
+# d2lite downloads nothing when it is imported. It looks for the four files in the `data_dir`
+# argument, then in `$D2LITE_DATA`, the project's `data/` folder and the folder of Debian's
+# `dataset-fashion-mnist` package, and only then downloads them with torchvision. Offline with no
+# copy, it raises `DataNotFoundError`, naming every place it looked and the three ways to fix it
+# (the README has the details). This run found the files here:
 
 # %%
-print("D2LITE_DATA =", os.environ.get("D2LITE_DATA", "(not set)"))
-print("data read from:", arrays.source)
+source, root = Path(arrays.source), os.environ.get("D2LITE_DATA")
+if root and source.is_relative_to(Path(root).expanduser()):  # show $D2LITE_DATA, not this machine's path
+    shown = (Path("$D2LITE_DATA") / source.relative_to(Path(root).expanduser())).as_posix()
+else:
+    shown = f".../{source.parent.name}/{source.name}"
+print("read from", shown + ":", ", ".join(sorted(p.name for p in d2lite.find_data_dir().values())))
 
 # %% [markdown]
-# ```{note}
-# Offline, there are three ways in: copy the four files to any folder and `export
-# D2LITE_DATA=/that/folder`; on Debian/Ubuntu, `sudo apt-get install dataset-fashion-mnist`; or
-# download them on a connected machine and carry them over. If the data is nowhere, d2lite raises
-# `DataNotFoundError` listing every place it looked and these three fixes, instead of hanging on a download.
-# ```
-#
 # ## Summary
 #
 # - Fashion-MNIST has 60,000 training and 10,000 test images, $28\times28$ greyscale, in 10 clothing
-#   classes with exactly 6,000 training and 1,000 test images each.
+#   classes with exactly 6000 training and 1000 test images each.
 # - Scaled to $[0, 1]$, the training pixels have mean 0.2860 and standard deviation 0.3530; about
 #   half of them are pure black background.
 # - The mean images of the tops (T-shirt, pullover, coat, shirt) are very similar: the group most
 #   likely to be confused.
-# - To reuse AlexNet's layout the images are enlarged to $224\times224$: no new information, 64 times
-#   the pixels, and both loading and compute become more expensive.
+# - To reuse AlexNet's layout the images are enlarged to $224\times224$: no new information (each new
+#   pixel is a weighted average of at most 4 original ones), 64 times the pixels, and both loading
+#   and compute become more expensive.
 # - A batch has shape (batch, 1, 224, 224). The data is searched for in `data_dir`, `D2LITE_DATA`,
 #   the project's `data/`, the Debian package folder, and only then downloaded.
 #

@@ -19,18 +19,17 @@
 # AlexNet 相对 LeNet 的改动里，最不起眼、却最影响训练的一条，是把 sigmoid 换成了 ReLU。
 # 这一章不讲大道理，而是把两个函数画出来、求导、再量一量梯度穿过多层网络之后还剩多少。
 #
-# 学完这一章，你将能够：
+# **学习目标**
 #
+# - 说明网络为什么非要有非线性：没有激活函数，叠起来的线性层会合并成一层；
 # - 写出 ReLU 和 sigmoid 的公式，并用 autograd 画出它们的导数；
 # - 说清楚 ReLU 在 0 点“不可导”时，PyTorch 实际返回什么；
-# - 用一个小实验量出梯度穿过一叠 sigmoid 层后如何消失，而 ReLU 层为何好得多；
-# - 用一个小控件自己调层数、换函数，观察每一层的梯度。
+# - 用一个小实验量出梯度穿过一叠 sigmoid 层后如何消失，ReLU 层为何好得多，以及 He 初始化里的因子 2 从何而来；
+# - 用一个小控件自己调层数、换函数，观察每一层的梯度，并看清 PyTorch 默认的偏置对它们有什么影响。
 #
 # ```{note}
-# 本章只用很小的全连接网络，CPU 上几秒钟就能跑完：本页在 2 核 Intel Xeon CPU 上以完整设置
-# 执行用了 3.6 秒，预计约 4 秒。快速设置省不了多少时间，因为大部分时间花在启动内核和导入
-# PyTorch 上。机器被他人占用时，我们有一次完整运行用了 12.7 秒。每次执行的实际用时记录在
-# notebook 元数据 `d2lite.runtime_s` 中。
+# 本章只用很小的全连接网络，CPU 上就能跑完。快速设置省不了多少时间，因为不少时间花在启动内核和导入 PyTorch 上。
+# 本页实际的用时、设置和硬件，写在网站上标题下方的运行说明里，也记录在 notebook 元数据的 `d2lite` 项中。
 # ```
 
 # %% tags=["hide-input"]
@@ -41,7 +40,7 @@ if "google.colab" in sys.modules:  # on Colab: install d2lite and the CJK font; 
     print("Colab: installed d2lite and mplfonts")
 
 # %% [markdown]
-# 下面的参数格子集中了本章所有可调的量。左边是完整设置，右边是测试和 CI 用的快速设置
+# 下面的参数单元格集中了本章所有可调的量。左边是完整设置，右边是测试和 CI 用的快速设置
 # （环境变量 `D2LITE_QUICK=1` 时启用），两者只在测量的层数和重复次数上不同。
 
 # %% tags=["parameters", "hide-input"]
@@ -86,7 +85,33 @@ device = d2lite.try_gpu()
 print(f"设备：{device}，PyTorch {torch.__version__}")
 
 # %% [markdown]
-# ## 1.1 ReLU
+# ## 1.1 为什么需要非线性
+#
+# 一个全连接层计算 $\mathbf{h} = \mathbf{W}_1\mathbf{x} + \mathbf{b}_1$。在它上面直接再叠一层，中间什么也不加，
+# 两层就会合并成一层：
+#
+# $$\mathbf{y} = \mathbf{W}_2(\mathbf{W}_1\mathbf{x} + \mathbf{b}_1) + \mathbf{b}_2
+#   = \underbrace{\mathbf{W}_2\mathbf{W}_1}_{\mathbf{W}}\,\mathbf{x}
+#   + \underbrace{\mathbf{W}_2\mathbf{b}_1 + \mathbf{b}_2}_{\mathbf{b}}.$$
+#
+# 同样的推理一层层做下去，再深的一叠线性层能表示的，也不超过单独一个线性层：光靠加深什么也得不到。
+# 打破这种合并的，正是夹在层与层之间的激活函数。用代码验证一下：用 $\mathbf{W}_2\mathbf{W}_1$ 和
+# $\mathbf{W}_2\mathbf{b}_1 + \mathbf{b}_2$ 拼出一个合并后的层：
+
+# %%
+torch.manual_seed(0)
+lin1, lin2, merged = nn.Linear(5, 4), nn.Linear(4, 3), nn.Linear(5, 3)
+with torch.no_grad():
+    merged.weight.copy_(lin2.weight @ lin1.weight)  # W = W2 W1
+    merged.bias.copy_(lin2.weight @ lin1.bias + lin2.bias)  # b = W2 b1 + b2
+inputs = torch.randn(8, 5)  # 8 个输入，每个 5 个特征
+print("两个线性层等于一个：", torch.allclose(lin2(lin1(inputs)), merged(inputs), atol=1e-6))
+print("中间加一个 ReLU：", torch.allclose(lin2(torch.relu(lin1(inputs))), merged(inputs), atol=1e-6))
+
+# %% [markdown]
+# 本章余下的内容，讲的就是这里该放哪一种非线性函数。
+#
+# ## 1.2 ReLU
 #
 # ReLU（rectified linear unit，修正线性单元）只做一件事：负数变成 0，正数原样保留。
 #
@@ -123,7 +148,7 @@ def plot_function_and_grad(x, y, grad, name):
 fig = plot_function_and_grad(x, relu_y, relu_grad, "ReLU")
 
 # %% [markdown]
-# ## 1.2 0 点处的“导数”
+# ## 1.3 0 点处的“导数”
 #
 # 在 $x=0$ 处，ReLU 的左导数是 0、右导数是 1，严格说它在这里不可导。
 # 凸分析里把 $[0, 1]$ 中的任何一个数都叫作它在 0 点的**次梯度**（subgradient），框架只需挑一个。
@@ -149,7 +174,7 @@ print("torch.maximum(z, 0) 在 -1、0、1 处的梯度：", z.grad.tolist())
 # 要记住的是另一件事：ReLU 的梯度要么是 0，要么是 1，信号要么被截断，要么原样通过，不会被打折。
 # ```
 #
-# ## 1.3 sigmoid
+# ## 1.4 sigmoid
 #
 # sigmoid 把任意实数压进区间 $(0, 1)$，所以也叫“挤压函数”：
 #
@@ -173,7 +198,7 @@ fig = plot_function_and_grad(x, sigmoid_y, sigmoid_grad, "sigmoid")
 # 右图说明了两件事。第一，导数最大也只有 $0.25$；第二，输入的绝对值一旦超过 5 左右，
 # 导数就几乎为 0，这时函数“饱和”了，上游参数几乎收不到任何更新信号。
 #
-# ## 1.4 梯度为什么会消失：量一量
+# ## 1.5 梯度为什么会消失：量一量
 #
 # 反向传播时，每经过一层，梯度都要乘上这一层激活函数的导数（再乘上权重矩阵）。
 # sigmoid 每次至多乘 0.25，层数一多，乘积便以指数速度趋于 0。
@@ -190,10 +215,10 @@ def make_stack(activation, depth, width):
     return d2lite.init_weights(nn.Sequential(*layers, nn.Linear(width, width)))
 
 
-def layer_grad_norms(activation, depth, seed):
+def layer_grad_norms(activation, depth, seed, builder=make_stack):
     """每个全连接层权重梯度的范数，从输入端（第 1 层）到输出端。"""
     torch.manual_seed(seed)
-    net = make_stack(activation, depth, S["width"]).to(device)
+    net = builder(activation, depth, S["width"]).to(device)
     X = torch.randn(S["batch"], S["width"], device=device)  # (B, width)
     net(X).backward(torch.randn(S["batch"], S["width"], device=device) / S["batch"])
     return [m.weight.grad.norm().item() for m in net if isinstance(m, nn.Linear)]
@@ -246,18 +271,43 @@ for name, values in first.items():
 # ReLU 在单元激活的地方导数恰好是 1，能通过的梯度一点也不打折；它损失的只是被关掉的那一半单元。
 # 这里的层都是 $64\times64$ 的方阵，Xavier 初始化的权重方差为 $1/64 = 1/n_\text{in}$，
 # 梯度穿过全连接层时大小基本不变；关掉一半单元，梯度的平方范数就减半，所以每层的因子约为
-# $\sqrt{1/2}\approx 0.71$，实测是 0.69。为 ReLU 推导的 He（Kaiming）初始化把方差取为
-# $2/n_\text{in}$，正好补上这一半，于是不论网络多深，第一层的梯度都基本不变（见练习 1）。
+# $\sqrt{1/2}\approx 0.71$，实测是 0.69。
+#
+# He（Kaiming）初始化修补的正是这一点，它的因子 2 两行就能推出来。设某层计算
+# $z = \sum_{i=1}^{n_\text{in}} w_i x_i$，输入是 ReLU 的输出 $x_i = \operatorname{ReLU}(u_i)$，$u_i$ 关于 0 对称，
+# 权重彼此独立、均值为 0。ReLU 把 $u$ 的负半边清零、正半边原样保留，所以 $E[x_i^2] = \tfrac12\operatorname{Var}(u)$，于是
+#
+# $$\operatorname{Var}(z) = n_\text{in}\operatorname{Var}(w)\,E[x^2]
+#   = \tfrac12\, n_\text{in}\operatorname{Var}(w)\operatorname{Var}(u).$$
+#
+# 要让 $\operatorname{Var}(z) = \operatorname{Var}(u)$ 逐层保持，就必须取 $\operatorname{Var}(w) = 2/n_\text{in}$：
+# 这就是 He 初始化，权重比 Xavier 的大 $\sqrt2$ 倍。Xavier 的 $1/n_\text{in}$（对方阵层而言）是为 0 附近近似线性的
+# 单元（如 tanh）推导的，那时 $E[x^2] \approx \operatorname{Var}(u)$；换成 ReLU，它每层都会丢掉一半的平方大小，
+# 前向如此，按同样的道理反向也如此。用 He 的方差，不论网络多深，第一层的梯度都基本不变（见练习 1）。
+#
+# 这张表对 AlexNet 意味着什么？AlexNet 有 8 个带权重的层（5 个卷积层、3 个全连接层），其中 7 个后面接激活函数，
+# 所以该看层数为 8 的那一行（8 个块再加输出层，比 AlexNet 多一个激活函数，估计数量级足够了）：
+
+# %%
+i = S["depths"].index(8)  # 最接近 AlexNet 8 个带权重层的那一行
+s, r = first["sigmoid"][i], first["ReLU"][i]
+print(f"层数 8：第一层的梯度，sigmoid 为 {s:.1e}，ReLU 为 {r:.1e}（相差 {r / s:,.0f} 倍）")
+
+# %% [markdown]
+# 在 AlexNet 这样的深度上，sigmoid 网络交给第一层的梯度比 ReLU 网络少几千倍，负责学习边缘的第一个卷积层
+# 几乎不动，顶上的全连接层却照常在学。这里的网络是全连接的，不是卷积网络，所以这个数字只是 AlexNet 的数量级估计，
+# 不是对 AlexNet 本身的测量。
 #
 # ```{note}
 # 这里量的是刚初始化时的梯度。训练中，sigmoid 的预激活一旦被推到饱和区（$|x|$ 很大），
 # 导数会远小于 0.25，消失得更快；ReLU 则可能出现一直输出 0 的“死神经元”。两种问题都存在，
-# 但前者在深网络中几乎必然发生，这是 AlexNet 选择 ReLU 的主要原因之一。
+# 但前者在深网络中几乎必然发生，这是 AlexNet 选择 ReLU 的主要原因之一。（AlexNet 论文本身拿来和 ReLU 对比的是
+# tanh，不是 sigmoid：第 2 章给出论文里的数字，第 2 章的练习 4 会亲手试一试。）
 # ```
 #
-# ## 1.5 自己动手：逐层查看梯度
+# ## 1.6 自己动手：逐层查看梯度
 #
-# 下面的控件可以选择激活函数和层数，画出同一个网络里每一个全连接层收到的梯度。
+# 下面的控件可以选择激活函数和层数（“全连接 + 激活”块的个数，输出层另外叠在最上面），画出同一个网络里每一个全连接层收到的梯度。
 # 它是一个 ipywidgets 控件，需要运行中的内核（本地 Jupyter 或 Colab）；在网页上，请使用后面预先算好的版本。
 
 
@@ -275,7 +325,7 @@ def plot_layers(names, depth, ax=None):
         )
     d2lite.set_axes(ax, "第几个全连接层（1 = 输入端）", "权重梯度的范数", yscale="log")
     ax.legend()
-    ax.set_title(f"{depth} 层网络中各层的梯度")
+    ax.set_title(f"各层的梯度：{depth} 个块 + 输出层")
     return ax
 
 
@@ -312,25 +362,77 @@ HTML(f'<div class="grad-explorer" data-explorer="{html.escape(data)}">'
 
 
 # %% [markdown]
-# 静态图：两种激活函数、`widget_depth` 层，与控件的默认视图相同，只是把两条曲线放在一起。
+# 静态图：两种激活函数，`widget_depth` = 16 个块再加输出层，共 17 个全连接层；与控件的默认视图相同，只是把两条曲线放在一起。
 
-# %% mystnb={"image": {"alt": "\u5bf9\u6570\u5750\u6807\u56fe\uff1a16 \u5c42\u7f51\u7edc\u4e2d\u4ece\u8f93\u5165\u7aef\u5230\u8f93\u51fa\u7aef\u6bcf\u4e2a\u5168\u8fde\u63a5\u5c42\u7684\u6743\u91cd\u68af\u5ea6\u8303\u6570\u3002sigmoid \u7684\u66f2\u7ebf\u671d\u8f93\u51fa\u7aef\u4e0a\u5347\u4e86\u5c06\u8fd1\u5341\u4e2a\u6570\u91cf\u7ea7\uff0cReLU \u7684\u66f2\u7ebf\u5728\u9760\u8fd1\u8f93\u5165\u7684\u4e00\u534a\u51e0\u4e4e\u662f\u5e73\u7684\uff0c\u4e4b\u540e\u7f13\u6162\u4e0a\u5347\u3002"}}
+# %% mystnb={"image": {"alt": "\u5bf9\u6570\u5750\u6807\u56fe\uff1a\u4e00\u4e2a\u7531 16 \u4e2a\u5757\u52a0\u8f93\u51fa\u5c42\u7ec4\u6210\u7684\u7f51\u7edc\u4e2d\uff0c\u4ece\u8f93\u5165\u7aef\u5230\u8f93\u51fa\u7aef 17 \u4e2a\u5168\u8fde\u63a5\u5c42\u7684\u6743\u91cd\u68af\u5ea6\u8303\u6570\u3002sigmoid \u7684\u66f2\u7ebf\u671d\u8f93\u51fa\u7aef\u4e0a\u5347\u4e86\u5c06\u8fd1\u5341\u4e2a\u6570\u91cf\u7ea7\uff0cReLU \u7684\u66f2\u7ebf\u5728\u9760\u8fd1\u8f93\u5165\u7684\u4e00\u534a\u51e0\u4e4e\u662f\u5e73\u7684\uff0c\u4e4b\u540e\u7f13\u6162\u4e0a\u5347\u3002"}}
 plot_layers(list(ACTIVATIONS), S["widget_depth"]).figure.tight_layout()
 
 # %% [markdown]
-# 越靠近输入端，sigmoid 网络的梯度越小，16 层下来相差将近十个数量级；ReLU 网络输入端的梯度约为输出端的
-# 1/16，而且靠近输入的那一半几乎是平的。原因在于：一层权重的梯度等于这一层的输入乘以从上面传回来的梯度，
-# 越往输入端走，前者变大的倍数与后者变小的倍数大致相当（都是 Xavier 少算的那个 $\sqrt{2}$，一个在前向，一个在反向），两者相互抵消。
-# 前面几层如果收不到梯度，就等于在训练一个更浅的网络，而前面几层恰恰是提取边缘、纹理等基础特征的地方。
+# 越靠近输入端，sigmoid 网络的梯度越小，17 个全连接层下来相差将近十个数量级。收不到梯度的层学不到东西，
+# 深的 sigmoid 网络于是训练得像一个浅得多的网络，而丢掉的恰恰是前面那些本该提取边缘、纹理等基础特征的层。
+#
+# ReLU 的曲线值得再看一眼：靠近输入的一半几乎是平的，之后却在上升，输出端的梯度约为输入端的 16 倍。
+# 一层权重的梯度等于这一层的输入乘以从上面传回来的梯度。在 Xavier 初始化下，每经过一个 ReLU 层，两者的平方大小
+# 都减半（正是 He 的推导里缺的那个因子 2）：输入在前向中减半，梯度在反向中减半，所以逐层看应当正好抵消，曲线应当是平的。
+# 打破平衡的是偏置。`d2lite.init_weights` 和原教程一样，只重新初始化权重，偏置保留 PyTorch 的默认值，
+# 在 $\pm 1/\sqrt{64} = \pm 0.125$ 之间均匀抽取。每一层都把偏置的方差 $0.125^2/3 \approx 0.005$ 加到预激活上，
+# 于是前向信号降到这个水平（大约十个块之内）就不再变小，反向的梯度却朝输入端继续变小。在剩下的大约 8 层里，
+# 梯度每层 $\sqrt2$ 的变化不再有东西抵消，$\sqrt2^{\,8} = 16$。把偏置设为 0，这段上升就消失了：
+
+
+# %%
+def zero_bias_stack(activation, depth, width):
+    """先 make_stack，再把所有偏置设为 0。"""
+    net = make_stack(activation, depth, width)
+    for m in net:
+        if isinstance(m, nn.Linear):
+            nn.init.zeros_(m.bias)
+    return net
+
+
+for label, builder in (("默认偏置", make_stack), ("偏置为 0", zero_bias_stack)):
+    ratios = []
+    for seed in range(S["repeats"]):
+        g = layer_grad_norms(nn.ReLU, S["widget_depth"], seed, builder)
+        ratios.append(g[-1] / g[0])  # 输出端 / 输入端
+    mean = torch.tensor(ratios).log().mean().exp()  # 各随机种子的几何平均
+    print(f"{label}：输出端 / 输入端，种子 0（即上图）为 {ratios[0]:.2f}，"
+          f"{len(ratios)} 个种子平均 {mean:.2f}")
+
+# %% [markdown]
+# 再看那个“下限”本身：一批输入向前传播时，每个块输出的均方值。
+
+# %%
+for label, builder in (("默认偏置", make_stack), ("偏置为 0", zero_bias_stack)):
+    torch.manual_seed(0)
+    h, signal = torch.randn(S["batch"], S["width"]), []
+    with torch.no_grad():
+        for layer in builder(nn.ReLU, S["widget_depth"], S["width"]):
+            h = layer(h)
+            if isinstance(layer, nn.ReLU):
+                signal.append(h.pow(2).mean().item())  # 每个块之后
+    print(f"{label}，第 1、4、7、10、13、16 块：", " ".join(f"{v:.4f}" for v in signal[::3]))
+
+# %% [markdown]
+# 保留默认偏置时，ReLU 的梯度曲线上升约 16 倍（五个种子平均 15.3）；偏置为 0 时曲线是平的，上图所用的种子为 1.05，
+# 平均 1.11。前向信号说明了原因：有默认偏置时，它一块接一块地减半，从第十块左右起稳定在 0.005 附近（到了下限，
+# 预激活的方差 $q$ 满足 $q = q/2 + 0.005$，即 $q = 0.01$，ReLU 保留其中一半）；偏置为 0 时它一直减半下去。
+# 偏置很小，但在深的网络里，曲线的形状由它们决定：“初始化时的梯度”取决于初始化的每一个细节，而不只是激活函数。
 #
 # ## 小结
 #
+# - 没有非线性，叠起来的线性层会合并成一层：$\mathbf{W}_2(\mathbf{W}_1\mathbf{x}+\mathbf{b}_1)+\mathbf{b}_2$
+#   就是权重为 $\mathbf{W}_2\mathbf{W}_1$、偏置为 $\mathbf{W}_2\mathbf{b}_1+\mathbf{b}_2$ 的单个层。
 # - ReLU 为 $\max(x, 0)$，导数非 0 即 1；sigmoid 为 $1/(1+e^{-x})$，导数不超过 0.25，
 #   在 $|x|$ 较大时趋近于 0。两者的导数都可以直接用 autograd 求出并画出来。
 # - ReLU 在 0 点不可导，任何 $[0, 1]$ 中的数都是次梯度；`torch.relu` 取 0，
 #   `torch.maximum(z, 0)` 取 0.5，实际影响可以忽略。
 # - 在我们的测量中（Xavier 初始化），sigmoid 网络第一层的梯度每多一层约缩小为原来的 1/4，
-#   20 层后只剩 $10^{-12}$ 量级；ReLU 每层只缩小约 0.7 倍，配合 He 初始化则基本不衰减。
+#   20 层后只剩 $10^{-12}$ 量级；ReLU 每层只缩小约 0.7 倍，配合 He 初始化则基本不衰减：ReLU 把一半输入清零，
+#   $E[\operatorname{ReLU}(u)^2] = \operatorname{Var}(u)/2$，要保持方差就得取 $\operatorname{Var}(w) = 2/n_\text{in}$。
+#   在 AlexNet 的深度（8 个带权重的层）上，sigmoid 第一层得到的梯度比 ReLU 少几千倍。
+# - 在同一个 ReLU 网络里，梯度朝输出端上升约 16 倍，原因是 `d2lite.init_weights` 保留了 PyTorch 默认的偏置；
+#   偏置为 0 时曲线是平的。
 # - 这就是 AlexNet 用 ReLU 取代 sigmoid 的原因之一：更深的网络也能得到有效的梯度，而且计算更省（不需要求指数）。
 #
 # ## 练习
@@ -363,7 +465,7 @@ plot_layers(list(ACTIVATIONS), S["widget_depth"]).figure.tight_layout()
 
 # %% tags=["hide-cell"] mystnb={"code_prompt_show": "\u663e\u793a\u89e3\u7b54 1 \u7684\u4ee3\u7801", "code_prompt_hide": "\u9690\u85cf\u89e3\u7b54 1 \u7684\u4ee3\u7801"}
 def first_grad(builder, activation, depth):
-    """第一层权重梯度范数在 `repeats` 个随机种子上的平均值（同 1.4 节）。"""
+    """第一层权重梯度范数在 `repeats` 个随机种子上的平均值（同 1.5 节）。"""
     norms = []
     for seed in range(S["repeats"]):
         torch.manual_seed(seed)

@@ -20,16 +20,17 @@
 # 本书改用 Fashion-MNIST：10 类服饰的灰度小图，规模和 MNIST 手写数字一样，却难得多。
 # 训练之前，先把数据本身看清楚。
 #
-# 学完这一章，你将能够：
+# **学习目标**
 #
 # - 说出 Fashion-MNIST 的规模和 10 个类别（中英文名称）；
 # - 画出训练集的前 18 张图片，并检查类别是否均衡；
 # - 计算每一类的平均图像和像素的统计量；
-# - 解释为什么要把 28×28 的图片放大到 224×224，以及这样做的代价；
-# - 读出一个批量的形状，并知道数据是从哪里读进来的、离线时该怎么办。
+# - 解释为什么要把 28×28 的图片放大到 224×224、双线性插值怎样填出新的像素，以及这样做的代价；
+# - 读出一个小批量的形状，并知道 d2lite 到哪里查找数据。
 #
 # ```{note}
-# 本章只读数据、不训练：完整设置 5 到 10 秒，快速设置也差不多（在 2 核 Intel Xeon CPU 上实测；这台机器与他人共享，繁忙时会慢两到五倍）。
+# 本章只读取数据、画图，任何 CPU 都能跑。
+# 本页实际的用时、设置和硬件，写在网站上标题下方的运行说明里，也记录在 notebook 元数据的 `d2lite` 项中。
 # ```
 
 # %% tags=["hide-input"]
@@ -40,7 +41,7 @@ if "google.colab" in sys.modules:  # on Colab: install d2lite and the CJK font; 
     print("Colab: installed d2lite and mplfonts")
 
 # %% [markdown]
-# 参数格子：快速设置用更小的批量，计时也只取两个批量。
+# 参数单元格：快速设置用更小的批量大小，计时也只读两个小批量。
 
 # %% tags=["parameters", "hide-input"]
 import os
@@ -49,9 +50,9 @@ import d2lite
 
 QUICK = d2lite.is_quick()
 FULL = dict(
-    batch_size=128,  # 一个批量的图片数：第 4 章训练时用的量级
+    batch_size=128,  # 批量大小，即每个小批量的图片数：第 4 章训练时用的量级
     resize=224,  # 放大后的边长：AlexNet 接受 193 到 224，这里和原教程一样取 224
-    time_batches=10,  # 计时读取的批量数：够多，平均值才稳定
+    time_batches=10,  # 计时读取的小批量个数：够多，平均值才稳定
 )
 QUICK_SETTING = dict(batch_size=32, resize=224, time_batches=2)
 S = QUICK_SETTING if QUICK else FULL
@@ -61,9 +62,11 @@ print(
 
 # %% tags=["hide-input"]
 import time
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
+import torch.nn.functional as F
 
 LANG = "zh"  # 类别名和图中文字的语言
 print("中文字体：", d2lite.use_cjk_font())
@@ -103,7 +106,7 @@ X18, y18 = arrays.train_images[:18], arrays.train_labels[:18]
 axes = d2lite.show_images(X18, 2, 9, titles=d2lite.get_fashion_mnist_labels(y18, lang=LANG))
 
 # %% [markdown]
-# 图片已经居中、裁好，背景是纯黑（像素值 0）。有些类别单看一张就容易混淆，比如 T 恤、套衫和衬衫，
+# 图片已经居中、裁好，背景是纯黑（像素值 0）。有些类别单看一张就容易混淆，比如 T恤、套衫和衬衫，
 # 第 5 章的混淆矩阵会印证这一点。
 #
 # ## 3.3 类别是否均衡
@@ -117,8 +120,9 @@ print("训练集：", train_counts.tolist())
 print("测试集：", test_counts.tolist())
 
 # %% [markdown]
-# 每类在训练集中恰好 6,000 张、在测试集中恰好 1,000 张，完全均衡。这意味着“全部猜同一类”只能得到 10% 的精度，
-# 精度本身就是一个公平的指标，不需要再看按类别加权的分数。
+# 每类在训练集中恰好 6000 张、在测试集中恰好 1000 张，完全均衡。这意味着“全部猜同一类”只能得到 10% 的精度，
+# 精度本身就是一个公平的指标，不需要再看按类别加权的分数。这里的精度（accuracy）指预测正确的样本所占的比例，
+# 也常叫准确率（第 4 章细讲）；它和第 4 章“混合精度”里表示数值精确程度的“精度”（precision）不是一回事。
 
 # %% mystnb={"image": {"alt": "\u6bcf\u4e2a\u7c7b\u522b\u8bad\u7ec3\u56fe\u50cf\u6570\u91cf\u7684\u6761\u5f62\u56fe\uff1a\u5341\u6839\u67f1\u5b50\u4e00\u6837\u9ad8\uff0c\u6bcf\u7c7b\u90fd\u662f 6000 \u5f20\u3002"}}
 fig, ax = plt.subplots(figsize=(8, 2.8))
@@ -132,7 +136,7 @@ fig.tight_layout()
 # %% [markdown]
 # ## 3.4 每一类的平均图像
 #
-# 把同一类的 6,000 张图片逐像素取平均，得到这一类的“典型轮廓”。如果某两类的平均图像很像，
+# 把同一类的 6000 张图片逐像素取平均，得到这一类的“典型轮廓”。如果某两类的平均图像很像，
 # 模型区分它们时也会更吃力。
 
 # %% mystnb={"image": {"alt": "\u5341\u4e2a\u7c7b\u522b\u5404\u81ea\u7684\u5e73\u5747\u56fe\u50cf\uff0c\u6392\u6210\u4e24\u884c\u3001\u6bcf\u884c\u4e94\u5f20\uff1aT \u6064\u3001\u88e4\u5b50\u3001\u5957\u5934\u886b\u3001\u8fde\u8863\u88d9\u3001\u5916\u5957\u3001\u51c9\u978b\u3001\u886c\u886b\u3001\u8fd0\u52a8\u978b\u3001\u5305\u548c\u77ed\u9774\u7684\u6a21\u7cca\u8f6e\u5ed3\u3002"}}
@@ -141,7 +145,7 @@ means = [arrays.train_images[labels == c].float().mean(0) / 255 for c in range(1
 axes = d2lite.show_images(means, 2, 5, titles=names, scale=1.8)
 
 # %% [markdown]
-# T 恤、套衫、外套和衬衫的平均图像都是一件“有袖的上衣”，主要差别在袖长和领口；
+# T恤、套衫、外套和衬衫的平均图像都是一件“有袖的上衣”，主要差别在袖长和领口；
 # 凉鞋、运动鞋和短靴则都朝左放，区别在鞋帮的高度。
 #
 # ## 3.5 像素的统计量
@@ -199,8 +203,20 @@ axes = d2lite.show_images(
 )
 
 # %% [markdown]
-# 放大并没有带来新的信息：224×224 的每个像素都由原来的 784 个像素插值而来，只是更平滑了。
-# 那为什么还要这样做？因为 AlexNet 的结构是为 224 左右的输入设计的：$11\times11$、步幅 4 的第一层卷积
+# 放大并没有带来新的信息：每个新像素都是至多 4 个原像素的加权平均，即它落点周围 $2\times2$ 的邻居，图片只是更平滑了。
+# 双线性插值就是先沿一个方向、再沿另一个方向做线性插值，所以可以写成 $W^\top\,\text{图像}\,W$，其中 $W$ 是
+# $28\times224$ 的权重矩阵，每一列是某个输出位置分给 28 个原位置的权重。数一数它的非零元素，再拿数据集自己放大的图片核对这个公式：
+
+# %%
+W = F.interpolate(torch.eye(28)[:, None, :], size=224, mode="linear", align_corners=False)[:, 0, :]
+reads = (W > 0).sum(0)  # (224,) 沿一个方向，每个输出位置读取的原位置个数
+per_pixel = torch.bincount((reads[:, None] * reads[None, :]).flatten())  # 换成二维
+print("数据集的图片 == W^T 图像 W：", torch.allclose(big[0], W.T @ (small.float() / 255) @ W, atol=1e-6))
+print(f"每个输出像素每个方向至多读取 {reads.max().item()} 个原像素；224×224 个输出像素中，"
+      f"{per_pixel[4]:,} 个读取 4 个，{per_pixel[2]:,} 个读取 2 个（边上），{per_pixel[1]} 个读取 1 个（角上）")
+
+# %% [markdown]
+# 那为什么还要放大？因为 AlexNet 的结构是为 224 左右的输入设计的：$11\times11$、步幅 4 的第一层卷积
 # 和三次 $3\times3$、步幅 2 的最大汇聚把边长一步步缩小，每一步都向下取整；最后的特征图必须恰好是 $5\times5$，
 # 展平后才是第一个全连接层需要的 6400 维（见第 2 章）。边长从 193 到 224 都能得到这个结果，原教程选的 224 是其中最大的。
 # 直接喂 28×28 的图片，形状就对不上：
@@ -212,13 +228,13 @@ except d2lite.InputSizeError as err:
     print("InputSizeError:", err)
 
 # %% [markdown]
-# 代价也很直接：像素数变成原来的 $(224/28)^2 = 64$ 倍，一个批量的内存、每张图片的计算量都随之增长。
+# 代价也很直接：像素数变成原来的 $(224/28)^2 = 64$ 倍，一个小批量的内存、每张图片的计算量都随之增长。
 # 这是为了沿用 AlexNet 原本的结构而付出的代价，并不是提升精度的手段；如果专门为 28×28 设计网络，
 # 可以用小得多的模型达到相近的精度。
 #
-# ## 3.7 一个批量的形状
+# ## 3.7 一个小批量的形状
 #
-# `d2lite.load_data_fashion_mnist` 与原教程的同名函数用法一样，返回训练和测试两个迭代器。取出一个训练批量：
+# `d2lite.load_data_fashion_mnist` 与原教程的同名函数用法一样，返回训练和测试两个迭代器。取出一个训练小批量：
 
 # %%
 train_iter, test_iter = d2lite.load_data_fashion_mnist(S["batch_size"], resize=S["resize"])
@@ -227,20 +243,20 @@ print(
     f"X：{tuple(X.shape)} {X.dtype}，取值范围 [{X.min():.2f}, {X.max():.2f}]，{X.numel() * 4 / 1e6:.1f} MB"
 )
 print(f"y：{tuple(y.shape)} {y.dtype}，前 8 个标签 {y[:8].tolist()}")
-print(f"每轮：训练 {len(train_iter)} 个批量，测试 {len(test_iter)} 个批量")
+print(f"每轮：训练 {len(train_iter)} 个小批量，测试 {len(test_iter)} 个小批量")
 
 # %% [markdown]
-# `X` 的四个维度依次是（批量，通道，高，宽）。训练集每一轮都会重新打乱顺序，测试集保持原序。
+# `X` 的四个维度依次是（批量大小，通道数，高，宽）。训练集每一轮都会重新打乱顺序，测试集保持原序。
 #
-# 放大不仅让模型更贵，也让读数据更贵。对比一下不放大和放大到 224 时读取一个批量的用时
-# （每次都重新建立加载器，第一个批量要启动工作进程，不计入平均）：
+# 放大不仅让模型更贵，也让读数据更贵。对比一下不放大和放大到 224 时读取一个小批量的用时
+# （每次都重新建立加载器，第一个小批量要启动工作进程，不计入平均）：
 
 
 # %%
 def seconds_per_batch(resize):
     loader, _ = d2lite.load_data_fashion_mnist(S["batch_size"], resize=resize)
     it = iter(loader)
-    next(it)  # 第一个批量包含工作进程的启动时间，不计时
+    next(it)  # 第一个小批量包含工作进程的启动时间，不计时
     start = time.perf_counter()
     for _ in range(S["time_batches"]):
         next(it)
@@ -249,49 +265,41 @@ def seconds_per_batch(resize):
 
 t28, t224 = seconds_per_batch(None), seconds_per_batch(S["resize"])
 print(
-    f"{device}、批量 {S['batch_size']}、{d2lite.default_num_workers()} 个工作进程：28×28 每批 {t28 * 1e3:.1f} ms，"
+    f"{device}、批量大小 {S['batch_size']}、{d2lite.default_num_workers()} 个工作进程：28×28 每批 {t28 * 1e3:.1f} ms，"
     f"{S['resize']}×{S['resize']} 每批 {t224 * 1e3:.1f} ms（{t224 / t28:.0f} 倍）"
 )
 
 # %% [markdown]
-# 在这台 CPU 上，这点开销无关紧要：每 128 张一批多花几十毫秒，而训练一步本身就要一秒以上
+# 在这台 CPU 上，这点开销无关紧要：每个 128 张的小批量多花几十毫秒，而训练一步本身就要一秒以上
 # （第 4 章在这里的训练速度大约每秒 100 个样本），占大头的是模型的计算。换到 GPU 上情况就反过来了：
 # 训练一步快得多，GPU 要停下来等 CPU 一张张地放大图片，读数据就成了瓶颈。
 # 针对这种情况，`load_data_fashion_mnist(..., device=device)` 提供了另一条路：
-# 把整个 `uint8` 数据集一次性放到设备上，再按批量整体插值（细节见 `d2lite.DeviceLoader` 的文档）。
+# 把整个 `uint8` 数据集一次性放到设备上，再对每个小批量整体插值（细节见 `d2lite.DeviceLoader` 的文档）。
 #
 # ## 3.8 数据从哪里来
 #
-# d2lite 不会在导入时下载任何东西。第一次需要数据时，它按下面的顺序查找那四个文件
-# （`train-images-idx3-ubyte` 等，解压或 `.gz` 均可，也可以放在 `FashionMNIST/raw/` 子目录中）：
-#
-# 1. 调用时传入的 `data_dir` 参数；
-# 2. 环境变量 `D2LITE_DATA` 指向的文件夹；
-# 3. 项目的 `data/` 文件夹（不在项目目录中运行时为 `~/.cache/d2lite`）；
-# 4. Debian/Ubuntu 的 `dataset-fashion-mnist` 软件包安装的位置 `/usr/share/datasets/fashion-mnist`；
-# 5. 都找不到时，才用 torchvision 联网下载到上面第一个可用的文件夹。
-#
-# 本次运行实际读取的位置：
+# d2lite 在导入时不下载任何东西。它依次在 `data_dir` 参数、`$D2LITE_DATA`、项目的 `data/` 文件夹和 Debian 软件包
+# `dataset-fashion-mnist` 的文件夹里查找那四个文件，都找不到时才用 torchvision 下载。离线且哪里都没有数据时，
+# 它会抛出 `DataNotFoundError`，列出查找过的每一个位置和三种解决办法（详见 README）。本次运行找到的文件：
 
 # %%
-print("D2LITE_DATA =", os.environ.get("D2LITE_DATA", "（未设置）"))
-print("数据读取自：", arrays.source)
+source, root = Path(arrays.source), os.environ.get("D2LITE_DATA")
+if root and source.is_relative_to(Path(root).expanduser()):  # 显示 $D2LITE_DATA，而不是这台机器上的路径
+    shown = (Path("$D2LITE_DATA") / source.relative_to(Path(root).expanduser())).as_posix()
+else:
+    shown = f".../{source.parent.name}/{source.name}"
+print("读取自", shown + "：", "、".join(sorted(p.name for p in d2lite.find_data_dir().values())))
 
 # %% [markdown]
-# ```{note}
-# 离线时有三种办法：把四个文件复制到任意文件夹并设置 `export D2LITE_DATA=/该/文件夹`；
-# 在 Debian/Ubuntu 上运行 `sudo apt-get install dataset-fashion-mnist`；或者先在联网的机器上下载好再拷过来。
-# 哪里都找不到时，d2lite 会抛出 `DataNotFoundError`，列出它查找过的每一个位置和这三种解决办法，而不是卡在下载上。
-# ```
-#
 # ## 小结
 #
 # - Fashion-MNIST 有 60,000 张训练图片和 10,000 张测试图片，都是 $28\times28$ 的灰度图，共 10 类服饰，
-#   每类在训练集和测试集中分别恰好有 6,000 和 1,000 张。
+#   每类在训练集和测试集中分别恰好有 6000 和 1000 张。
 # - 缩放到 $[0, 1]$ 后，训练集像素的均值为 0.2860、标准差为 0.3530，约一半像素是纯黑背景。
-# - 上衣类（T 恤、套衫、外套、衬衫）的平均图像非常相似，是最容易混淆的一组。
-# - 为了沿用 AlexNet 的结构，图片被放大到 $224\times224$：信息没有增加，像素数却多了 64 倍，读数据和计算都随之变贵。
-# - 一个批量的形状是（批量，1，224，224）；数据按 `data_dir`、`D2LITE_DATA`、项目 `data/`、Debian 软件包、联网下载的顺序查找。
+# - 上衣类（T恤、套衫、外套、衬衫）的平均图像非常相似，是最容易混淆的一组。
+# - 为了沿用 AlexNet 的结构，图片被放大到 $224\times224$：信息没有增加（每个新像素至多是 4 个原像素的加权平均），
+#   像素数却多了 64 倍，读数据和计算都随之变贵。
+# - 一个小批量的形状是（批量大小，1，224，224）；数据按 `data_dir`、`D2LITE_DATA`、项目 `data/`、Debian 软件包、联网下载的顺序查找。
 #
 # ## 练习
 #
@@ -299,7 +307,7 @@ print("数据读取自：", arrays.source)
 # 2. 计算每一类的像素均值。哪一类最亮，哪一类最暗？这与平均图像的印象一致吗？
 # 3. 把 `resize` 改成 227（常说的原论文输入尺寸），本书的 AlexNet 还能运行吗？用第 2 章的输出尺寸公式说明：
 #    为什么恰好是边长 193 到 224 能得到 $5\times5$ 的特征图？再用代码试一试 192、193、224 和 225。
-# 4. 把一个训练批量标准化：从 `d2lite.load_data_fashion_mnist(128, resize=224)` 取出 `X`，计算
+# 4. 把一个训练小批量标准化：从 `d2lite.load_data_fashion_mnist(128, resize=224)` 取出 `X`，计算
 #    `(X - 0.2860) / 0.3530`，打印结果的均值和标准差。它们恰好是 0 和 1 吗？改用 `resize=None` 再做一次，
 #    并解释两者的差别。
 
@@ -378,9 +386,9 @@ for side in (192, 193, 224, 225, 227):
 assert (fits[0], fits[-1]) == (193, 224)
 
 # %% [markdown]
-# :::{admonition} 解答 4：标准化一个批量
+# :::{admonition} 解答 4：标准化一个小批量
 # :class: dropdown
-# 接近，但不恰好是 0 和 1：0.2860 和 0.3530 是全部 6 万张 28×28 训练图像的均值和标准差，一个 128 张的批量只是
+# 接近，但不恰好是 0 和 1：0.2860 和 0.3530 是全部 60,000 张 28×28 训练图像的均值和标准差，一个 128 张的小批量只是
 # 其中的一个样本。对同样的图像，224×224 时的标准差比 28×28 时小：双线性插值用相邻像素的平均值填充新像素，
 # 把黑色背景与衣物之间的陡峭边缘变得平缓，而均值几乎不变。所以，用于标准化的统计量应当在网络实际看到的图像上计算。
 # :::
