@@ -113,10 +113,10 @@ CPU = dict(
     speed_images=32,
 )
 QUICK_SETTING = dict(
-    subset=(384, 192),  # 384 张训练 / 192 张测试图像
-    validation=192,
+    subset=(192, 96),  # 192 张训练 / 96 张测试图像
+    validation=96,
     budget_minutes=None,
-    batch_size=32,  # 每轮 12 步，实时曲线上能有几个点
+    batch_size=32,  # 每轮 6 步，实时曲线上有几个点
     num_epochs=1,  # 只过一遍：够演示流程，远不够学会
     lr=0.01,
     momentum=0.9,
@@ -125,17 +125,17 @@ QUICK_SETTING = dict(
     channels_last=False,
     screen_lrs=(0.01, 0.03),
     screen_seeds=(0,),
-    screen_images=64,  # 2 步
-    screen_val=64,
+    screen_images=32,  # 1 步
+    screen_val=32,
     dropout_ps=(0.0, 0.5, 0.9),
-    head_images=64,
-    head_val=64,
+    head_images=32,
+    head_val=32,
     head_batch=32,
-    head_epochs=2,
-    eval_train=64,
+    head_epochs=1,
+    eval_train=32,
     step_images=8,
     speed_batches=(1, 8),
-    speed_images=4,
+    speed_images=2,
 )
 S = {"full": FULL, "cpu": CPU, "quick": QUICK_SETTING}[SETTING]
 QUICK = SETTING == "quick"
@@ -540,7 +540,7 @@ print(run)
 # 训练曲线上的点是*本轮到目前为止的滑动平均*，是在 dropout 打开时测的，而且每轮重新开始平均，所以曲线在每轮交界处
 # 会跳一下。验证精度是在每轮结束时关闭 dropout 测的，所以训练初期它可能高于训练精度。
 
-# %% mystnb={"image": {"alt": "随轮数变化的训练曲线：训练损失（实线）、训练精度（虚线），以及每轮结束时的验证精度（带圆点的点划线）。"}}
+# %% mystnb={"image": {"alt": "\u968f\u8f6e\u6570\u53d8\u5316\u7684\u8bad\u7ec3\u66f2\u7ebf\uff1a\u8bad\u7ec3\u635f\u5931\uff08\u5b9e\u7ebf\uff09\u3001\u8bad\u7ec3\u7cbe\u5ea6\uff08\u865a\u7ebf\uff09\uff0c\u4ee5\u53ca\u6bcf\u8f6e\u7ed3\u675f\u65f6\u7684\u9a8c\u8bc1\u7cbe\u5ea6\uff08\u5e26\u5706\u70b9\u7684\u70b9\u5212\u7ebf\uff09\u3002"}}
 d2lite.set_seed(0)  # 批量顺序和暂退掩码，不受上面运行过什么的影响
 history = d2lite.train(
     net, train_iter, val_iter, S["num_epochs"], LR, device,
@@ -665,7 +665,7 @@ for p, curve in curves.items():
           f"{best:.3f}）")
 print(f"{time.perf_counter() - t0:.0f} 秒")
 
-# %% mystnb={"image": {"alt": "三幅小图，每个暂退概率（0、0.5、0.9）一幅：在 500 张图像上继续训练时，全连接层的训练精度（实线）和验证精度（虚线）随轮数的变化。"}}
+# %% mystnb={"image": {"alt": "\u4e09\u5e45\u5c0f\u56fe\uff0c\u6bcf\u4e2a\u6682\u9000\u6982\u7387\uff080\u30010.5\u30010.9\uff09\u4e00\u5e45\uff1a\u5728 500 \u5f20\u56fe\u50cf\u4e0a\u7ee7\u7eed\u8bad\u7ec3\u65f6\uff0c\u5168\u8fde\u63a5\u5c42\u7684\u8bad\u7ec3\u7cbe\u5ea6\uff08\u5b9e\u7ebf\uff09\u548c\u9a8c\u8bc1\u7cbe\u5ea6\uff08\u865a\u7ebf\uff09\u968f\u8f6e\u6570\u7684\u53d8\u5316\u3002"}}
 fig, axes = plt.subplots(1, len(curves), figsize=(3.2 * len(curves), 2.8), sharey=True)
 for ax, (p, curve) in zip(axes, curves.items()):
     epochs = range(len(curve))  # 0：继续训练之前
@@ -709,7 +709,7 @@ print(f"训练精度 {train_acc:.3f}（评估模式，{len(train_sample.images):
 # %% [markdown]
 # 下图把主训练的曲线和最后的三个数放在一起。
 
-# %% mystnb={"image": {"alt": "主训练的精度随轮数的变化：dropout 打开时训练精度的滑动平均（虚线）、每轮结束后的验证精度（圆点），以及最后一轮时评估模式下的训练精度（叉号）和测试精度（星号）。"}}
+# %% mystnb={"image": {"alt": "\u4e3b\u8bad\u7ec3\u7684\u7cbe\u5ea6\u968f\u8f6e\u6570\u7684\u53d8\u5316\uff1adropout \u6253\u5f00\u65f6\u8bad\u7ec3\u7cbe\u5ea6\u7684\u6ed1\u52a8\u5e73\u5747\uff08\u865a\u7ebf\uff09\u3001\u6bcf\u8f6e\u7ed3\u675f\u540e\u7684\u9a8c\u8bc1\u7cbe\u5ea6\uff08\u5706\u70b9\uff09\uff0c\u4ee5\u53ca\u6700\u540e\u4e00\u8f6e\u65f6\u8bc4\u4f30\u6a21\u5f0f\u4e0b\u7684\u8bad\u7ec3\u7cbe\u5ea6\uff08\u53c9\u53f7\uff09\u548c\u6d4b\u8bd5\u7cbe\u5ea6\uff08\u661f\u53f7\uff09\u3002"}}
 fig, ax = plt.subplots(figsize=(4.5, 3.2))
 ax.plot(history.epoch, history.train_acc, "m--o", label="训练精度（滑动平均，dropout 打开）")
 ax.plot(history.epoch, history.test_acc, "g-.o", label="验证精度")
@@ -813,7 +813,7 @@ print(f"主训练（批量 {S['batch_size']}）在 {sum(history.seconds):.0f} �
 # “预测”成类别 0，精度恰好等于类别 0 所占的比例，在 Fashion-MNIST 上是 0.1，看上去像随机猜测，其实不是。
 # :::
 
-# %% tags=["hide-cell"] mystnb={"code_prompt_show": "显示解答 1 的代码", "code_prompt_hide": "隐藏解答 1 的代码"}
+# %% mystnb={"code_prompt_hide": "\u9690\u85cf\u89e3\u7b54 1 \u7684\u4ee3\u7801", "code_prompt_show": "\u663e\u793a\u89e3\u7b54 1 \u7684\u4ee3\u7801"} tags=["hide-cell"]
 tied = torch.tensor([[2.0, 2.0, 0.1],   # 类别 0 和 1 并列
                      [0.3, 1.0, 1.0]])  # 类别 1 和 2 并列
 print("argmax picks:", tied.argmax(dim=1).tolist())
@@ -836,7 +836,7 @@ assert tied.argmax(dim=1).tolist() == [0, 1]  # 并列的类别中的第一个
 # 忘掉一个梯度也是同样的节奏：22 步之前的梯度仍有 $0.9^{22} \approx 0.1$ 的权重。
 # :::
 
-# %% tags=["hide-cell"] mystnb={"code_prompt_show": "显示解答 3 的代码", "code_prompt_hide": "隐藏解答 3 的代码"}
+# %% mystnb={"code_prompt_hide": "\u9690\u85cf\u89e3\u7b54 3 \u7684\u4ee3\u7801", "code_prompt_show": "\u663e\u793a\u89e3\u7b54 3 \u7684\u4ee3\u7801"} tags=["hide-cell"]
 v, mu, t = 0.0, 0.9, 0
 while abs(v - 10) >= 0.1:  # 直到离极限 10 不到 1%
     v, t = mu * v + 1.0, t + 1  # 每一步 g = 1
@@ -851,7 +851,7 @@ print(f"{t} 步后 v = {v:.3f}（极限 1 / (1 - {mu}) = {1 / (1 - mu):.0f}）")
 # 喂给它一串编出来的验证误差，其中两次走平。
 # :::
 
-# %% tags=["hide-cell"] mystnb={"code_prompt_show": "显示解答 4 的代码", "code_prompt_hide": "隐藏解答 4 的代码"}
+# %% mystnb={"code_prompt_hide": "\u9690\u85cf\u89e3\u7b54 4 \u7684\u4ee3\u7801", "code_prompt_show": "\u663e\u793a\u89e3\u7b54 4 \u7684\u4ee3\u7801"} tags=["hide-cell"]
 opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.01)
 plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.1, patience=1)
 for epoch, val_err in enumerate([0.30, 0.22, 0.19, 0.19, 0.195, 0.15, 0.14, 0.14, 0.141], 1):
