@@ -915,7 +915,7 @@ print(f"the main run (batch {S['batch_size']}), sustained over {sum(history.seco
 # the share of class 0, 0.1 on Fashion-MNIST, which looks like chance but is not.
 # :::
 
-# %% tags=["hide-cell"] mystnb={"code_prompt_show": "Show the code of solution 1", "code_prompt_hide": "Hide the code of solution 1"}
+# %% mystnb={"code_prompt_hide": "Hide the code of solution 1", "code_prompt_show": "Show the code of solution 1"} tags=["hide-cell"]
 tied = torch.tensor([[2.0, 2.0, 0.1],   # classes 0 and 1 tie
                      [0.3, 1.0, 1.0]])  # classes 1 and 2 tie
 print("argmax picks:", tied.argmax(dim=1).tolist())
@@ -942,7 +942,7 @@ assert tied.argmax(dim=1).tolist() == [0, 1]  # the first of the tied classes
 # ago still weighs $0.9^{22} \approx 0.1$.
 # :::
 
-# %% tags=["hide-cell"] mystnb={"code_prompt_show": "Show the code of solution 3", "code_prompt_hide": "Hide the code of solution 3"}
+# %% mystnb={"code_prompt_hide": "Hide the code of solution 3", "code_prompt_show": "Show the code of solution 3"} tags=["hide-cell"]
 v, mu, t = 0.0, 0.9, 0
 while abs(v - 10) >= 0.1:  # until within 1% of the limit 10
     v, t = mu * v + 1.0, t + 1  # g = 1 at every step
@@ -959,7 +959,7 @@ print(f"v = {v:.3f} after {t} steps (limit 1 / (1 - {mu}) = {1 / (1 - mu):.0f})"
 # validation errors that levels off twice.
 # :::
 
-# %% tags=["hide-cell"] mystnb={"code_prompt_show": "Show the code of solution 4", "code_prompt_hide": "Hide the code of solution 4"}
+# %% mystnb={"code_prompt_hide": "Hide the code of solution 4", "code_prompt_show": "Show the code of solution 4"} tags=["hide-cell"]
 opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.01)
 plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.1, patience=1)
 for epoch, val_err in enumerate([0.30, 0.22, 0.19, 0.19, 0.195, 0.15, 0.14, 0.14, 0.141], 1):
