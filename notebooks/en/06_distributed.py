@@ -19,8 +19,8 @@
 # In 2012 AlexNet was too big for one graphics card, so its authors cut the network in two.
 # Today the network fits easily and the problem is time: we give every GPU a whole copy of the
 # model and a slice of each batch. This chapter shows what that takes, runs it with two
-# processes on this machine's CPU, and checks that two processes of 64 images train exactly like
-# one process of 128.
+# processes on this machine's CPU, and checks that two processes sharing each batch train like
+# one process taking it whole, to float32 rounding.
 #
 # **What you will learn**
 #
@@ -37,13 +37,14 @@
 #   the speed-up.
 #
 # ```{note}
-# **Runtime**, measured on 2026-12-03 on 2 cores of an Intel Xeon (family 6 model 207), a
+# **Runtime**, measured on 2026-12-02 on 2 cores of an Intel Xeon (family 6 model 207), a
 # machine shared with other jobs, so the times vary:
 #
 # - **CPU setting** (what produced the outputs on this page): two runs of 4 steps on a global
-#   batch of 256 (1 × 256 and 2 × 128 processes), RUNTIME_CPU.
+#   batch of 256 (1 process × 256 images, then 2 processes × 128), 3 to 4 minutes (190 s for
+#   this page, 237 s for the Chinese one), most of it in the two runs.
 # - **Quick setting** (what the tests run): two runs of 2 steps on a global batch of 128
-#   (1 × 128 and 2 × 64), RUNTIME_QUICK.
+#   (1 × 128 and 2 × 64), about 1.5 to 2 minutes on this busy machine (104 s).
 # - **Full setting**: with 2 or more CUDA GPUs, one process per GPU (NCCL); otherwise the CPU
 #   setting's runs. Not measured: no multi-GPU machine was available for this book.
 # ```
@@ -465,14 +466,16 @@ for label, h, seconds in ((f"1 process x {n * b}", h1, seconds_one),
 print(f"{SETTING} setting, {os.cpu_count()} cores, torch {torch.__version__}")
 
 # %% [markdown]
-# Do not read these two numbers as a speed-up. Both runs use the same cores: one process with
-# as many threads as cores, or two processes, each with one thread (`torchrun` sets
-# `OMP_NUM_THREADS=1` for every process unless you set it), which also add an all-reduce of
-# 187 MB through gloo every step. On a quiet machine expect about the same speed, the two
-# processes a little slower; on a busy shared one like this book's, which runs other jobs beside
-# the book, either can come out ahead by chance. More processes only help when each brings
-# hardware of its own: a GPU, or a machine. On 2 CPU cores the point of this section is
-# correctness.
+# Do not read these two numbers as the speed-up of data parallelism. Both runs use the same two
+# cores: one process with two threads, or two processes with one thread each (`torchrun` sets
+# `OMP_NUM_THREADS=1` for every process unless you set it), which also all-reduce 187 MB through
+# gloo every step. Yet in this book's three pairs of runs on its shared 2-core machine
+# (2026-12-02, CPU and quick settings) the two processes came out faster, by 1.3 to 1.9 times.
+# A likely reason, not measured here: the two threads of one process wait for each other at the
+# end of every operation, which costs most on a machine where other jobs take the cores in
+# turn, while two one-thread processes wait for each other once a step, at the all-reduce. A
+# real speed-up comes only from processes that each bring hardware of their own: a GPU, or a
+# machine. On 2 CPU cores the point of this section is correctness.
 #
 # ### Checkpoints: the `module.` prefix
 #
@@ -527,7 +530,7 @@ plain.load_state_dict(w2)  # plain keys: loads as it is, strict
 # rendezvous:
 #
 # ```bash
-# #!/bin/bash
+# !/bin/bash
 # #SBATCH --job-name=alexnet-ddp
 # #SBATCH --nodes=2
 # #SBATCH --ntasks-per-node=1          # one torchrun per machine; it starts the GPU processes
@@ -640,7 +643,8 @@ plt.show()
 # - DDP copies rank 0's weights at the start; each step runs forward and backward locally,
 #   all-reduces the gradients in buckets of about 25 MB while backward continues, and every
 #   replica takes the same optimizer step. The mean of the $N$ shard gradients is the gradient of
-#   the global batch, so 2 processes × 64 trained like 1 × 128 here, to float32 rounding.
+#   the global batch, so 2 processes of $b$ images trained like 1 process of $2b$ here, to
+#   float32 rounding.
 # - `torchrun` starts one process per GPU and sets `RANK`, `LOCAL_RANK` and `WORLD_SIZE`. The
 #   sampler shards each epoch's shared permutation; call `set_epoch` every epoch. Save the
 #   unwrapped model (no `module.` prefix) from rank 0, on a disk every machine sees.

@@ -32,12 +32,13 @@
 # - $N$ 块 GPU 能带来多少加速：以 AlexNet 为例在纸上算一算，通信什么时候会吃掉加速。
 #
 # ```{note}
-# **运行时间**（2026-12-03 在一台 2 核 Intel Xeon（family 6 model 207）CPU 上实测；这台机器同时在跑
+# **运行时间**（2026-12-02 在一台 2 核 Intel Xeon（family 6 model 207）CPU 上实测；这台机器同时在跑
 # 别的任务，所以时间会有波动）：
 #
-# - **CPU 设置**（本页的输出来自它）：两次训练，各 4 步，全局批量 256（1 个进程 × 256 与 2 个进程 × 128），
-#   RUNTIME_CPU。
-# - **快速设置**（测试用）：两次训练，各 2 步，全局批量 128（1 × 128 与 2 × 64），RUNTIME_QUICK。
+# - **CPU 设置**（本页的输出来自它）：两次训练，各 4 步，全局批量 256（先是 1 个进程 × 256 张图，再是
+#   2 个进程 × 128 张），共 3 到 4 分钟（本页 237 秒，英文版 190 秒），大部分花在这两次训练上。
+# - **快速设置**（测试用）：两次训练，各 2 步，全局批量 128（1 × 128 与 2 × 64），在这台繁忙的机器上约一分半到两分钟
+#   （英文版 104 秒）。
 # - **完整设置**：有 2 块或更多 CUDA GPU 时每块 GPU 一个进程（NCCL），否则与 CPU 设置相同。
 #   尚未实测：本书没有可用的多 GPU 机器。
 # ```
@@ -430,11 +431,12 @@ for label, h, seconds in ((f"1 个进程 × {n * b}", h1, seconds_one),
 print(f"{SETTING} 设置，{os.cpu_count()} 个核心，torch {torch.__version__}")
 
 # %% [markdown]
-# 别把这两个数当成加速比。两次训练用的是同样的核心：要么一个进程开与核心数相同的线程，要么两个进程各开一个线程
+# 别把这两个数当成数据并行的加速比。两次训练用的是同样的两个核心：要么一个进程开两个线程，要么两个进程各开一个线程
 # （除非你自己设置，`torchrun` 会给每个进程设 `OMP_NUM_THREADS=1`），而后者每一步还要通过 gloo 全归约 187 MB。
-# 在空闲的机器上，预计两者速度差不多，两个进程略慢一点；在本书这种同时跑着别的任务的共享机器上，谁快谁慢
-# 有很大的偶然性。只有每个进程都带来自己的硬件（一块 GPU 或一台机器）时，多开进程才有用。
-# 在 2 个 CPU 核心上，本节要说明的是正确性。
+# 可是本书在这台共享的双核机器上跑了三组（2026-12-02，CPU 设置和快速设置），每组都是两个进程的那次更快，快了 1.3 到 1.9 倍。
+# 一个可能的原因（这里没有实测）：一个进程的两个线程在每个运算结束时都要互相等待，而这台机器上别的任务会轮流占用核心，
+# 这种等待的代价就格外大；两个单线程的进程每一步只在全归约时互相等待一次。真正的加速只能来自各自带着自己硬件的进程：
+# 一块 GPU，或者一台机器。在 2 个 CPU 核心上，本节要说明的是正确性。
 #
 # ### 检查点：`module.` 前缀
 #
@@ -484,7 +486,7 @@ plain.load_state_dict(w2)  # 键没有前缀：直接严格加载
 # `torchrun`（`--ntasks-per-node=1`），作业的第一台机器提供汇合点：
 #
 # ```bash
-# #!/bin/bash
+# !/bin/bash
 # #SBATCH --job-name=alexnet-ddp
 # #SBATCH --nodes=2
 # #SBATCH --ntasks-per-node=1          # 每台机器一个 torchrun，由它启动各 GPU 的进程
@@ -545,13 +547,13 @@ def speedup(n: int, gb_per_s: float, overlap: bool) -> float:
     return n * compute_ms / (max(compute_ms, t) if overlap else compute_ms + t)
 
 
-print(f"{'连接':<14}{'N':>3}{'通信毫秒':>9}{'加速比（不重叠）':>14}{'（完全重叠）':>10}")
+print(f"{'N':>3}    通信毫秒  不重叠加速比  完全重叠加速比    连接")
 for link, bw in LINKS.items():
     for n_gpu in (2, 4, 8):
-        print(f"{link:<16}{n_gpu:>3}{comm_ms(n_gpu, bw):>11.1f}"
-              f"{speedup(n_gpu, bw, False):>16.1f}{speedup(n_gpu, bw, True):>14.1f}")
+        print(f"{n_gpu:>3}{comm_ms(n_gpu, bw):>12.1f}"
+              f"{speedup(n_gpu, bw, False):>14.1f}{speedup(n_gpu, bw, True):>16.1f}    {link}")
 
-# %% mystnb={"image": {"alt": "折线图：数据并行训练 AlexNet 的估算加速比随 GPU 数量（1 到 16）的变化，分别对应 NVLink、PCIe 4.0 和 100 Gb/s 以太网，并画出通信与计算重叠和不重叠两种情形。NVLink 紧贴理想的对角线，PCIe 和以太网远低于它。"}}
+# %% mystnb={"image": {"alt": "\u6298\u7ebf\u56fe\uff1a\u6570\u636e\u5e76\u884c\u8bad\u7ec3 AlexNet \u7684\u4f30\u7b97\u52a0\u901f\u6bd4\u968f GPU \u6570\u91cf\uff081 \u5230 16\uff09\u7684\u53d8\u5316\uff0c\u5206\u522b\u5bf9\u5e94 NVLink\u3001PCIe 4.0 \u548c 100 Gb/s \u4ee5\u592a\u7f51\uff0c\u5e76\u753b\u51fa\u901a\u4fe1\u4e0e\u8ba1\u7b97\u91cd\u53e0\u548c\u4e0d\u91cd\u53e0\u4e24\u79cd\u60c5\u5f62\u3002NVLink \u7d27\u8d34\u7406\u60f3\u7684\u5bf9\u89d2\u7ebf\uff0cPCIe \u548c\u4ee5\u592a\u7f51\u8fdc\u4f4e\u4e8e\u5b83\u3002"}}
 counts = [1, 2, 4, 8, 16]
 fig, ax = plt.subplots(figsize=(6.5, 4))
 ax.plot(counts, counts, color="grey", linestyle=":", label="理想：一块 GPU 的 N 倍")
@@ -626,7 +628,7 @@ plt.show()
 # 增长的是延迟：$2(N-1)$ 轮，每轮都有固定的启动开销，所以在 $N$ 很大、消息很小时，NCCL 还会改用树形算法。
 # :::
 
-# %% tags=["hide-cell"] mystnb={"code_prompt_show": "显示解答 2 的代码", "code_prompt_hide": "隐藏解答 2 的代码"}
+# %% mystnb={"code_prompt_hide": "\u9690\u85cf\u89e3\u7b54 2 \u7684\u4ee3\u7801", "code_prompt_show": "\u663e\u793a\u89e3\u7b54 2 \u7684\u4ee3\u7801"} tags=["hide-cell"]
 for n_gpu in (2, 8, 64, 1024):
     sent = 2 * (n_gpu - 1) / n_gpu * grad_bytes
     print(f"N = {n_gpu:5d}：每块 GPU 每步 {sent / 1e6:5.0f} MB"
@@ -641,7 +643,7 @@ for n_gpu in (2, 8, 64, 1024):
 # 批量 128 时的 1/32。精度能否保持要靠实测；Goyal 等人在 ResNet-50 上一直保持到约 8k。
 # :::
 
-# %% tags=["hide-cell"] mystnb={"code_prompt_show": "显示解答 3 的代码", "code_prompt_hide": "隐藏解答 3 的代码"}
+# %% mystnb={"code_prompt_hide": "\u9690\u85cf\u89e3\u7b54 3 \u7684\u4ee3\u7801", "code_prompt_show": "\u663e\u793a\u89e3\u7b54 3 \u7684\u4ee3\u7801"} tags=["hide-cell"]
 bw = LINKS["100 Gb/s 以太网"]
 for batch in (128, 512):
     c_ms = 3 * forward_flops * batch / (ASSUMED_TFLOPS * 1e12) * 1e3
@@ -659,7 +661,7 @@ for batch in (128, 512):
 # 代码算出了字节数。
 # :::
 
-# %% tags=["hide-cell"] mystnb={"code_prompt_show": "显示解答 4 的代码", "code_prompt_hide": "隐藏解答 4 的代码"}
+# %% mystnb={"code_prompt_hide": "\u9690\u85cf\u89e3\u7b54 4 \u7684\u4ee3\u7801", "code_prompt_show": "\u663e\u793a\u89e3\u7b54 4 \u7684\u4ee3\u7801"} tags=["hide-cell"]
 conv_bytes = sum(r.params for r in rows if r.layer == "Conv2d") * 4
 bw = LINKS["PCIe 4.0 x16"]
 t_conv = 2 * 7 / 8 * conv_bytes / (bw * 1e9) * 1e3
@@ -677,7 +679,7 @@ print(f"8 块 GPU 走 PCIe：通信 {t_conv:.1f} 毫秒，而不是 {comm_ms(8, 
 # 在所有进程里都必须相同的 `seed` 参数。
 # :::
 
-# %% tags=["hide-cell"] mystnb={"code_prompt_show": "显示解答 5 的代码", "code_prompt_hide": "隐藏解答 5 的代码"}
+# %% mystnb={"code_prompt_hide": "\u9690\u85cf\u89e3\u7b54 5 \u7684\u4ee3\u7801", "code_prompt_show": "\u663e\u793a\u89e3\u7b54 5 \u7684\u4ee3\u7801"} tags=["hide-cell"]
 own = [d2lite.DeviceLoader(images, labels, 3, shuffle=True, seed=r, rank=r, world_size=2)
        for r in range(2)]  # 错误的做法：seed=rank
 seen = [set(torch.cat([y for _, y in shard]).tolist()) for shard in own]
