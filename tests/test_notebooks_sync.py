@@ -6,7 +6,7 @@
 - the Chinese and English editions of a chapter have the same code cells in the same order,
   compared with comments, whitespace and string contents removed (labels may be translated);
 - each notebook has exactly one cell tagged `parameters`;
-- all five chapters exist in both languages;
+- all six chapters exist in both languages;
 - the executed outputs carry no "Glyph ... missing" warning;
 - the setup cell's repository URL is the one in _config.yml.
 The negative tests at the end feed the same checks deliberately broken inputs.
@@ -24,7 +24,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LANGS = ("zh", "en")
-CHAPTERS = ("01_activation", "02_alexnet", "03_data", "04_training", "05_prediction")
+CHAPTERS = (
+    "01_activation", "02_alexnet", "03_data", "04_training", "05_prediction", "06_distributed",
+)
 sys.path.insert(0, str(ROOT / "tools"))
 import set_repository  # noqa: E402
 from notebook_parity import code_cells, normalise_code, parity_differences  # noqa: E402, F401
