@@ -31,14 +31,10 @@
 #   occlusion) when two tops are easy to confuse.
 #
 # ```{note}
-# **Runtime**, measured on 2026-12-02 on 2 cores of an Intel Xeon CPU with AMX, loading chapter 4's
-# checkpoint. Other jobs shared the machine, which is why the times vary so much:
+# **Runtime** (2 cores of an Intel Xeon CPU with AMX, 2026-12-02, loading chapter 4's checkpoint):
 #
-# - **CPU setting** (all 10,000 test images; what a machine without a GPU runs, and what produced
-#   the outputs on this page, from chapter 4's CPU-setting model): 225 s for this page and 348 s
-#   for the Chinese one on the busy machine, 127 s in a quieter moment. Nearly all of it goes into
-#   classifying the 10,000 test images; section 5.6 adds 10 to 40 s, mostly the occlusion maps'
-#   676 forward passes.
+# - **CPU setting** (all 10,000 test images; what produced the outputs on this page): 225 s.
+#   Classifying the 10,000 test images takes nearly all of it; section 5.6 adds 10 to 40 s.
 # - **Quick setting** (192 test images; what the tests run): 14 to 30 s.
 # - **Full setting** (all 10,000 test images, as in the CPU setting, with chapter 4's full model):
 #   made for a GPU, not yet measured for this book.
