@@ -83,7 +83,7 @@ CPU = dict(
 )
 QUICK_SETTING = dict(
     nproc=2,
-    batch_per_process=64,  # global batch 128: 1 x 128 against 2 x 64, as tests/test_distributed.py
+    batch_per_process=64,  # global batch 128: 1 x 128 against 2 x 64, as tests/test_d2lite_distributed.py
     epochs=2,  # 2 steps: seconds per run on 2 idle cores
     n_test=64,
 )

@@ -75,7 +75,7 @@ CPU = dict(
 )
 QUICK_SETTING = dict(
     nproc=2,
-    batch_per_process=64,  # 全局批量 128：1 × 128 对比 2 × 64，与 tests/test_distributed.py 相同
+    batch_per_process=64,  # 全局批量 128：1 × 128 对比 2 × 64，与 tests/test_d2lite_distributed.py 相同
     epochs=2,  # 2 步：在 2 个空闲核心上每次训练只要几秒
     n_test=64,
 )

@@ -324,3 +324,25 @@ def test_a_checkpoint_locked_by_another_run_stops_every_rank(tmp_path, fashion_r
     assert "Another training run is writing the checkpoint" in out
     assert "Rank 0 could not open the checkpoint" in out
     assert "step 1/" not in out and not path.exists()
+
+
+def test_alone_nothing_is_distributed(monkeypatch):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert not d2lite.launched_by_torchrun()
+    world, device = d2lite.init_distributed("cpu")  # outside torchrun: changes nothing
+    assert world == d2lite.Distributed() == d2lite.distributed() and world.is_main
+    assert device == torch.device("cpu")
+    assert d2lite.all_reduce_sums([torch.tensor(2.5), 3]) == [2.5, 3.0]
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert d2lite.launched_by_torchrun()
+    monkeypatch.setenv("WORLD_SIZE", "two")
+    with pytest.raises(ValueError, match="WORLD_SIZE='two' is not an integer"):
+        d2lite.launched_by_torchrun()
+
+
+def test_setting_defaults_come_from_cli_settings(monkeypatch, capsys):
+    with pytest.raises(SystemExit):
+        d2lite.main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    q, c = d2lite.CLI_SETTINGS["quick"], d2lite.CLI_SETTINGS["cpu"]
+    assert f"quick {q['batch_size']}, cpu {c['batch_size']}" in out
