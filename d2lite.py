@@ -29,6 +29,7 @@ Settings (environment variables, read when a function is called, never at import
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import errno
 import gzip
@@ -3086,58 +3087,30 @@ CLI_SETTINGS = {
 BASE_LR = 0.01  # chapter 4's rate for one process's batch; N processes: N x BASE_LR
 
 
-def _positive_int(text: str) -> int:
-    import argparse
+def _typed(convert: Callable[[str], Any], ok: Callable[[Any], bool], need: str):
+    """An argparse type: ``convert`` the text, then require ``ok(value)`` ("must be ``need``")."""
+    noun = "an integer" if convert is int else "a number"
 
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {noun}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"{text!r} must be {need}")
+        return value
 
-
-def _count(text: str) -> int:
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more (0 only evaluates)")
-    return value
+    return parse
 
 
-def _positive_float(text: str) -> float:
-    import argparse
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number > 0")
-    return value
-
-
-def _fraction(text: str) -> float:
-    import argparse
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be in [0, 1)")
-    return value
+_positive_int = _typed(int, lambda v: v >= 1, "at least 1")
+_count = _typed(int, lambda v: v >= 0, "0 or more (0 only evaluates)")
+_positive_float = _typed(float, lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
+_fraction = _typed(float, lambda v: 0 <= v < 1, "in [0, 1)")
 
 
 def _subset_arg(text: str) -> tuple[int, int | None]:
     """``N`` training images, or ``N,M`` training and test images."""
-    import argparse
-
     parts = text.split(",")
     try:
         sizes = [int(p) for p in parts]
@@ -3158,8 +3131,6 @@ def _by_setting(key: str) -> str:
 
 
 def _cli_parser():
-    import argparse
-
     class Help(argparse.ArgumentDefaultsHelpFormatter):  # no "(default: None)"
         def _get_help_string(self, action):
             return action.help if action.default is None else super()._get_help_string(action)
