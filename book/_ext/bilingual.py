@@ -313,6 +313,8 @@ class TranslationStatus(SphinxDirective):
 def setup(app: Sphinx) -> dict:
     app.add_config_value("bilingual_notebooks_dir", "../../notebooks/{lang}", "html")
     app.add_directive("translation-status", TranslationStatus)
+    # Synchronous, in <head>, before the theme's deferred script: see the file's comment.
+    app.add_js_file("theme-early.js", priority=100)
     app.connect("html-page-context", add_language_switch)
     app.connect("html-page-context", add_py_download, priority=600)  # theme adds its menu at 501
     app.connect("html-page-context", drop_duplicate_scripts)
