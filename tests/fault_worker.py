@@ -1,12 +1,15 @@
 """A small training run that test_fault_injection.py interrupts and kills.
 
     python tests/fault_worker.py CHECKPOINT RESULT_JSON [--epochs 6] [--resume] [--ballast-mb 0]
-                                 [--step-delay 0] [--checkpoint-every N|10min]
+                                 [--step-delay 0] [--checkpoint-every N|10min] [--pause-in-write N]
     python tests/fault_worker.py --serve     # fork server: one JSON request per stdin line
 
 It trains a tiny CNN on synthetic 28x28 "garments" (one fixed noisy prototype per class), with
 deterministic settings and one CPU thread, saving a checkpoint after every epoch (it prints
-"saving epoch N" just before each write, so a test can aim a kill at the write). When
+"saving epoch N" as each write starts). ``--pause-in-write N`` stops the N-th write halfway: half
+the checkpoint's bytes are in the temporary file, flushed, the line "paused halfway through write
+N" is printed, and the process sleeps there until it is killed, so a test's SIGKILL lands
+mid-write every time, on any machine. When
 ``train`` returns (finished, or stopped by Ctrl-C/SIGINT) it writes the history and a digest of
 the final weights to RESULT_JSON and prints DONE. ``--ballast-mb`` adds an unused buffer so
 that each checkpoint takes a while to write (a bigger target for SIGKILL). ``--step-delay``
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib
+import io
 import json
 import os
 import signal
@@ -93,6 +97,38 @@ def weights_digest(net: nn.Module) -> str:
     return h.hexdigest()
 
 
+def hook_checkpoint_writes(pause_in_write: int = 0) -> None:
+    """Announce each checkpoint write; with ``pause_in_write=N``, stop halfway through the N-th.
+
+    d2lite writes a checkpoint with ``torch.save`` into a temporary file, then renames it over
+    the previous one. Patching ``torch.save`` (in this process only) reaches that write wherever
+    the library keeps it. The paused write has flushed half its bytes into the temporary file
+    and the previous checkpoint is still in place: the moment a SIGKILL must never corrupt.
+    """
+    real_save, writes = torch.save, 0
+
+    def save(obj, f, *args, **kwargs):
+        nonlocal writes
+        if not (isinstance(obj, dict) and "model" in obj and hasattr(f, "write")):
+            return real_save(obj, f, *args, **kwargs)  # not a checkpoint write
+        writes += 1
+        step = f" step {obj['position']['step']}" if obj.get("position") else ""
+        print(f"saving epoch {obj['epoch']}{step}", flush=True)
+        if writes != pause_in_write:
+            return real_save(obj, f, *args, **kwargs)
+        buffer = io.BytesIO()
+        real_save(obj, buffer, *args, **kwargs)
+        payload = buffer.getvalue()
+        f.write(payload[: len(payload) // 2])
+        f.flush()
+        print(f"paused halfway through write {writes}", flush=True)
+        time.sleep(3600)  # the test SIGKILLs the process here
+        f.write(payload[len(payload) // 2 :])
+        return None
+
+    torch.save = save
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", type=Path)
@@ -103,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--step-delay", type=float, default=0.0, help="seconds before each batch")
     parser.add_argument("--checkpoint-every", default=None,
                         help="train's checkpoint_every: steps (an int) or a duration (none)")
+    parser.add_argument("--pause-in-write", type=int, default=0,
+                        help="stop halfway through this checkpoint write (1 = the first; 0: none)")
     args = parser.parse_args(argv)
     every = args.checkpoint_every
     every = int(every) if every is not None and every.isdigit() else every
@@ -112,14 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     # process started from a non-interactive shell's background job inherits SIGINT ignored,
     # and Python then installs no handler, so the test's SIGINT would do nothing.
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    real_save = d2lite.save_checkpoint
-
-    def announced_save(path, net, optimizer=None, epoch=0, *rest, **kw):
-        step = f" step {kw['position']['step']}" if kw.get("position") else ""
-        print(f"saving epoch {epoch}{step}", flush=True)  # the test kills right after this line
-        return real_save(path, net, optimizer, epoch, *rest, **kw)
-
-    d2lite.save_checkpoint = announced_save  # train() looks it up at each call
+    hook_checkpoint_writes(args.pause_in_write)
     d2lite.set_seed(0, deterministic=True)
     net = d2lite.init_weights(build_model(args.ballast_mb))
     train_iter, test_iter = loaders()

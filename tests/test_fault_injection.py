@@ -167,53 +167,48 @@ def test_sigint_mid_epoch_exits_cleanly_and_resume_matches(tmp_path, server, ref
     _same_result(final, reference())
 
 
-def _wait_for_write(run: Run, n: int, timeout: float = 60) -> bool:
-    """Poll (every 0.5 ms) until ``run`` announces its n-th checkpoint write."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        text = run.text()
-        if text.count("saving epoch") >= n:
-            return True
-        if "DONE" in text:
-            return False
-        time.sleep(0.0005)
-    return False
-
-
 def test_sigkill_never_leaves_a_half_written_checkpoint(tmp_path, server, reference):
-    ballast = 24  # MB per checkpoint: each write lasts ~0.1 s, long enough to be hit
+    ballast = 4  # MB per checkpoint: a write of some size, half of which is on disk when killed
     ckpt, out = tmp_path / "run.pt", tmp_path / "run.json"
     rng = random.Random(2024)
-    # Kill during this run's 1st or 2nd checkpoint write, or at a random moment (a step,
-    # evaluation, a write...). A 2nd-write kill hits a write that replaces an older file.
-    plan = [2, 0, 1, 0, 2, 0, 1, 0]
-    epoch_s, seen, mid_write, over_old, leftovers = 0.5, [], 0, 0, 0
+    # Each trial resumes from the checkpoint the last one left and is SIGKILLed. The first four
+    # are killed halfway through their 1st or 2nd checkpoint write: the worker pauses there
+    # (--pause-in-write), so the kill lands mid-write on any machine (a kill timed by the clock
+    # missed the write on a fast one, issue 19). They leave the checkpoint at epoch 2. The
+    # others die at a random moment within about an epoch (a step, evaluation, a write...);
+    # --step-delay makes an epoch last at least 48 x 0.01 s however fast the CPU is.
+    plan = [2, 1, 2, 1, 0, 0, 0, 0]
+    epoch_s, seen, mid_write = 0.5, [], 0
     for trial, nth_write in enumerate(plan):
+        extra = ("--step-delay", "0.01")
+        extra += ("--pause-in-write", str(nth_write)) if nth_write else ()
         run = server.start(ckpt, out, tmp_path / f"kill{trial}.log", resume=True,
-                           ballast_mb=ballast)
+                           ballast_mb=ballast, extra=extra)
         run.wait_for("training on")
-        t0 = time.monotonic()
-        if nth_write:  # a random moment within the write (24 MB: ~0.1-0.3 s here)
-            hit = _wait_for_write(run, nth_write)
-            if trial == 0 and hit:  # two writes one epoch apart: the epoch time here
-                epoch_s = (time.monotonic() - t0) / 2
-            time.sleep(rng.uniform(0.0, 0.08))
+        if nth_write:
+            if trial == 0:  # from its first write to the second: one epoch
+                run.wait_for("saving epoch 1")
+                t0 = time.monotonic()
+            run.wait_for("paused halfway through write")
+            if trial == 0:
+                epoch_s = time.monotonic() - t0
+            old = _check_checkpoint(ckpt, ballast)  # the writer is paused: safe to read
         else:
             time.sleep(rng.uniform(0.0, 1.5 * epoch_s))
-        old = ckpt.exists()
         run.kill()
         assert run.finish() in (-signal.SIGKILL, 0), run.text()
-        left = any(".tmp-" in p.name for p in tmp_path.iterdir())
-        mid_write += bool(nth_write and hit)
-        over_old += bool(nth_write and hit and old and left)
-        leftovers += left
+        if nth_write:
+            temp = [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name]
+            assert temp, "the killed write left no temporary file: it was not mid-write"
+            assert _check_checkpoint(ckpt, ballast) == old, "a kill mid-write changed the file"
+            mid_write += old is not None  # a write that was replacing an older checkpoint
         seen.append(_check_checkpoint(ckpt, ballast))  # absent or whole, never half
     print(f"epoch ~{epoch_s:.2f} s; checkpoint epoch after each kill: {seen}; "
-          f"{mid_write} kills mid-write ({over_old} over an older checkpoint), "
-          f"{leftovers} left a temp file")
-    assert over_old >= 1, "no kill landed while a write was replacing an older checkpoint"
-    assert leftovers >= 1, "no kill left a temp file behind to trip the next run"
+          f"{mid_write} kills mid-write over an older checkpoint")
+    assert seen[:4] == [1, 1, 2, 2], seen  # each paused write left the one before it
+    assert mid_write == 4, seen
 
+    # The next run starts despite the temporary files the kills left, and removes them.
     final = server.start(ckpt, out, tmp_path / "final.log", resume=True, ballast_mb=ballast)
     assert final.finish() == 0, final.text()
     assert not [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name], "stale temp files"
