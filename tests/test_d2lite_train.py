@@ -513,5 +513,4 @@ def test_end_to_end_one_epoch_on_real_fashion_mnist(fashion_root, one_thread, ca
     assert CLOSING.search(out)
     assert h.epoch == [1] and h.device == "cpu" and h.examples_per_sec[0] > 0
     assert h.test_acc[0] >= 0.80, h
-    assert h.train_loss[0] < 1.0
-    assert seconds < 120, f"one epoch took {seconds:.0f} s: far slower than measured (~23 s)"
+    assert h.train_loss[0] < 1.0  # its time is printed above; speed goals live in benchmarks/
