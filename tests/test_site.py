@@ -485,8 +485,8 @@ RECORD_FADES_JS = """
 window.__fades = [];
 document.addEventListener("transitionrun", (e) => {
   if (document.readyState !== "complete" && /color/.test(e.propertyName)) {
-    const el = e.target;
-    window.__fades.push(`${el.tagName.toLowerCase()}.${[...el.classList].join(".")} ${e.propertyName}`);
+    const el = e.target, name = `${el.tagName.toLowerCase()}.${[...el.classList].join(".")}`;
+    window.__fades.push(`${name} ${e.propertyName}`);
   }
 }, true);
 """
