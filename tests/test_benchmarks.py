@@ -27,15 +27,33 @@ def run_bench(script: str, *args: str, data: Path | None = None) -> subprocess.C
         env["D2LITE_DATA"] = str(data)
     return subprocess.run(
         [sys.executable, str(BENCH / script), *args],
-        capture_output=True, text=True, env=env, timeout=600,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
     )
 
 
 def test_throughput_reports_both_pipelines_and_their_ratio(fashion_root, tmp_path):
     out = tmp_path / "tp.json"
-    r = run_bench("throughput.py", "--device", "cpu", "--batch-size", "2", "--steps", "2",
-                  "--warmup", "1", "--workers", "0", "--matmul-n", "256", "--json", str(out),
-                  data=fashion_root)
+    r = run_bench(
+        "throughput.py",
+        "--device",
+        "cpu",
+        "--batch-size",
+        "2",
+        "--steps",
+        "2",
+        "--warmup",
+        "1",
+        "--workers",
+        "0",
+        "--matmul-n",
+        "256",
+        "--json",
+        str(out),
+        data=fashion_root,
+    )
     assert r.returncode == 0, r.stderr
     res = json.loads(out.read_text())
     info, runs = res["info"], res["runs"]
@@ -87,9 +105,27 @@ def alexnet_forward_flops() -> int:
 
 def test_time_to_accuracy_reports_each_seed_and_the_summary(fashion_root, tmp_path):
     out = tmp_path / "tta.json"
-    r = run_bench("time_to_accuracy.py", "--device", "cpu", "--train-subset", "64",
-                  "--test-subset", "32", "--batch-size", "16", "--epochs", "1", "--seeds", "2",
-                  "--target", "0.0", "1.01", "--json", str(out), data=fashion_root)
+    r = run_bench(
+        "time_to_accuracy.py",
+        "--device",
+        "cpu",
+        "--train-subset",
+        "64",
+        "--test-subset",
+        "32",
+        "--batch-size",
+        "16",
+        "--epochs",
+        "1",
+        "--seeds",
+        "2",
+        "--target",
+        "0.0",
+        "1.01",
+        "--json",
+        str(out),
+        data=fashion_root,
+    )
     assert r.returncode == 0, r.stderr
     res = json.loads(out.read_text())
     assert res["settings"]["train_subset"] == 64 and res["settings"]["seeds"] == 2
