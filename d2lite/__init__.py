@@ -43,8 +43,8 @@ inside.py        looking inside the network (chapter 5): feature_maps, grad_cam,
 run/progress.py  the progress line: Progress
 run/checkpoints.py  files that survive a crash: CHECKPOINT_FORMAT, CheckpointError,
                  CheckpointWriteError, CheckpointLockError, save_checkpoint, load_checkpoint
-run/resume.py    stopping and going on exactly (mid-epoch positions, SIGTERM):
-                 SIGTERM_EXIT_STATUS
+run/resume.py    going on exactly where a run stopped: its checkpoint, mid-epoch positions
+run/signals.py   ending early and cleanly, on Ctrl-C or SIGTERM: SIGTERM_EXIT_STATUS
 run/trainer.py   the lesson's loop run for real: train, TrainingDivergedError
 run/budget.py    a run sized to a time budget: BudgetPlan, measure_speed, plan_budget
 run/cli.py       python -m d2lite train: CLI_SETTINGS, BASE_LR, main (and argparse types)
@@ -129,7 +129,7 @@ from d2lite.run.checkpoints import (
 )
 from d2lite.run.cli import BASE_LR, CLI_SETTINGS, main
 from d2lite.run.progress import Progress
-from d2lite.run.resume import SIGTERM_EXIT_STATUS
+from d2lite.run.signals import SIGTERM_EXIT_STATUS
 from d2lite.run.trainer import TrainingDivergedError, train
 
 __all__ = [
@@ -158,7 +158,7 @@ __all__ = [
     # prediction.py and inside.py
     "Predictions", "predict", "show_predictions", "predict_all", "confusion_matrix",
     "feature_maps", "grad_cam", "occlusion", "filter_grid", "show_heatmaps",
-    # run/: progress, checkpoints, resume, train, budget, command line
+    # run/: progress, checkpoints, signals, train, budget, command line
     "Progress",
     "CHECKPOINT_FORMAT", "CheckpointError", "CheckpointWriteError", "CheckpointLockError",
     "save_checkpoint", "load_checkpoint",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -104,16 +104,8 @@ def _dtype_name(dtype: torch.dtype) -> str:
 # --- One step, one epoch ---------------------------------------------------------------------
 
 
-def train_step(
-    net: nn.Module,
-    X: torch.Tensor,
-    y: torch.Tensor,
-    loss_fn: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    amp_ctx: contextlib.AbstractContextManager | None = None,
-    scaler: torch.amp.GradScaler | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """One training step on one batch; return ``(loss, scores)``, detached, still on the device.
+def train_step(net, X, y, loss_fn, optimizer, amp_ctx=None, scaler=None):
+    """One training step on one batch; return ``(loss, y_hat)``, detached, still on the device.
 
     ``amp_ctx`` is the run's :func:`autocast` context (None: float32). With a ``scaler``
     (float16) the loss is scaled before ``backward``, and a step whose gradients hold inf or
@@ -144,21 +136,13 @@ class EpochStats:
 
 
 def train_epoch(
-    net: nn.Module,
-    train_iter: Iterable,
-    loss_fn: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    device: str | torch.device,
-    *,
-    amp_ctx: contextlib.AbstractContextManager | None = None,
-    scaler: torch.amp.GradScaler | None = None,
-    on_step: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None] | None = None,
+    net, train_iter, loss_fn, optimizer, device, amp_ctx=None, scaler=None, on_step=None
 ) -> EpochStats:
     """One pass over ``train_iter``, a :func:`train_step` per batch; return its :class:`EpochStats`.
 
-    The losses and correct predictions are summed on the device and read once, at the end, so
-    the host never waits for the device in between. ``on_step(loss, y_hat, y)`` runs after
-    every step: :func:`train` hangs its progress line, plot, checkpoints and stops there.
+    The losses and correct predictions are summed on the device and read once, at the end.
+    ``on_step(loss, y_hat, y)`` runs after every step: that is where :func:`train` attaches its
+    progress line, plot, checkpoints and stops, and the sums over several processes.
     """
     metric = Accumulator(3)  # sum of losses, correct predictions, examples
     net.train()  # dropout on
@@ -166,14 +150,13 @@ def train_epoch(
     for X, y in train_iter:
         X, y = X.to(device), y.to(device)
         loss, y_hat = train_step(net, X, y, loss_fn, optimizer, amp_ctx, scaler)
-        metric.add(loss * len(y), (y_hat.argmax(dim=1) == y).sum(), len(y))  # 0-d tensors
+        metric.add(loss * len(y), (y_hat.argmax(1) == y).sum(), len(y))  # 0-d tensors: no wait
         if on_step is not None:
             on_step(loss, y_hat, y)
-    if metric[2] == 0:
+    n = metric[2]
+    if n == 0:
         raise ValueError("train_iter yielded no batches: is the dataset empty?")
-    return EpochStats(
-        metric[0] / metric[2], metric[1] / metric[2], int(metric[2]), time.perf_counter() - t0
-    )
+    return EpochStats(metric[0] / n, metric[1] / n, int(n), time.perf_counter() - t0)
 
 
 # --- Evaluation ---------------------------------------------------------------------------------

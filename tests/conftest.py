@@ -17,10 +17,13 @@ Run:  D2LITE_DATA=../shared/data .venv/bin/python -m pytest tests -q
 from __future__ import annotations
 
 import builtins
+import contextlib
 import gzip
+import json
 import math
 import os
 import random
+import socket
 import struct
 import subprocess
 import sys
@@ -194,10 +197,9 @@ def tiny_net(seed: int = 0, dropout: float = 0.0) -> nn.Sequential:
 
 
 def quiet_train(net, train_iter, test_iter, num_epochs, lr=0.1, **kw) -> d2lite.History:
-    """d2lite.train on the CPU, without the plot and the printed lines."""
-    return d2lite.train(
-        net, train_iter, test_iter, num_epochs, lr, "cpu", animator=False, verbose=False, **kw
-    )
+    """d2lite.train on the CPU, without the plot and the printed lines (unless asked)."""
+    kw = {"animator": False, "verbose": False, **kw}
+    return d2lite.train(net, train_iter, test_iter, num_epochs, lr, "cpu", **kw)
 
 
 METRICS = ("epoch", "train_loss", "train_acc", "test_acc")
@@ -352,3 +354,20 @@ def run_cli(
     if check:
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
+
+
+@contextlib.contextmanager
+def held_lock(checkpoint: Path, **owner):
+    """Hold ``<checkpoint>.lock`` as a live run does (filelock's flock, taken here, in this
+    process), with ``owner`` (pid, host, start time) written in it; released at the end."""
+    from filelock import FileLock
+
+    lock_path = checkpoint.with_name(checkpoint.name + ".lock")
+    lock = FileLock(lock_path)
+    lock.acquire(timeout=0)
+    try:
+        owner = {"pid": os.getpid(), "host": socket.gethostname(), "started": "2026-01-01", **owner}
+        lock_path.write_text(json.dumps(owner))
+        yield lock_path
+    finally:
+        lock.release()

@@ -28,6 +28,7 @@ import torch
 from conftest import (
     ROOT,
     cli_env,
+    held_lock,
     run_cli,
 )
 from torch.utils import data
@@ -351,14 +352,9 @@ def test_a_dead_rank_ends_the_whole_job_with_a_message_naming_it(tmp_path, fashi
 def test_a_checkpoint_locked_by_another_run_stops_every_rank(tmp_path, fashion_root):
     """Rank 0 finds the lock of a live run; rank 1 learns it and stops too: no training."""
     path = tmp_path / "run.pt"
-    owner = {"pid": os.getpid(), "host": __import__("socket").gethostname(), "started": "now"}
-    (tmp_path / "run.pt.lock").write_text(json.dumps(owner))  # this test process is alive
-    proc = run_cli(
-        ["--subset", "128,64", "--epochs", "1", "--batch-size", "64", "--checkpoint", str(path)],
-        fashion_root,
-        nproc=2,
-        check=False,
-    )
+    with held_lock(path, started="now"):  # this test process holds it, as a live run would
+        args = ["--subset", "128,64", "--epochs", "1", "--batch-size", "64", "--checkpoint"]
+        proc = run_cli([*args, str(path)], fashion_root, nproc=2, check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert "Another training run is writing the checkpoint" in out

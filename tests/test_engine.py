@@ -7,7 +7,6 @@ counts for the accuracy.
 
 from __future__ import annotations
 
-import io
 import itertools
 import json
 import re
@@ -52,13 +51,10 @@ def test_train_step_is_one_hand_written_pytorch_step():
 
 def test_train_epoch_metrics_are_the_means_over_its_examples():
     """With lr 0 the weights stay put, so the epoch's mean loss and accuracy must equal those of
-    the frozen model computed again here; the animator gets the in-between log points."""
-    net, data = tiny_net(), tiny_data(60, 6)  # 10 batches: log points every 2 steps
+    the frozen model computed again here."""
+    net, data = tiny_net(), tiny_data(60, 6)  # 10 batches
     opt = torch.optim.SGD(net.parameters(), lr=0.0)
-    animator = d2lite.Animator(live=False, out=io.StringIO())
-    stats = d2lite.train_epoch(
-        net, data, nn.CrossEntropyLoss(), opt, "cpu", epoch=2, animator=animator
-    )
+    stats = d2lite.train_epoch(net, data, nn.CrossEntropyLoss(), opt, "cpu")
     X = torch.cat([x for x, _ in data])
     y = torch.cat([t for _, t in data])
     with torch.no_grad():
@@ -66,50 +62,42 @@ def test_train_epoch_metrics_are_the_means_over_its_examples():
     assert isinstance(stats, d2lite.EpochStats) and stats.examples == 60 and stats.seconds > 0
     assert stats.loss == pytest.approx(F.cross_entropy(scores, y).item(), rel=1e-5)
     assert stats.acc == pytest.approx((scores.argmax(1) == y).float().mean().item())
-    assert animator.X[0] == pytest.approx([2.2, 2.4, 2.6, 2.8])  # the epoch's end is train's
     assert net.training
 
 
 def test_an_epoch_finished_in_two_parts_equals_one_epoch():
-    """train's mid-epoch resume, by hand: the first 4 steps, their sums, then the 6 others with
-    start_step=4. on_step sees every step; the means cover all 10 batches."""
+    """on_step(loss, y_hat, y) sees every step's results, which is how train attaches from
+    outside. An epoch run as two train_epoch calls, over its first 4 and its last 6 batches,
+    trains the same weights, and the two parts' means make the whole epoch's."""
     data = tiny_data(60, 6)
     net_a, net_b = tiny_net(), tiny_net()
     opt_a = torch.optim.SGD(net_a.parameters(), lr=0.1)
     opt_b = torch.optim.SGD(net_b.parameters(), lr=0.1)
     whole = d2lite.train_epoch(net_a, data, nn.CrossEntropyLoss(), opt_a, "cpu")
-    seen, sums = [], []
+    seen = []
 
-    def stop_after_4(step, metric):
-        seen.append(step)
-        if step == 4:
-            sums.extend(metric.data)
-            raise KeyboardInterrupt
+    def record(loss, y_hat, y):
+        assert not loss.requires_grad and y_hat.shape == (len(y), 10)
+        seen.append((loss.item(), len(y)))
 
-    with pytest.raises(KeyboardInterrupt):
-        d2lite.train_epoch(net_b, data, nn.CrossEntropyLoss(), opt_b, "cpu", on_step=stop_after_4)
-    rest = itertools.islice(iter(data), 4, None)  # the batches left
-
-    class Rest:
-        def __len__(self):
-            return len(data)
-
-        def __iter__(self):
-            return rest
-
-    second = d2lite.train_epoch(
-        net_b,
-        Rest(),
-        nn.CrossEntropyLoss(),
-        opt_b,
-        "cpu",
-        start_step=4,
-        sums=sums,
-        on_step=lambda s, m: seen.append(s),
+    first = d2lite.train_epoch(
+        net_b, itertools.islice(data, 4), nn.CrossEntropyLoss(), opt_b, "cpu", on_step=record
     )
-    assert seen == list(range(1, 11)) and second.examples == whole.examples == 60
-    assert second.loss == whole.loss and second.acc == whole.acc
+    rest = d2lite.train_epoch(
+        net_b, itertools.islice(data, 4, None), nn.CrossEntropyLoss(), opt_b, "cpu", on_step=record
+    )
+    assert [n for _, n in seen] == [6] * 10 and first.examples + rest.examples == 60
+    assert (24 * first.loss + 36 * rest.loss) / 60 == pytest.approx(whole.loss, rel=1e-6)
+    assert (24 * first.acc + 36 * rest.acc) / 60 == pytest.approx(whole.acc)
+    assert sum(loss for loss, _ in seen) / 10 == pytest.approx(whole.loss, rel=1e-6)
     assert all(torch.equal(p, q) for p, q in zip(net_a.parameters(), net_b.parameters()))
+
+
+def test_an_empty_epoch_says_so():
+    net = tiny_net()
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="train_iter yielded no batches"):
+        d2lite.train_epoch(net, [], nn.CrossEntropyLoss(), opt, "cpu")
 
 
 # ----------------------------------------------------------------------------------------------

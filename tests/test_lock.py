@@ -19,6 +19,7 @@ import torch
 from conftest import (
     NoTraining,
     fresh,
+    held_lock,
     loaders,
     tiny_data,
     tiny_net,
@@ -52,9 +53,10 @@ def test_checkpoint_faults_brief(tmp_path, monkeypatch):
         d2lite.save_checkpoint(path, tiny_net(1), epoch=2)
     assert isinstance(err.value, OSError) and err.value.errno == 28 and err.value.path == path
     assert issubclass(d2lite.CheckpointLockError, d2lite.CheckpointError)
-    lock = tmp_path / "c.pt.lock"
-    lock.write_text(json.dumps({"pid": 1, "host": "elsewhere", "started": "then"}))
-    with pytest.raises(d2lite.CheckpointLockError, match="pid 1 on elsewhere, started then"):
+    with (
+        held_lock(path, pid=1, host="elsewhere", started="then"),
+        pytest.raises(d2lite.CheckpointLockError, match="pid 1 on elsewhere, started then"),
+    ):
         d2lite.train(
             tiny_net(),
             tiny_data(16, 8),
@@ -69,6 +71,7 @@ def test_checkpoint_faults_brief(tmp_path, monkeypatch):
 
 
 def _write_lock(path: Path, **owner) -> Path:
+    """The lock file a killed run leaves behind: its owner's name, and no process holding it."""
     lock = path.with_name(path.name + ".lock")
     owner = {"pid": os.getpid(), "host": socket.gethostname(), "started": "2026-01-01", **owner}
     lock.write_text(json.dumps(owner))
@@ -77,14 +80,29 @@ def _write_lock(path: Path, **owner) -> Path:
 
 @pytest.mark.parametrize("owner", [{"pid": 1}, {"pid": 4242, "host": "other-machine"}])
 def test_a_live_or_foreign_lock_refuses_the_second_run(tmp_path, owner):
+    """A lock held by a live run, here or on another machine of a shared disk."""
     ckpt = tmp_path / "run.pt"
-    lock = _write_lock(ckpt, **owner)  # pid 1 (init) is always alive
-    with pytest.raises(d2lite.CheckpointLockError) as err:
-        train_cpu(fresh(), NoTraining(), loaders()[1], 1, checkpoint=ckpt)
-    message = str(err.value)
-    assert f"Another training run is writing the checkpoint {ckpt}" in message
-    assert f"pid {owner['pid']} on {owner.get('host', socket.gethostname())}" in message
-    assert f"delete {lock}" in message and lock.exists()  # someone else's: left alone
+    with held_lock(ckpt, **owner) as lock:
+        with pytest.raises(d2lite.CheckpointLockError) as err:
+            train_cpu(fresh(), NoTraining(), loaders()[1], 1, checkpoint=ckpt)
+        message = str(err.value)
+        assert f"Another training run is writing the checkpoint {ckpt}" in message
+        assert f"pid {owner['pid']} on {owner.get('host', socket.gethostname())}" in message
+        assert f"delete {lock}" in message and lock.exists()  # someone else's: left alone
+        assert json.loads(lock.read_text())["pid"] == owner["pid"]  # and its name too
+
+
+def test_the_lock_is_free_again_once_the_run_ends(tmp_path):
+    """A run that finished, raised or was interrupted leaves no lock behind: the same process
+    (a notebook) can train on the same checkpoint again, and so can another."""
+    ckpt = tmp_path / "run.pt"
+    train_cpu(fresh(), *loaders(), 1, checkpoint=ckpt)
+    with pytest.raises(ValueError):
+        train_cpu(fresh(), [], loaders()[1], 1, checkpoint=ckpt)  # an empty train_iter
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.pt"]
+    with held_lock(ckpt):  # another holder gets it at once
+        pass
+    assert train_cpu(fresh(), *loaders(), 2, checkpoint=ckpt, resume=True).epoch == [1, 2]
 
 
 def test_a_stale_lock_is_recovered(tmp_path, capsys):

@@ -185,11 +185,28 @@ def test_the_autocast_decision_is_taken_once_per_run(monkeypatch):
     assert len(calls) == 1  # 18 steps and 3 evaluations, one decision
 
 
-def test_train_epoch_detects_divergence_and_names_the_lr():
-    net = tiny_net()
-    opt = torch.optim.SGD(net.parameters(), lr=1e6)
-    with pytest.raises(d2lite.TrainingDivergedError, match=r"epoch 1.*try lr=100000"):
-        d2lite.train_epoch(net, tiny_data(64, 8), nn.CrossEntropyLoss(), opt, "cpu")
+def test_divergence_is_caught_at_a_log_point_inside_the_epoch_and_names_the_lr():
+    """train checks the loss at about five log points per epoch (through train_epoch's on_step),
+    so an absurd rate stops the run before the epoch's end."""
+    with pytest.raises(d2lite.TrainingDivergedError, match=r"epoch 1.*try lr=100000") as err:
+        quiet_train(tiny_net(), tiny_data(64, 8), tiny_data(8, 8), 1, lr=1e6)
+    step = int(re.search(r"by step (\d+) of 8 \(checked every 1 steps\)", str(err.value))[1])
+    assert step < 8
+
+
+def test_the_plot_gets_five_points_an_epoch_and_the_evaluation_at_its_end():
+    """10 batches: a log point every 2 steps. With lr 0 the model is frozen, so each point's
+    training loss is the running mean of the frozen model's losses, computed again here."""
+    net, data = tiny_net(), tiny_data(60, 6)
+    frozen = torch.optim.SGD(net.parameters(), lr=0.0)
+    animator = d2lite.Animator(live=False, out=io.StringIO())
+    h = quiet_train(net, data, tiny_data(12, 6), 1, optimizer=frozen, animator=animator)
+    assert animator.X[0] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0])
+    assert animator.X[2] == [1.0] and animator.Y[2] == h.test_acc
+    with torch.no_grad():
+        losses = [F.cross_entropy(net(X), y, reduction="sum").item() for X, y in data]
+    running = [sum(losses[: 2 * k]) / (12 * k) for k in range(1, 6)]
+    assert animator.Y[0] == pytest.approx(running, rel=1e-5)
 
 
 def test_end_to_end_one_epoch_on_real_fashion_mnist(fashion_root, one_thread, capsys):

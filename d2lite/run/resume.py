@@ -1,4 +1,4 @@
-"""What lets :func:`train` stop and go on exactly: the run's checkpoint, positions, SIGTERM.
+"""What lets :func:`train` go on exactly where it stopped: the run's checkpoint and positions.
 
 - :class:`_RunCheckpoint` is one run's checkpoint file: opened and locked before the first step,
   read back by ``resume=True``, written after every epoch and, with ``checkpoint_every``, inside
@@ -7,16 +7,14 @@
   and the RNG states of the epoch's start. :func:`_epoch_batches` replays the epoch's data order
   from those states and skips the batches already done, so the resumed run is the
   uninterrupted one, bit for bit on a CPU.
-- :class:`_Sigterm` turns SIGTERM (SLURM, spot machines, hosted notebooks) into a request to
-  stop after the current step, which :func:`train` answers by saving that exact position.
+
+How a run stops (Ctrl-C, SIGTERM) is in signals.py.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-import signal
-import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -35,8 +33,6 @@ from d2lite.run.checkpoints import (
     load_checkpoint,
     save_checkpoint,
 )
-
-SIGTERM_EXIT_STATUS = 143  # 128 + SIGTERM(15): what shells and schedulers report for a TERM stop
 
 
 def _now() -> float:
@@ -258,46 +254,3 @@ def _epoch_batches(
         next(batches)
     _set_rng_state(position["rng"])
     return batches, position["epoch_rng"]
-
-
-# --- Stopping: SIGTERM -------------------------------------------------------------------------
-
-
-class _Stopped(Exception):
-    """Raised inside :func:`train` to stop after SIGTERM asked it to (the position is saved)."""
-
-
-class _Sigterm:
-    """While training, SIGTERM asks the run to stop after its current step instead of killing
-    it (``.signum`` is set). Only the main thread may set a signal handler; elsewhere SIGTERM
-    keeps its effect. The previous handler comes back afterwards."""
-
-    def __init__(self):
-        self.signum: int | None = None
-        self._previous: Any = None
-
-    def __enter__(self) -> _Sigterm:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGTERM, self._ask)
-        return self
-
-    def _ask(self, signum, frame) -> None:  # runs between two bytecodes of the main thread
-        self.signum = signum
-
-    def __exit__(self, *exc) -> None:
-        if threading.current_thread() is threading.main_thread():
-            previous = self._previous
-            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
-
-    @property
-    def asked(self) -> bool:
-        return self.signum is not None
-
-
-def _until_stopped(batches: Iterable, sigterm: _Sigterm) -> Iterator:
-    """``batches``, but raising :class:`_Stopped` at the first batch after SIGTERM came: a long
-    evaluation must not outlast the grace period."""
-    for batch in batches:
-        if sigterm.asked:
-            raise _Stopped
-        yield batch

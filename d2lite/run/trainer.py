@@ -37,17 +37,10 @@ from d2lite.engine import (
 )
 from d2lite.loaders import DeviceLoader
 from d2lite.metrics import Accumulator, History, _correct
-from d2lite.plot import Animator, _in_jupyter
+from d2lite.plot import Animator
 from d2lite.run.progress import Progress
-from d2lite.run.resume import (
-    SIGTERM_EXIT_STATUS,
-    _epoch_batches,
-    _parse_every,
-    _RunCheckpoint,
-    _Sigterm,
-    _Stopped,
-    _until_stopped,
-)
+from d2lite.run.resume import _epoch_batches, _parse_every, _RunCheckpoint
+from d2lite.run.signals import _Stopped, _Stops, _until_stopped
 
 _DIVERGED_LOSS = 1000  # a mean loss this many times a uniform guess's ln(C) counts as diverged
 
@@ -146,84 +139,54 @@ def train(
     )
     ckpt = _RunCheckpoint(checkpoint, net, optimizer, scheduler, scaler, world, every)
     with ckpt.opened(verbose):  # folder, lock, free space: before the first step
-        history, start_epoch, position = (
-            ckpt.resume(history, len(train_iter), verbose) if resume else (history, 0, None)
-        )
+        start_epoch, position = 0, None  # position: where a mid-epoch checkpoint stopped
+        if resume:
+            history, start_epoch, position = ckpt.resume(history, len(train_iter), verbose)
         animator = _make_animator(animator if world.is_main else None, num_epochs, history)
         if verbose:
             print(_training_on(device, dtype, world, train_iter, lr))
-        # Out of GPU memory, in training or in evaluation, gets advice on the batch size.
-        with _oom_advice(getattr(test_iter if num_epochs == 0 else train_iter, "batch_size", None)):
-            if num_epochs == 0:
-                return _evaluate_only(evaluator, test_iter, device, amp_ctx, history, verbose)
-            progress = _make_progress(
-                progress if world.is_main else False,
-                verbose,
-                num_epochs,
-                train_iter,
-                test_iter,
-                start_epoch,
-                device,
-            )
-            sigterm = _Sigterm()
-            ckpt.start(len(train_iter))  # checkpoint_every's clock starts now
-            try:
-                with sigterm:
-                    for epoch in range(start_epoch, num_epochs):
-                        run = _Epoch(
-                            epoch,
-                            len(train_iter),
-                            position,
-                            device,
-                            ckpt,
-                            sigterm,
-                            progress,
-                            animator,
-                            history,
-                            optimizer,
-                        )
-                        batches, position = run.begin(train_iter, position), None
-                        if run.step < run.num_batches:  # else: stopped while evaluating
-                            train_epoch(
-                                model,
-                                batches,
-                                loss_fn,
-                                optimizer,
-                                device,
-                                amp_ctx=amp_ctx,
-                                scaler=scaler,
-                                on_step=run,
-                            )
-                        stats = run.stats()
-                        test_acc = run.evaluate(evaluator, test_iter, amp_ctx)
-                        if scheduler is not None:  # after evaluating: a stop there saves it
-                            scheduler.step()  # un-stepped
-                        history.append(
-                            epoch + 1,
-                            stats.loss,
-                            stats.acc,
-                            test_acc,
-                            stats.examples / stats.seconds,
-                            stats.seconds,
-                        )
-                        if animator is not None:
-                            animator.add(epoch + 1, (stats.loss, stats.acc, test_acc))
-                        ckpt.save(epoch + 1, history)
-                        if _agree(sigterm.asked)[0]:  # came while evaluating or saving: saved
-                            raise _Stopped
-            except KeyboardInterrupt:
-                _say_interrupted(ckpt, progress, history, world)
-            except _Stopped:
-                return _stopped(ckpt, progress, history, world)
-            finally:
-                progress.close()
+        if num_epochs == 0:
+            return _evaluate_only(evaluator, test_iter, device, amp_ctx, history, verbose)
+        progress = _make_progress(
+            progress if world.is_main else False, verbose, num_epochs, train_iter, test_iter, device
+        )
+        stops = _Stops(ckpt, progress, history, world)  # Ctrl-C and SIGTERM end it cleanly
+        steps = _Steps(len(train_iter), device, ckpt, stops, progress, animator, history, optimizer)
+        with _oom_advice(train_iter), stops:
+            for epoch in range(start_epoch, num_epochs):
+                batches = steps.begin(epoch, train_iter, position)
+                if steps.step < steps.num_batches:  # else it stopped while evaluating
+                    train_epoch(
+                        model,
+                        batches,
+                        loss_fn,
+                        optimizer,
+                        device,
+                        amp_ctx=amp_ctx,
+                        scaler=scaler,
+                        on_step=steps,
+                    )
+                stats, position = steps.stats(), None  # the position is used once
+                test_acc = steps.evaluate(evaluator, test_iter, amp_ctx)
+                if scheduler is not None:  # after evaluating: a stop there saves it un-stepped
+                    scheduler.step()
+                examples_per_sec = stats.examples / stats.seconds
+                history.append(
+                    epoch + 1, stats.loss, stats.acc, test_acc, examples_per_sec, stats.seconds
+                )
+                if animator is not None:
+                    animator.add(epoch + 1, (stats.loss, stats.acc, test_acc))
+                ckpt.save(epoch + 1, history)
+                if _agree(stops.asked)[0]:  # it came while evaluating or saving: saved
+                    raise _Stopped
     if verbose and not history.interrupted:
         print(history)
     return history
 
 
-class _Epoch:
-    """One epoch of :func:`train` around :func:`train_epoch`: it is the ``on_step`` hook.
+class _Steps:
+    """What :func:`train` does around the steps of each epoch: the ``on_step`` hook that
+    :func:`train_epoch` calls after every step, and the epoch's sums.
 
     After every step it adds the step's loss and correct predictions to the epoch's sums (kept
     on the device; after a mid-epoch resume they go on from the checkpoint's) and moves the
@@ -235,37 +198,35 @@ class _Epoch:
 
     def __init__(
         self,
-        epoch: int,
         num_batches: int,
-        position: dict | None,
-        device,
-        ckpt,
-        sigterm: _Sigterm,
+        device: torch.device,
+        ckpt: _RunCheckpoint,
+        stops: _Stops,
         progress: Progress,
         animator: Animator | None,
         history: History,
         optimizer: torch.optim.Optimizer,
     ):
-        self.epoch, self.num_batches, self.device = epoch, num_batches, device
-        self.ckpt, self.sigterm, self.progress, self.animator = ckpt, sigterm, progress, animator
-        self.history, self.optimizer = history, optimizer
+        self.num_batches, self.device, self.ckpt, self.stops = num_batches, device, ckpt, stops
+        self.progress, self.animator, self.history = progress, animator, history
+        self.optimizer, self.processes = optimizer, ckpt.world.world_size
+        if num_batches == 0:
+            raise ValueError("train_iter yielded no batches: is the dataset empty?")
         self.log_every = max(1, num_batches // 5)  # ~5 points per epoch, fine with < 5 batches
-        self.sums = Accumulator(3)  # sum of losses, correct predictions, examples
+        ckpt.start(num_batches)  # checkpoint_every's clock starts now
+
+    def begin(self, epoch: int, train_iter: Iterable, position: dict | None) -> Iterable:
+        """Epoch ``epoch`` begins: its batches (after a mid-epoch checkpoint, those left)."""
+        self.epoch, self.sums = epoch, Accumulator(3)  # sum of losses, correct, examples
         self.step, self.seconds_before = 0, 0.0  # done before this session (a resumed epoch)
         if position is not None:  # the same tensors (dtype, device) as if it had not stopped
             self.sums.data = [
-                v.to(device) if torch.is_tensor(v) else float(v) for v in position["sums"]
+                v.to(self.device) if torch.is_tensor(v) else float(v) for v in position["sums"]
             ]
             self.step, self.seconds_before = position["step"], position["seconds"]
-        self.processes = ckpt.world.world_size
-        self.epoch_rng: dict | None = None
-        self.t0 = time.perf_counter()
-
-    def begin(self, train_iter: Iterable, position: dict | None) -> Iterable:
-        """The epoch's batches (those left, after a mid-epoch checkpoint)."""
-        batches, self.epoch_rng = _epoch_batches(train_iter, self.epoch, position)
-        self.progress.start_epoch(self.epoch, self.step)
-        self.t0 = time.perf_counter()  # skipping is not training
+        batches, self.epoch_rng = _epoch_batches(train_iter, epoch, position)
+        self.progress.start_epoch(epoch, self.step)
+        self.t0 = time.perf_counter()  # skipping batches is not training
         return batches
 
     def __call__(self, loss: torch.Tensor, y_hat: torch.Tensor, y: torch.Tensor) -> None:
@@ -278,9 +239,9 @@ class _Epoch:
         due = self.step < self.num_batches and self.ckpt.due()  # the end saves anyway
         # Every process must stop (or save) at the same step, so all agree after each one: a
         # 2-float all-reduce on the CPU (gloo), since SIGTERM may reach them at different steps.
-        stop, due = _agree(self.sigterm.asked, due)
+        stop, due = _agree(self.stops.asked, due)
         if stop:
-            self.sigterm.signum = self.sigterm.signum or signal.SIGTERM
+            self.stops.signum = self.stops.signum or signal.SIGTERM
             self.save()
             raise _Stopped
         if due:
@@ -296,15 +257,15 @@ class _Epoch:
 
     def save(self) -> None:
         """A mid-epoch checkpoint of this position (nothing without a checkpoint file)."""
-        seconds = self.seconds_before + time.perf_counter() - self.t0
         sums = [v.detach().cpu() if torch.is_tensor(v) else float(v) for v in self.sums.data]
-        position = {
-            "step": self.step,
-            "num_batches": self.num_batches,
-            "sums": sums,
-            "epoch_rng": self.epoch_rng,
-            "seconds": seconds,
-        }
+        seconds = self.seconds_before + time.perf_counter() - self.t0
+        position = dict(
+            step=self.step,
+            num_batches=self.num_batches,
+            sums=sums,
+            epoch_rng=self.epoch_rng,
+            seconds=seconds,
+        )
         self.ckpt.save(self.epoch, self.history, position)
 
     def stats(self) -> EpochStats:
@@ -319,19 +280,13 @@ class _Epoch:
         its shard, and the stop is agreed on after the epoch's checkpoint instead."""
         t0 = time.perf_counter()
         before = _rng_state() if self.ckpt.path is not None else None
-        alone = self.processes == 1
+        batches = _until_stopped(test_iter, self.stops) if self.processes == 1 else test_iter
         try:
-            acc = _evaluate(
-                net,
-                _until_stopped(test_iter, self.sigterm) if alone else test_iter,
-                self.device,
-                amp_ctx,
-            )
+            acc = _evaluate(net, batches, self.device, amp_ctx)
         except _Stopped:
             if before is not None:
                 # Back to the RNG states of the epoch's end: creating the test iterator drew
-                # from torch's generator (DataLoader's base seed), and the resumed run will draw
-                # again.
+                # from torch's generator (DataLoader's base seed); the resumed run draws again.
                 _set_rng_state(before)
             self.save()
             raise
@@ -339,7 +294,7 @@ class _Epoch:
         return acc
 
 
-def _check_divergence(loss: float, num_classes: int, run: _Epoch) -> None:
+def _check_divergence(loss: float, num_classes: int, run: _Steps) -> None:
     guess = math.log(max(num_classes, 2))  # a uniform guess's loss
     if math.isfinite(loss) and loss <= _DIVERGED_LOSS * guess:
         return
@@ -439,35 +394,29 @@ def _make_progress(
     num_epochs: int,
     train_iter: Iterable,
     test_iter: Iterable,
-    start_epoch: int,
     device: torch.device,
 ) -> Progress:
+    """``progress``: None shows the line when ``verbose``, a string picks its mode."""
     on = verbose if progress is None else bool(progress)
     mode = progress if isinstance(progress, str) else (None if on else "off")
     eval_steps = len(test_iter) if hasattr(test_iter, "__len__") else 0
-    return Progress(
-        num_epochs,
-        len(train_iter),
-        start_epoch=start_epoch,
-        eval_steps=eval_steps,
-        mode=mode,
-        device=device,
-    )
+    return Progress(num_epochs, len(train_iter), eval_steps=eval_steps, mode=mode, device=device)
 
 
 @contextlib.contextmanager
-def _oom_advice(batch_size: int | None):
+def _oom_advice(loader: Iterable):
     """Turn a CUDA out-of-memory error into one that names the batch size to try."""
     try:
         yield
     except torch.cuda.OutOfMemoryError as err:
+        batch_size = getattr(loader, "batch_size", None)
         if batch_size:
             advice = f" at batch size {batch_size}. Try batch_size={max(1, batch_size // 2)}"
         else:  # a custom iterable without .batch_size
             advice = ". Try a smaller batch_size"
         raise RuntimeError(
-            f"Out of GPU memory{advice} (or a smaller resize); free other "
-            f"notebooks' GPU memory first. ({err})"
+            f"Out of GPU memory{advice} (or a smaller resize); free other notebooks' GPU "
+            f"memory first. ({err})"
         ) from None
 
 
@@ -480,58 +429,9 @@ def _evaluate_only(
     verbose: bool,
 ) -> History:
     """``num_epochs=0``: the accuracy of the model as it is, as epoch 0."""
-    acc = _evaluate(net, test_iter, device, amp_ctx)
+    with _oom_advice(test_iter):
+        acc = _evaluate(net, test_iter, device, amp_ctx)
     history.append(0, math.nan, math.nan, acc, math.nan, 0.0)
     if verbose:
         print(f"{history.eval_set} acc {acc:.3f} (num_epochs=0: evaluation only)")
     return history
-
-
-# --- Stopping: Ctrl-C and SIGTERM ----------------------------------------------------------------
-
-
-def _say_interrupted(
-    ckpt: _RunCheckpoint, progress: Progress, history: History, world: Distributed
-) -> None:
-    """Ctrl-C: the history is returned; say where the run stopped and how to resume."""
-    history.interrupted = True
-    how = (
-        "Resume with train(..., checkpoint=..., resume=True)."
-        if ckpt.path
-        else "Pass checkpoint='run.pt' to be able to resume next time."
-    )
-    if world.is_main:
-        print(
-            f"\nInterrupted in epoch {progress.epoch + 1} after {progress.step} step(s). The "
-            f"model keeps its last weights and the history holds {len(history.epoch)} "
-            f"finished epoch(s); {ckpt.holds()}. {how}"
-        )
-
-
-def _stopped(
-    ckpt: _RunCheckpoint, progress: Progress, history: History, world: Distributed
-) -> History:
-    """SIGTERM: say where the run stopped and how to resume; then in a script exit with status
-    143 (SystemExit, ``.history`` attached); in a notebook return the history."""
-    history.interrupted = True
-    how = (
-        "Run the same train(..., checkpoint=..., resume=True) again to continue from there."
-        if ckpt.saved is not None
-        else "Pass checkpoint='run.pt' and checkpoint_every='10min' to be able to resume."
-    )
-    then = (
-        "train returns the history (interrupted=True)."
-        if _in_jupyter()
-        else f"Exiting with status {SIGTERM_EXIT_STATUS}."
-    )
-    if world.is_main:
-        print(
-            f"\nStopped by SIGTERM in epoch {progress.epoch + 1} after {progress.step} "
-            f"step(s); {ckpt.holds()}. {how} {then}",
-            flush=True,
-        )
-    if _in_jupyter():  # IPython would catch SystemExit anyway and keep the kernel running
-        return history
-    stop = SystemExit(SIGTERM_EXIT_STATUS)
-    stop.history = history
-    raise stop
