@@ -14,9 +14,6 @@ from conftest import (
 
 import d2lite
 import d2lite.run.budget
-import d2lite.run.resume
-import d2lite.run.signals
-import d2lite.run.trainer
 
 
 def device_data(n: int, batch_size: int) -> d2lite.DeviceLoader:

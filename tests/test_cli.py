@@ -17,10 +17,6 @@ from conftest import (
 )
 
 import d2lite
-import d2lite.run.budget
-import d2lite.run.resume
-import d2lite.run.signals
-import d2lite.run.trainer
 
 
 def test_help_lists_every_option_with_its_default():
@@ -58,7 +54,7 @@ def test_help_lists_every_option_with_its_default():
         (["--epochs", "two"], "--epochs: 'two' is not an integer"),
         (["--batch-size", "0"], "--batch-size: '0' must be at least 1"),
         (["--lr", "-1"], "--lr: '-1' must be a finite number > 0"),
-        (["--amp", "fp8"], "invalid choice: 'fp8'"),
+        (["--amp", "fp8"], "--amp: 'fp8' is not auto, bf16, fp16 or fp32"),
         (["--subset", "10,x"], "give N training images or N,M"),
         (["--resume"], "--resume needs --checkpoint"),
         (["--checkpoint-every", "soon", "--checkpoint", "x.pt"], "--checkpoint-every"),
@@ -103,3 +99,4 @@ def test_setting_defaults_come_from_cli_settings(monkeypatch, capsys):
     out = " ".join(capsys.readouterr().out.split())
     q, c = d2lite.CLI_SETTINGS["quick"], d2lite.CLI_SETTINGS["cpu"]
     assert f"quick {q['batch_size']}, cpu {c['batch_size']}" in out
+    assert f"default {d2lite.BASE_LR} x the number of processes" in out

@@ -34,9 +34,7 @@ from conftest import (
 from torch.utils import data
 
 import d2lite
-import d2lite.run.budget
 import d2lite.run.resume
-import d2lite.run.signals
 import d2lite.run.trainer
 
 FLOAT32 = [

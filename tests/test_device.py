@@ -20,10 +20,6 @@ from conftest import (
 )
 
 import d2lite
-import d2lite.run.budget
-import d2lite.run.resume
-import d2lite.run.signals
-import d2lite.run.trainer
 
 
 def test_devices():
@@ -138,3 +134,13 @@ def test_asking_for_mps_without_it(monkeypatch):
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     with pytest.raises(RuntimeError, match="Device 'mps' was requested"):
         d2lite.train(tiny_cnn(), *loaders(), 1, 0.1, device="mps", animator=False)
+
+
+def test_sync_waits_for_a_gpu_and_does_nothing_on_the_cpu(monkeypatch):
+    waited = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: waited.append(device))
+    d2lite.sync("cpu")
+    d2lite.sync(torch.device("cpu"))
+    assert waited == []
+    d2lite.sync("cuda:1")  # nothing runs on the device: only the call is checked
+    assert waited == [torch.device("cuda", 1)]

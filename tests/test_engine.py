@@ -23,10 +23,6 @@ from conftest import (
 from torch import nn
 
 import d2lite
-import d2lite.run.budget
-import d2lite.run.resume
-import d2lite.run.signals
-import d2lite.run.trainer
 
 
 def test_train_step_is_one_hand_written_pytorch_step():

@@ -23,10 +23,6 @@ from conftest import (
 )
 
 import d2lite
-import d2lite.run.budget
-import d2lite.run.resume
-import d2lite.run.signals
-import d2lite.run.trainer
 
 SPLITS = {  # d2lite key -> (file name, torchvision train flag, torchvision attribute)
     "train_images": ("train-images-idx3-ubyte", True, "data"),
@@ -253,6 +249,13 @@ def test_labels_en_zh_and_unknown_language():
     assert len(d2lite.TEXT_LABELS["zh"]) == len(set(d2lite.TEXT_LABELS["zh"])) == 10
     with pytest.raises(ValueError, match="lang"):
         d2lite.get_fashion_mnist_labels([0], lang="fr")
+
+
+def test_debians_folder_is_searched_last():
+    assert d2lite.DEBIAN_DATA_DIR == Path("/usr/share/datasets/fashion-mnist")
+    places = d2lite.fashion_mnist._candidate_dirs("here")
+    assert [folder for _, folder in places][0] == Path("here")
+    assert places[-1] == ("Debian's dataset-fashion-mnist package", d2lite.DEBIAN_DATA_DIR)
 
 
 def test_file_names_constant():

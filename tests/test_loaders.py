@@ -20,10 +20,6 @@ from conftest import (
 )
 
 import d2lite
-import d2lite.run.budget
-import d2lite.run.resume
-import d2lite.run.signals
-import d2lite.run.trainer
 
 
 @pytest.mark.parametrize(

@@ -11,10 +11,6 @@ import pytest
 import torch
 
 import d2lite
-import d2lite.run.budget
-import d2lite.run.resume
-import d2lite.run.signals
-import d2lite.run.trainer
 
 
 def test_accuracy_by_hand_count():

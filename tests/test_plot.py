@@ -15,10 +15,6 @@ import torch
 from matplotlib.colors import to_rgba
 
 import d2lite
-import d2lite.run.budget
-import d2lite.run.resume
-import d2lite.run.signals
-import d2lite.run.trainer
 
 
 def test_show_images_returns_axes_with_titles_and_colours():

@@ -14,10 +14,6 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import d2lite
-import d2lite.run.budget
-import d2lite.run.resume
-import d2lite.run.signals
-import d2lite.run.trainer
 
 
 class PooledNet(nn.Module):

@@ -25,10 +25,7 @@ from conftest import (
 )
 
 import d2lite
-import d2lite.run.budget
 import d2lite.run.resume
-import d2lite.run.signals
-import d2lite.run.trainer
 
 
 @pytest.fixture(autouse=True)

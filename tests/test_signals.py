@@ -25,10 +25,8 @@ from conftest import (
 from torch import nn
 
 import d2lite
-import d2lite.run.budget
 import d2lite.run.resume
 import d2lite.run.signals
-import d2lite.run.trainer
 
 
 @pytest.fixture(autouse=True)

@@ -34,10 +34,14 @@ def refresh(path: Path) -> int:
         if not m:
             continue
         data, metadata = format_display_data(
-            Code(inspect.getsource(getattr(d2lite, m[1])), language="python"))
+            Code(inspect.getsource(getattr(d2lite, m[1])), language="python")
+        )
         count = cell.get("execution_count")
-        cell.outputs = [nbformat.v4.new_output("execute_result", data=data, metadata=metadata,
-                                               execution_count=count)]
+        cell.outputs = [
+            nbformat.v4.new_output(
+                "execute_result", data=data, metadata=metadata, execution_count=count
+            )
+        ]
         changed += 1
     nbformat.write(nb, path)
     return changed
