@@ -264,7 +264,7 @@ def test_an_error_during_evaluation_leaves_the_model_in_train_mode(call, error):
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_section_4_5_shows_the_library_code_that_runs(lang):
-    """Chapter 4 renders train_step and train_epoch from d2lite.py; the saved outputs (what the
+    """Chapter 4 renders train_step and train_epoch from d2lite/engine.py; the saved outputs (the
     website shows) must be today's source. After editing d2lite, run
     tools/refresh_source_cells.py."""
     import inspect

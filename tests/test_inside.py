@@ -1,6 +1,6 @@
 """d2lite's "looking inside the network" section: feature maps, Grad-CAM, occlusion, filter grids.
 
-    .venv/bin/python -m pytest tests/test_d2lite_inside.py
+    .venv/bin/python -m pytest tests/test_inside.py
 
 References: trace_shapes' table for the feature maps' shapes; Grad-CAM on a hand-built network
 whose map is known in closed form, and against a plain autograd computation without hooks;

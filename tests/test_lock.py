@@ -35,8 +35,8 @@ def _one_thread(one_thread):
 
 
 def test_checkpoint_faults_brief(tmp_path, monkeypatch):
-    """The public names of issue 15; each case is tested in depth in test_reliability.py and
-    test_fault_injection.py."""
+    """The public names of issue 15; each case is tested in depth in test_checkpoints.py,
+    test_resume.py, test_signals.py and test_fault_injection.py."""
     assert d2lite.SIGTERM_EXIT_STATUS == 128 + 15  # the status a shell shows for SIGTERM
     path = d2lite.save_checkpoint(tmp_path / "c.pt", tiny_net(1), epoch=1)
     assert torch.load(path, weights_only=True)["format"] == d2lite.CHECKPOINT_FORMAT == 2

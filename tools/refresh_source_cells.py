@@ -3,8 +3,8 @@
     .venv/bin/python tools/refresh_source_cells.py
 
 Those cells display ``Code(inspect.getsource(d2lite.NAME), language="python")``: their output is
-a pure function of d2lite.py, so after an edit of the library it can be recomputed without
-re-running a 15-minute training notebook. tests/test_d2lite_engine.py checks that the saved
+a pure function of the library (d2lite/engine.py), so after an edit it can be recomputed without
+re-running a 15-minute training notebook. tests/test_engine.py checks that the saved
 outputs match the library, so the page cannot drift from the code that runs.
 """
 
