@@ -11,8 +11,10 @@ from __future__ import annotations
 import builtins
 import contextlib
 import errno
+import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +22,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import (
+    ROOT,
     NoTraining,
     deny,
     fresh,
@@ -410,3 +413,47 @@ def test_a_disk_that_fills_mid_run_keeps_the_checkpoint_history_and_model(small_
     disk.full = False
     state = d2lite.load_checkpoint(ckpt, tiny_cnn())  # the previous file, whole
     assert state["epoch"] == 1 and (state["position"] or {}).get("step", 0) == (every or 0)
+
+
+# ----------------------------------------------------------------------------------------------
+# A checkpoint of the single-file d2lite.py (0.1, main at 416d52a)
+# ----------------------------------------------------------------------------------------------
+
+
+def test_a_checkpoint_of_the_single_file_d2lite_loads_and_resumes(tmp_path, capsys):
+    """tests/fixtures/single_file_v0.1.pt was written by d2lite 0.1, a single file, in epoch 2
+    of 3 (after step 2 of 3), by make_single_file_checkpoint.py there. It loads into the same
+    model, and resuming from it ends where 0.1's uninterrupted run ended (its history, kept
+    beside it; equal to float rounding, since the first part ran on the machine that made it)."""
+    sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
+    try:
+        import make_single_file_checkpoint as old
+    finally:
+        sys.path.remove(str(ROOT / "tests" / "fixtures"))
+    ckpt = tmp_path / "old.pt"
+    shutil.copy(old.HERE / "single_file_v0.1.pt", ckpt)
+    state = d2lite.load_checkpoint(ckpt, net := old.model(), torch.optim.SGD(net.parameters(), 1))
+    assert state["format"] == 2 and state["epoch"] == 1 and state["position"]["step"] == 2
+    assert state["history"]["epoch"] == [1] and "eval_set" not in state["history"]
+    assert torch.equal(net[3].weight, state["model"]["3.weight"])
+
+    d2lite.set_seed(5)  # another session: other weights and random states
+    net = d2lite.init_weights(old.model())
+    history = d2lite.train(
+        net,
+        *old.loaders(),
+        3,
+        0.5,
+        "cpu",
+        momentum=0.9,
+        animator=False,
+        progress="off",
+        checkpoint=ckpt,
+        resume=True,
+    )
+    assert f"resumed from {ckpt} in epoch 2 after step 2" in capsys.readouterr().out
+    reference = json.loads((old.HERE / "single_file_v0.1.json").read_text())
+    assert history.epoch == reference["epoch"] == [1, 2, 3]
+    for key in ("train_loss", "train_acc", "test_acc"):
+        assert getattr(history, key) == pytest.approx(reference[key], rel=1e-4), key
+    assert history.eval_set == "test" and not history.interrupted

@@ -286,6 +286,17 @@ def test_validation_batches_come_in_order(split):
     assert torch.equal(y, labels[:256]) and torch.equal(X[:, 0], images[:256].float() / 255)
 
 
+def test_each_loader_names_the_part_of_the_data_it_serves(fashion_root, split):
+    """``.split`` is how train names the set it evaluated: "val acc" or "test acc"."""
+    assert [loader.split for loader in split] == ["train", "val", "test"]
+    kw = dict(data_dir=fashion_root, subset=(64, 32))
+    on_device = d2lite.load_data_fashion_mnist_split(32, device="cpu", **kw)
+    assert [loader.split for loader in on_device] == ["train", "val", "test"]
+    for device in (None, "cpu"):
+        loaders = d2lite.load_data_fashion_mnist(32, device=device, num_workers=0, **kw)
+        assert [loader.split for loader in loaders] == ["train", "test"]
+
+
 @pytest.mark.parametrize("validation", [0, -5, 60_000, 1.5, True, None])
 def test_bad_validation_sizes(fashion_root, validation):
     with pytest.raises(ValueError, match="validation must be"):

@@ -53,6 +53,20 @@ def test_set_axes():
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b"]
 
 
+def test_set_axes_without_limits_keeps_autoscaling_for_shared_axes():
+    """Chapter 4's dropout figure: three panels sharing their y-axis, each labelled with
+    set_axes and no ylim. The last panel's curve goes highest; every panel must still show it
+    (a set_ylim(None) would have frozen the limits of the first panel's curves)."""
+    import matplotlib.pyplot as plt
+
+    _, axes = plt.subplots(1, 3, sharey=True)
+    for top, ax in zip((1.0, 2.0, 9.0), axes):
+        ax.plot([0, 1], [0, top])
+        d2lite.set_axes(ax, xlabel="epoch", ylabel="accuracy" if top == 1.0 else None)
+    assert all(ax.get_autoscaley_on() and ax.get_ylim()[1] >= 9.0 for ax in axes)
+    assert axes[1].get_ylabel() == "" and axes[0].get_ylabel() == "accuracy"
+
+
 def _glyph_warnings(text: str) -> list[str]:
     import matplotlib.pyplot as plt
 

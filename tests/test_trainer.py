@@ -66,6 +66,23 @@ def test_train_returns_history_and_prints_closing_lines(capsys):
     assert str(d2lite.History()) == "History(no epochs)"
 
 
+def test_a_validation_set_is_called_val_in_the_history_the_plot_and_the_printed_lines(capsys):
+    """A loader of load_data_fashion_mnist_split says it holds the validation set (``.split``
+    "val"): train then names it in History.eval_set, the default plot's line and the closing
+    lines. The accuracy stays in ``test_acc``, where old code and old checkpoints read it."""
+    val_iter = tiny_data(16, 8, seed=1)
+    val_iter.split = "val"
+    h = d2lite.train(tiny_net(), tiny_data(32, 8), val_iter, 1, 0.1, "cpu", progress="off")
+    out = capsys.readouterr().out
+    assert h.eval_set == "val" and len(h.test_acc) == 1 and "test acc" not in out
+    assert re.search(r"^epoch 1: train loss [\d.]+, train acc [\d.]+, val acc [\d.]+$", out, re.M)
+    assert re.search(r"train acc \d\.\d{3}, val acc \d\.\d{3}\n", out)
+    h0 = d2lite.train(tiny_net(), tiny_data(32, 8), val_iter, 0, 0.1, "cpu")
+    assert "val acc" in capsys.readouterr().out and h0.eval_set == "val"
+    old = {k: v for k, v in h.to_dict().items() if k != "eval_set"}  # a history of d2lite 0.1
+    assert d2lite.History(**old).eval_set == "test" and "test acc" in str(d2lite.History(**old))
+
+
 def test_train_metrics_match_a_pytorch_reference_and_weights_are_not_reinitialised(monkeypatch):
     """With lr=0 the model is frozen, so the epoch's train loss and accuracy are exactly those
     of one PyTorch pass; and train() must leave the caller's weights alone (no init inside)."""
