@@ -5,7 +5,7 @@
 ``train`` reads top to bottom: it decides the device and the number format once, builds the
 optimizer, opens the checkpoint (resume.py), then runs :func:`train_epoch` and an evaluation
 per epoch, recording, plotting and saving after each. Inside an epoch everything a long run
-adds attaches through ``train_epoch``'s ``on_step`` hook, which :class:`_Epoch` fills: the
+adds attaches through ``train_epoch``'s ``on_step`` hook, which :class:`_Steps` is: the
 progress line, the plot's points, divergence checks, mid-epoch checkpoints, SIGTERM, and the
 sums over several processes under torchrun.
 """
@@ -250,10 +250,27 @@ class _Steps:
     def _log_point(self, num_classes: int) -> None:
         loss_sum, correct, n = all_reduce_sums(self.sums.data)  # the host waits for the device
         loss, acc = loss_sum / n, correct / n
-        _check_divergence(loss, num_classes, self)
+        self._check_divergence(loss, num_classes)
         if self.animator is not None and self.step < self.num_batches:  # the end: train's
             self.animator.add(self.epoch + self.step / self.num_batches, (loss, acc, None))
         self.progress.log_point()
+
+    def _check_divergence(self, loss: float, num_classes: int) -> None:
+        guess = math.log(max(num_classes, 2))  # a uniform guess's loss
+        if math.isfinite(loss) and loss <= _DIVERGED_LOSS * guess:
+            return
+        why = (
+            ""
+            if not math.isfinite(loss)
+            else (f", over {_DIVERGED_LOSS} times the {guess:.2f} of a uniform guess")
+        )
+        lr = self.optimizer.param_groups[0]["lr"]
+        raise TrainingDivergedError(
+            f"The loss became {loss:.4g} in epoch {self.epoch + 1}, by step {self.step} of "
+            f"{self.num_batches} (checked every {self.log_every} steps){why}. lr={lr} is probably "
+            f"too large: try lr={lr / 10:g}.",
+            self.history,
+        )
 
     def save(self) -> None:
         """A mid-epoch checkpoint of this position (nothing without a checkpoint file)."""
@@ -292,24 +309,6 @@ class _Steps:
             raise
         self.progress.end_epoch(eval_seconds=time.perf_counter() - t0)
         return acc
-
-
-def _check_divergence(loss: float, num_classes: int, run: _Steps) -> None:
-    guess = math.log(max(num_classes, 2))  # a uniform guess's loss
-    if math.isfinite(loss) and loss <= _DIVERGED_LOSS * guess:
-        return
-    why = (
-        ""
-        if not math.isfinite(loss)
-        else f", over {_DIVERGED_LOSS} times the {guess:.2f} of a uniform guess"
-    )
-    lr = run.optimizer.param_groups[0]["lr"]
-    raise TrainingDivergedError(
-        f"The loss became {loss:.4g} in epoch {run.epoch + 1}, by step {run.step} of "
-        f"{run.num_batches} (checked every {run.log_every} steps){why}. lr={lr} is probably too "
-        f"large: try lr={lr / 10:g}.",
-        run.history,
-    )
 
 
 # --- Before the first step ---------------------------------------------------------------------
