@@ -239,6 +239,8 @@ class _Steps:
         due = self.step < self.num_batches and self.ckpt.due()  # the end saves anyway
         # Every process must stop (or save) at the same step, so all agree after each one: a
         # 2-float all-reduce on the CPU (gloo), since SIGTERM may reach them at different steps.
+        # Measured: 0.54 ms a step with 2 processes on a busy 2-core AMD EPYC (an AlexNet step
+        # there takes about 1 s); alone it is free.
         stop, due = _agree(self.stops.asked, due)
         if stop:
             self.stops.signum = self.stops.signum or signal.SIGTERM
