@@ -56,11 +56,12 @@ sync: $(STAMP)  ## bring each notebooks/<lang>/*.py and its book/<lang>/*.ipynb 
 execute: $(STAMP)  ## re-execute the .ipynb editions (D2LITE_QUICK=0: full with a GPU, cpu without)
 	$(PY) tools/execute_notebooks.py
 
-lint: $(STAMP)  ## ruff check
+lint: $(STAMP)  ## ruff check, and ruff format --check of the code (not the notebook sources)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check d2lite tests tools benchmarks
 
-format: $(STAMP)  ## ruff format the tests, tools and benchmarks
-	$(VENV)/bin/ruff format tests tools benchmarks
+format: $(STAMP)  ## ruff format the library, tests, tools and benchmarks
+	$(VENV)/bin/ruff format d2lite tests tools benchmarks
 
 bench: export D2LITE_DATA ?= ../shared/data
 bench: $(STAMP)  ## the CPU-sized benchmarks (throughput, time to accuracy)

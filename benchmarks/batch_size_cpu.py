@@ -14,10 +14,10 @@ import datetime
 import time
 
 import torch
-from common import positive_int
 from torch import nn
 
 import d2lite
+from d2lite.run.cli import positive_int
 
 
 def measure(
@@ -50,14 +50,12 @@ def measure(
         d2lite.train_step(net, X, y, loss_fn, opt, amp_ctx, scaler)
 
     step()  # warm-up: allocations, kernel choice
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    d2lite.sync(device)
     n, t0, c0 = 0, time.perf_counter(), time.process_time()
     while time.perf_counter() - t0 < seconds or n == 0:
         step()
         n += 1
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    d2lite.sync(device)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     return n * batch_size / wall, n * batch_size / cpu, n
 
@@ -95,7 +93,8 @@ def main() -> None:
             # amp: bf16 or fp16 where fast, else float32 (AVX2-only CPUs, old GPUs, MPS)
             dtype = d2lite.amp_dtype(device, amp)
             label = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(
-                dtype, "fp32*" if amp else "fp32")
+                dtype, "fp32*" if amp else "fp32"
+            )
             print(
                 f"{b:>6} {label:>6} {n:>6} {eps:>11.1f} {per_cpu_s:>10.1f}",
                 flush=True,

@@ -14,9 +14,9 @@ import datetime
 import time
 
 import torch
-from common import positive_int
 
 import d2lite
+from d2lite.run.cli import positive_int
 
 SETTINGS = [  # (lr, momentum)
     (0.01, 0.0),  # d2l's published recipe: plain SGD, lr 0.01

@@ -14,15 +14,15 @@ from __future__ import annotations
 import argparse
 
 import torch
-from common import Help, count, positive_int
 from torch import nn
 from torch.profiler import ProfilerActivity, profile
 
 import d2lite
+from d2lite.run.cli import HelpFormatter, count, positive_int
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=Help)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
     p.add_argument("--device", default=None, help="default: d2lite.try_gpu()")
     p.add_argument("--batch-size", type=positive_int, default=None, help="default: 256 GPU, 16 CPU")
     p.add_argument("--steps", type=positive_int, default=None, help="profiled steps; 20 GPU, 3 CPU")
@@ -58,8 +58,7 @@ def main() -> None:
     with profile(activities=activities) as prof:
         for _ in range(steps):
             step()
-        if gpu:
-            torch.cuda.synchronize()
+        d2lite.sync(device)
     events = prof.key_averages()
     key = "self_cpu_time_total"
     if gpu:  # renamed from self_cuda_time_total in recent PyTorch releases

@@ -31,11 +31,12 @@ from collections.abc import Callable, Iterable, Iterator
 
 import torch
 import torchvision
-from common import Help, amp_choice, count, load_avg, matmul_rate, positive_int, sync
+from common import load_avg, matmul_rate
 from torch import nn
 from torchvision import transforms
 
 import d2lite
+from d2lite.run.cli import HelpFormatter, amp_choice, count, positive_int
 
 RESIZE = 224  # AlexNet's input side: its first dense layer expects a 256x5x5 map
 # The seed used 4 workers whatever the core count; PyTorch warns about that on 2 cores. We keep
@@ -138,18 +139,18 @@ def measure(name: str, make: Callable, args, device: torch.device) -> dict:
 
     t0 = time.perf_counter()
     step(X, y)  # first step: torch.compile, cuDNN autotuning, allocator growth happen here
-    sync(device)
+    d2lite.sync(device)
     first_step_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     for _ in range(args.warmup - 1):
         step(*next(batches))
-    sync(device)
+    d2lite.sync(device)
     warmup_rest_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     for _ in range(args.steps):
         step(*next(batches))  # data loading is inside the timed region on purpose
-    sync(device)
+    d2lite.sync(device)
     seconds = time.perf_counter() - t0
     examples = args.steps * args.batch_size
     result = dict(
@@ -205,7 +206,7 @@ def model_flops_utilisation(runs: dict, args, device: torch.device) -> dict:
 
 
 def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=Help)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
     p.add_argument(
         "--device",
         default=None,

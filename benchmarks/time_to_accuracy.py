@@ -28,10 +28,10 @@ import time
 
 import torch
 import torch.nn.functional as F
-from common import Help, count, positive_int, sync
 from torch import nn
 
 import d2lite
+from d2lite.run.cli import HelpFormatter, count, positive_int
 
 RESIZE = 224  # AlexNet needs 224x224 (its first dense layer expects 256x5x5)
 
@@ -117,19 +117,21 @@ def make_optimizer(args, net: nn.Module, device: torch.device) -> torch.optim.Op
     raise ValueError(f"unknown optimizer {args.optimizer!r}")
 
 
-def lr_factor(step: int, total: int, schedule: str, warmup: float) -> float:
-    """Multiplier of the peak lr at ``step`` of ``total``: linear warm-up, then the decay."""
+def make_schedule(opt: torch.optim.Optimizer, total: int, schedule: str, warmup: float):
+    """PyTorch's LambdaLR, stepped after every training step: a linear warm-up over the first
+    ``warmup`` of the ``total`` steps, then the decay (constant, linear or cosine) to the end."""
     w = max(1, round(warmup * total))
-    if step < w:
-        return (step + 1) / w
-    if schedule == "constant":
-        return 1.0
-    t = (step - w) / max(1, total - w)  # 0 -> 1 over the decay phase
-    if schedule == "linear":
-        return max(0.0, 1.0 - t)
-    if schedule == "cosine":
-        return 0.5 * (1 + math.cos(math.pi * t))
-    raise ValueError(f"unknown schedule {schedule!r}")
+
+    def factor(step: int) -> float:  # the multiplier of the peak lr at this step
+        if step < w:
+            return (step + 1) / w
+        t = (step - w) / max(1, total - w)  # 0 -> 1 over the decay phase
+        decay = {"constant": 1.0, "linear": max(0.0, 1.0 - t)}
+        return decay.get(schedule, 0.5 * (1 + math.cos(math.pi * t)))  # else cosine
+
+    if schedule not in ("constant", "linear", "cosine"):
+        raise ValueError(f"unknown schedule {schedule!r}")
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -161,22 +163,22 @@ def run(args, seed: int, data, net, model, device, steps: int | None = None, log
     total = per_epoch * args.epochs
     targets = sorted(args.targets)
     reached: dict[float, tuple[float, int]] = {}  # target -> (train seconds, epoch)
+    schedule = make_schedule(opt, total, args.schedule, args.warmup)
     train_s, step, acc, curve = 0.0, 0, float("nan"), []
     for epoch in range(1, args.epochs + 1):
         model.train()
         metric = d2lite.Accumulator(3)  # loss sum, correct, examples: tensors on the device
-        sync(device)
+        d2lite.sync(device)
         t0 = time.perf_counter()
         for X, y in batches(train_x, train_y, args.batch_size, kinds):
-            for group in opt.param_groups:  # per-step schedule, set before the step
-                group["lr"] = args.lr * lr_factor(step, total, args.schedule, args.warmup)
             loss, y_hat = d2lite.train_step(model, X, y, loss_fn, opt, amp_ctx, scaler)
+            schedule.step()  # per step: the next step's lr
             metric.add(loss * len(y), (y_hat.argmax(1) == y).sum(), len(y))
             step += 1
             if steps is not None and step >= steps:
-                sync(device)
+                d2lite.sync(device)
                 return dict(warmup_steps=step, seconds=time.perf_counter() - t0)
-        sync(device)  # the epoch's work is done before the clock is read
+        d2lite.sync(device)  # the epoch's work is done before the clock is read
         train_s += time.perf_counter() - t0
         # --- evaluation: not timed ---
         acc = d2lite.evaluate_accuracy_gpu(net, test_iter, device, args.amp)
@@ -228,7 +230,7 @@ def summary(results: list[dict], targets: list[float]) -> list[str]:
 
 
 def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=Help)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
     p.add_argument(
         "--target",
         dest="targets",
@@ -371,8 +373,13 @@ def main() -> dict:
         torch.backends.cudnn.benchmark = True  # fastest conv algorithm for our fixed shapes
     # The book's own loader: the same fixed subsets, uint8 on the device (47 MB at most).
     train_loader, test_iter = d2lite.load_data_fashion_mnist(
-        500, resize=RESIZE, data_dir=args.data_dir, subset=(args.train_subset, args.test_subset),
-        device=device, channels_last=True, download=False,
+        500,
+        resize=RESIZE,
+        data_dir=args.data_dir,
+        subset=(args.train_subset, args.test_subset),
+        device=device,
+        channels_last=True,
+        download=False,
     )
     train_x, train_y = train_loader.images, train_loader.labels  # batched with augmentation below
     test_x = test_iter.images

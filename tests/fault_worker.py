@@ -50,8 +50,10 @@ LR, MOMENTUM = 0.05, 0.9  # momentum: the optimizer state must be restored too
 
 def build_model(ballast_mb: int = 0) -> nn.Module:
     net = nn.Sequential(
-        nn.Conv2d(1, 8, kernel_size=3, stride=2), nn.ReLU(),  # (B, 8, 13, 13)
-        nn.Flatten(), nn.Dropout(0.2),  # dropout: the RNG state must be restored too
+        nn.Conv2d(1, 8, kernel_size=3, stride=2),
+        nn.ReLU(),  # (B, 8, 13, 13)
+        nn.Flatten(),
+        nn.Dropout(0.2),  # dropout: the RNG state must be restored too
         nn.Linear(8 * 13 * 13, 10),
     )
     # Unused by forward, but saved in every checkpoint: makes each write take ~0.1-0.3 s.
@@ -70,8 +72,10 @@ def make_data(n: int, seed: int) -> data.TensorDataset:
 
 
 def loaders() -> tuple[data.DataLoader, data.DataLoader]:
-    return (data.DataLoader(make_data(N_TRAIN, 0), BATCH, shuffle=True, num_workers=0),
-            data.DataLoader(make_data(N_TEST, 1), 128, num_workers=0))
+    return (
+        data.DataLoader(make_data(N_TRAIN, 0), BATCH, shuffle=True, num_workers=0),
+        data.DataLoader(make_data(N_TEST, 1), 128, num_workers=0),
+    )
 
 
 class SlowLoader:
@@ -137,10 +141,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     parser.add_argument("--ballast-mb", type=int, default=0, help="checkpoint padding (0)")
     parser.add_argument("--step-delay", type=float, default=0.0, help="seconds before each batch")
-    parser.add_argument("--checkpoint-every", default=None,
-                        help="train's checkpoint_every: steps (an int) or a duration (none)")
-    parser.add_argument("--pause-in-write", type=int, default=0,
-                        help="stop halfway through this checkpoint write (1 = the first; 0: none)")
+    parser.add_argument(
+        "--checkpoint-every",
+        default=None,
+        help="train's checkpoint_every: steps (an int) or a duration (none)",
+    )
+    parser.add_argument(
+        "--pause-in-write",
+        type=int,
+        default=0,
+        help="stop halfway through this checkpoint write (1 = the first; 0: none)",
+    )
     args = parser.parse_args(argv)
     every = args.checkpoint_every
     every = int(every) if every is not None and every.isdigit() else every
@@ -156,13 +167,25 @@ def main(argv: list[str] | None = None) -> int:
     train_iter, test_iter = loaders()
     if args.step_delay > 0:
         train_iter = SlowLoader(train_iter, args.step_delay)
-    animator = d2lite.Animator(xlabel="epoch", legend=["train loss", "train acc", "test acc"],
-                               live=False)  # prints "epoch k: ..." after each epoch
-    history = d2lite.train(net, train_iter, test_iter, args.epochs, LR, "cpu",
-                           momentum=MOMENTUM, animator=animator, checkpoint=args.checkpoint,
-                           resume=args.resume, checkpoint_every=every)
-    args.result.write_text(json.dumps({"history": history.to_dict(),
-                                       "weights": weights_digest(net)}))
+    animator = d2lite.Animator(
+        xlabel="epoch", legend=["train loss", "train acc", "test acc"], live=False
+    )  # prints "epoch k: ..." after each epoch
+    history = d2lite.train(
+        net,
+        train_iter,
+        test_iter,
+        args.epochs,
+        LR,
+        "cpu",
+        momentum=MOMENTUM,
+        animator=animator,
+        checkpoint=args.checkpoint,
+        resume=args.resume,
+        checkpoint_every=every,
+    )
+    args.result.write_text(
+        json.dumps({"history": history.to_dict(), "weights": weights_digest(net)})
+    )
     print("DONE", flush=True)
     return 0
 

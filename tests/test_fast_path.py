@@ -25,16 +25,12 @@ def arrays(fashion_root):
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
+def _one_thread(one_thread):
     """One intra-op thread: these tiny models gain nothing from more, and on a shared CI machine
     spinning OpenMP threads made the file 5x slower (measured: 52 s vs 8 s at load 11)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
-def tiny_cnn(side: int) -> nn.Sequential:
+def cnn_for(side: int) -> nn.Sequential:
     """A ~10k-parameter CNN; works at 28x28 and (a stride-4 first layer) at 224x224."""
     stride = 1 if side <= 28 else 4
     return nn.Sequential(
@@ -92,8 +88,8 @@ def test_same_batches_same_fp32_losses_while_training(arrays):
     fast = d2lite.DeviceLoader(imgs, labels, b, resize=side, device="cpu", channels_last=True)
     plain = plain_loader(imgs, labels, b, resize=side)
     torch.manual_seed(0)
-    net_p = tiny_cnn(side)
-    net_f = tiny_cnn(side)
+    net_p = cnn_for(side)
+    net_f = cnn_for(side)
     net_f.load_state_dict(net_p.state_dict())
     net_f.to(memory_format=torch.channels_last)
     opt_p = torch.optim.SGD(net_p.parameters(), lr=0.05, momentum=0.9)
@@ -147,7 +143,7 @@ def test_both_paths_learn(fashion_root, fast):
         train_iter, test_iter = d2lite.load_data_fashion_mnist(b, num_workers=0, **kwargs)
     assert isinstance(train_iter, d2lite.DeviceLoader) == fast
     torch.manual_seed(0)
-    net = tiny_cnn(28)
+    net = cnn_for(28)
     before = d2lite.evaluate_accuracy_gpu(net, test_iter, "cpu")
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)  # learns fastest in few steps
     history = d2lite.train(
@@ -172,7 +168,7 @@ def test_both_paths_learn(fashion_root, fast):
 def test_amp_uses_bf16_only_where_the_cpu_has_it(fast_bf16, monkeypatch):
     """amp=True computes in bf16 on a CPU with bf16 kernels, and in float32 (not emulated bf16,
     slower than float32) on one without: the layer's output dtype shows which one ran."""
-    monkeypatch.setattr(d2lite, "_cpu_has_fast_bf16", lambda: fast_bf16)
+    monkeypatch.setattr(d2lite.engine, "_cpu_has_fast_bf16", lambda: fast_bf16)
     seen = []
     lin = nn.Linear(8, 10)
     lin.register_forward_hook(lambda m, i, out: seen.append(out.dtype))

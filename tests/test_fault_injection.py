@@ -76,8 +76,13 @@ class Server:
 
     def __init__(self):
         env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-        self.proc = subprocess.Popen([sys.executable, "-u", str(WORKER), "--serve"], env=env,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-u", str(WORKER), "--serve"],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
 
     def _ask(self, request: dict) -> dict:
         self.proc.stdin.write(json.dumps(request) + "\n")
@@ -86,8 +91,16 @@ class Server:
         assert line, "the fork server died"
         return json.loads(line)
 
-    def start(self, ckpt: Path, result: Path, log: Path, *, resume: bool = False,
-              ballast_mb: int = 0, extra: tuple[str, ...] = ()) -> Run:
+    def start(
+        self,
+        ckpt: Path,
+        result: Path,
+        log: Path,
+        *,
+        resume: bool = False,
+        ballast_mb: int = 0,
+        extra: tuple[str, ...] = (),
+    ) -> Run:
         args = [*_args(ckpt, result, resume, ballast_mb), *extra]
         pid = self._ask({"run": args, "log": str(log)})["pid"]
         return Run(log, pid, lambda: self._ask({"wait": pid})["rc"])
@@ -143,8 +156,9 @@ def test_sigint_mid_epoch_exits_cleanly_and_resume_matches(tmp_path, server, ref
     with open(log, "w") as f:  # a real, fresh interpreter, exactly as a user would run it
         # --step-delay 0.02: every epoch lasts at least 48 x 0.02 s, even on a fast idle CPU
         args = [*_args(ckpt, out, False, 0), "--step-delay", "0.02"]
-        proc = subprocess.Popen([sys.executable, "-u", str(WORKER), *args],
-                                stdout=f, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-u", str(WORKER), *args], stdout=f, stderr=subprocess.STDOUT
+        )
     run = Run(log, proc.pid, lambda: proc.wait(timeout=120))
     run.wait_for("epoch 2:")  # epoch 2 finished; its checkpoint is being written
     time.sleep(0.3)  # inside epoch 3, which lasts 1 s or more
@@ -182,8 +196,9 @@ def test_sigkill_never_leaves_a_half_written_checkpoint(tmp_path, server, refere
     for trial, nth_write in enumerate(plan):
         extra = ("--step-delay", "0.01")
         extra += ("--pause-in-write", str(nth_write)) if nth_write else ()
-        run = server.start(ckpt, out, tmp_path / f"kill{trial}.log", resume=True,
-                           ballast_mb=ballast, extra=extra)
+        run = server.start(
+            ckpt, out, tmp_path / f"kill{trial}.log", resume=True, ballast_mb=ballast, extra=extra
+        )
         run.wait_for("training on")
         if nth_write:
             if trial == 0:  # from its first write to the second: one epoch
@@ -203,8 +218,10 @@ def test_sigkill_never_leaves_a_half_written_checkpoint(tmp_path, server, refere
             assert _check_checkpoint(ckpt, ballast) == old, "a kill mid-write changed the file"
             mid_write += old is not None  # a write that was replacing an older checkpoint
         seen.append(_check_checkpoint(ckpt, ballast))  # absent or whole, never half
-    print(f"epoch ~{epoch_s:.2f} s; checkpoint epoch after each kill: {seen}; "
-          f"{mid_write} kills mid-write over an older checkpoint")
+    print(
+        f"epoch ~{epoch_s:.2f} s; checkpoint epoch after each kill: {seen}; "
+        f"{mid_write} kills mid-write over an older checkpoint"
+    )
     assert seen[:4] == [1, 1, 2, 2], seen  # each paused write left the one before it
     assert mid_write == 4, seen
 
@@ -219,8 +236,9 @@ def test_sigkill_never_leaves_a_half_written_checkpoint(tmp_path, server, refere
 def test_sigterm_saves_the_exact_step_exits_143_and_resume_matches(tmp_path, server, reference):
     ckpt, out = tmp_path / "run.pt", tmp_path / "run.json"
     # --step-delay 0.02: epoch 3 lasts at least 48 x 0.02 s, so the signal lands inside it
-    run = server.start(ckpt, out, tmp_path / "term.log",
-                       extra=("--step-delay", "0.02", "--checkpoint-every", "10"))
+    run = server.start(
+        ckpt, out, tmp_path / "term.log", extra=("--step-delay", "0.02", "--checkpoint-every", "10")
+    )
     run.wait_for("epoch 2:")
     time.sleep(0.3)
     sent = time.monotonic()
@@ -243,11 +261,13 @@ def test_sigterm_saves_the_exact_step_exits_143_and_resume_matches(tmp_path, ser
     _same_result(json.loads(out.read_text()), reference())  # mid-epoch resume, bit-identical
 
 
-def test_a_second_run_on_the_same_checkpoint_is_refused_and_a_stale_lock_recovered(tmp_path,
-                                                                                    server):
+def test_a_second_run_on_the_same_checkpoint_is_refused_and_a_stale_lock_recovered(
+    tmp_path, server
+):
     ckpt, lock = tmp_path / "run.pt", tmp_path / "run.pt.lock"
-    first = server.start(ckpt, tmp_path / "a.json", tmp_path / "a.log",
-                         extra=("--step-delay", "0.05"))  # slow: still running meanwhile
+    first = server.start(
+        ckpt, tmp_path / "a.json", tmp_path / "a.log", extra=("--step-delay", "0.05")
+    )  # slow: still running meanwhile
     first.wait_for("training on")
     owner = json.loads(lock.read_text())
     assert owner["pid"] == first.pid and owner["host"] and owner["started"]
@@ -261,8 +281,9 @@ def test_a_second_run_on_the_same_checkpoint_is_refused_and_a_stale_lock_recover
     first.kill()  # SIGKILL: no chance to remove its lock
     assert first.finish() == -signal.SIGKILL
     assert json.loads(lock.read_text())["pid"] == first.pid  # stale now
-    third = server.start(ckpt, tmp_path / "c.json", tmp_path / "c.log", resume=True,
-                         extra=("--epochs", "1"))
+    third = server.start(
+        ckpt, tmp_path / "c.json", tmp_path / "c.log", resume=True, extra=("--epochs", "1")
+    )
     assert third.finish() == 0, third.text()
     assert f"removed the stale lock {lock} (pid {first.pid}, no longer running)" in third.text()
     assert not lock.exists()

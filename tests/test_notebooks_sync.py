@@ -25,7 +25,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 LANGS = ("zh", "en")
 CHAPTERS = (
-    "01_activation", "02_alexnet", "03_data", "04_training", "05_prediction", "06_distributed",
+    "01_activation",
+    "02_alexnet",
+    "03_data",
+    "04_training",
+    "05_prediction",
+    "06_distributed",
 )
 sys.path.insert(0, str(ROOT / "tools"))
 import set_repository  # noqa: E402

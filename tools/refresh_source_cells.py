@@ -3,8 +3,8 @@
     .venv/bin/python tools/refresh_source_cells.py
 
 Those cells display ``Code(inspect.getsource(d2lite.NAME), language="python")``: their output is
-a pure function of d2lite.py, so after an edit of the library it can be recomputed without
-re-running a 15-minute training notebook. tests/test_d2lite_engine.py checks that the saved
+a pure function of the library (d2lite/engine.py), so after an edit it can be recomputed without
+re-running a 15-minute training notebook. tests/test_engine.py checks that the saved
 outputs match the library, so the page cannot drift from the code that runs.
 """
 
@@ -34,10 +34,14 @@ def refresh(path: Path) -> int:
         if not m:
             continue
         data, metadata = format_display_data(
-            Code(inspect.getsource(getattr(d2lite, m[1])), language="python"))
+            Code(inspect.getsource(getattr(d2lite, m[1])), language="python")
+        )
         count = cell.get("execution_count")
-        cell.outputs = [nbformat.v4.new_output("execute_result", data=data, metadata=metadata,
-                                               execution_count=count)]
+        cell.outputs = [
+            nbformat.v4.new_output(
+                "execute_result", data=data, metadata=metadata, execution_count=count
+            )
+        ]
         changed += 1
     nbformat.write(nb, path)
     return changed

@@ -528,18 +528,21 @@ print(f"chosen: lr = {LR} (the paper's: 0.01)")
 #
 # ## 4.8 The training loop
 #
-# `d2lite.train` is the step of section 4.4 in a loop, with sturdier behaviour around it, split
-# into one function a job. `train_step` does one batch: forward under the run's autocast context,
-# the loss, `backward()`, the optimiser's step. This is the library's own code, read from
-# `d2lite.py` when the page is built, so it cannot drift from what runs:
+# `d2lite.train` is the step of section 4.4 in a loop, with sturdier behaviour around it. `train_step`
+# does one batch: forward under the run's autocast context, the loss, `backward()`, the optimiser's
+# step. This is the library's own code, read from `d2lite/engine.py` when the page is built, so it
+# cannot drift from what runs:
 
 # %%
 Code(inspect.getsource(d2lite.train_step), language="python")
 
 # %% [markdown]
-# `train_epoch` runs one pass: a `train_step` per batch, the sums of losses and correct
-# predictions kept on the device and read only at about five log points, where it checks for
-# divergence, adds a point to the plot and updates the progress line:
+# `train_epoch` runs one pass: a `train_step` per batch, with the sums of losses and correct
+# predictions kept on the device and read once, at the end, so the processor never waits for the
+# device in between. That is the whole loop. Everything a long run adds attaches from outside,
+# through the `on_step` hook that runs after every step (`d2lite/run/trainer.py`): at about five
+# log points per epoch a check for divergence, a point on the plot and the progress line, and the
+# mid-epoch checkpoints and the stop on SIGTERM:
 
 # %%
 Code(inspect.getsource(d2lite.train_epoch), language="python")
@@ -987,6 +990,6 @@ for epoch, val_err in enumerate([0.30, 0.22, 0.19, 0.19, 0.195, 0.15, 0.14, 0.14
 # run, so on a CPU the losses and accuracies of the history come out the same; only the timing
 # fields (`seconds`, `examples_per_sec`) differ. On a GPU, `cudnn.benchmark` may pick different
 # convolution algorithms after the restart, so expect agreement to a few decimal places rather
-# than bit for bit. The project's tests check this on real data (`tests/test_reliability.py`) and
+# than bit for bit. The project's tests check this on real data (`tests/test_resume.py`) and
 # by sending Ctrl-C to a real training process (`tests/test_fault_injection.py`).
 # :::

@@ -83,7 +83,7 @@ CPU = dict(
 )
 QUICK_SETTING = dict(
     nproc=2,
-    batch_per_process=64,  # global batch 128: 1 x 128 against 2 x 64, as tests/test_d2lite_distributed.py
+    batch_per_process=64,  # global batch 128: 1 x 128 against 2 x 64, as tests/test_ddp.py
     epochs=2,  # 2 steps: seconds per run on 2 idle cores
     n_test=64,
 )
@@ -272,12 +272,12 @@ for i, (keys, nbytes) in enumerate(buckets):
 # ```
 #
 # From a notebook we start the same commands as subprocesses, from the repository root (the
-# folder that holds `d2lite.py`), with `python -m torch.distributed.run`, which is what the
-# `torchrun` command runs. The helper below runs one, keeps the lines worth reading, and shows
+# folder that holds the `d2lite` package), with `python -m torch.distributed.run`, which is what
+# the `torchrun` command runs. The helper below runs one, keeps the lines worth reading, and shows
 # the command with file names instead of this machine's paths.
 
 # %%
-ROOT = Path(d2lite.__file__).resolve().parent  # the folder holding d2lite.py: the repository root
+ROOT = Path(d2lite.__file__).resolve().parents[1]  # d2lite/__init__.py -> the repository root
 WORK = tempfile.TemporaryDirectory(prefix="d2lite-ch6-")  # the runs' files, deleted at the end
 TMP = Path(WORK.name)
 

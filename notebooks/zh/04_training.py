@@ -480,16 +480,18 @@ print(f"选定：学习率 = {LR}（论文的取值：0.01）")
 #
 # ## 4.8 训练循环
 #
-# `d2lite.train` 就是把 4.4 节的那一步放进循环，外面再加上更结实的处理，并且拆成了一件事一个函数。`train_step`
+# `d2lite.train` 就是把 4.4 节的那一步放进循环，外面再加上更结实的处理。`train_step`
 # 处理一个批量：在本次训练的自动混合精度上下文里做前向计算，算损失，`backward()`，再让优化器走一步。下面显示的是
-# 库里的原样代码，构建网页时直接从 `d2lite.py` 读出，所以不会和真正运行的代码脱节：
+# 库里的原样代码，构建网页时直接从 `d2lite/engine.py` 读出，所以不会和真正运行的代码脱节：
 
 # %%
 Code(inspect.getsource(d2lite.train_step), language="python")
 
 # %% [markdown]
-# `train_epoch` 把数据过一遍：每个批量调用一次 `train_step`，损失之和与答对个数都留在设备上累加，每轮只在大约
-# 5 个记录点读出来；在记录点上它检查损失是否发散，给曲线添一个点，并刷新进度行：
+# `train_epoch` 把数据过一遍：每个批量调用一次 `train_step`，损失之和与答对个数都留在设备上累加，到一轮结束时
+# 才读出一次，所以中途处理器从不等待设备。整个循环就是这些。长时间训练额外需要的东西都从外面接上，接口是每一步之后
+# 调用的 `on_step`（见 `d2lite/run/trainer.py`）：每轮大约 5 个记录点上检查损失是否发散、给曲线添一个点、刷新进度行，
+# 还有一轮之中的检查点和收到 SIGTERM 时的停止：
 
 # %%
 Code(inspect.getsource(d2lite.train_epoch), language="python")
@@ -873,6 +875,6 @@ for epoch, val_err in enumerate([0.30, 0.22, 0.19, 0.19, 0.195, 0.15, 0.14, 0.14
 # 开始重新跑第 2 轮；中断前第 2 轮已经跑过的批量作废。检查点同时恢复了随机数状态，所以第 2 轮的打乱顺序和暂退掩码都
 # 和不间断训练时一样，在 CPU 上训练历史里的损失和精度完全相同，只有计时字段（`seconds`、`examples_per_sec`）不同。
 # 在 GPU 上，重启后 `cudnn.benchmark` 可能选中不同的卷积算法，所以只能预期结果在小数点后几位一致，而不是逐位相同。
-# 项目的测试在真实数据上检查了这一点（`tests/test_reliability.py`），还向真实的训练进程发送 Ctrl-C 做了检查
+# 项目的测试在真实数据上检查了这一点（`tests/test_resume.py`），还向真实的训练进程发送 Ctrl-C 做了检查
 # （`tests/test_fault_injection.py`）。
 # :::

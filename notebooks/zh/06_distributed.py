@@ -75,7 +75,7 @@ CPU = dict(
 )
 QUICK_SETTING = dict(
     nproc=2,
-    batch_per_process=64,  # 全局批量 128：1 × 128 对比 2 × 64，与 tests/test_d2lite_distributed.py 相同
+    batch_per_process=64,  # 全局批量 128：1 × 128 对比 2 × 64，与 tests/test_ddp.py 相同
     epochs=2,  # 2 步：在 2 个空闲核心上每次训练只要几秒
     n_test=64,
 )
@@ -248,12 +248,12 @@ for i, (keys, nbytes) in enumerate(buckets):
 # python -m d2lite train --help                                # 全部选项及其默认值
 # ```
 #
-# 在 notebook 里，我们以子进程的方式、从仓库根目录（放着 `d2lite.py` 的那个目录）启动同样的命令，
+# 在 notebook 里，我们以子进程的方式、从仓库根目录（放着 `d2lite` 包的那个目录）启动同样的命令，
 # 用的是 `python -m torch.distributed.run`，`torchrun` 命令实际运行的就是它。下面的辅助函数运行一条命令，
 # 只留下值得看的几行输出，并且显示命令时用文件名代替本机的路径。
 
 # %%
-ROOT = Path(d2lite.__file__).resolve().parent  # 放着 d2lite.py 的目录：仓库根目录
+ROOT = Path(d2lite.__file__).resolve().parents[1]  # d2lite/__init__.py 往上两级：仓库根目录
 WORK = tempfile.TemporaryDirectory(prefix="d2lite-ch6-")  # 两次训练写的文件，最后自动删除
 TMP = Path(WORK.name)
 

@@ -1,21 +1,26 @@
-"""d2lite's data section: IDX reader, where the data is searched for, the iterators, labels.
+"""fashion_mnist.py: the IDX reader, where the data is searched for, the labels.
 
 References: torchvision's own FashionMNIST reader on the real files, published facts about
 Fashion-MNIST (first labels, 6,000 images per class, pixel mean/std), and small synthetic IDX
-files written by the tests. The reliability tests cover the error paths in more depth.
+files written by the tests. The second half checks the cases of docs/when-things-go-wrong.md,
+"Data": each one's behaviour and the words the user reads.
 """
 
 from __future__ import annotations
 
 import gzip
-import math
 import shutil
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torchvision
+from conftest import (
+    deny,
+)
 
 import d2lite
 
@@ -25,11 +30,6 @@ SPLITS = {  # d2lite key -> (file name, torchvision train flag, torchvision attr
     "test_images": ("t10k-images-idx3-ubyte", False, "data"),
     "test_labels": ("t10k-labels-idx1-ubyte", False, "targets"),
 }
-
-
-# ----------------------------------------------------------------------------------------------
-# The IDX reader against torchvision, on the real files
-# ----------------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -102,11 +102,6 @@ def test_arrays_are_cached(fashion_root, fashion_arrays):
     assert d2lite.load_fashion_mnist_arrays(fashion_root, download=False) is fashion_arrays
 
 
-# ----------------------------------------------------------------------------------------------
-# Where the data is searched for (synthetic files, no real data, no network)
-# ----------------------------------------------------------------------------------------------
-
-
 @pytest.fixture
 def places(tmp_path, monkeypatch):
     """Four empty candidate folders; the project and Debian ones patched into d2lite."""
@@ -114,13 +109,13 @@ def places(tmp_path, monkeypatch):
     for folder in p.values():
         folder.mkdir()
     monkeypatch.delenv("D2LITE_DATA", raising=False)
-    monkeypatch.setattr(d2lite, "_project_data_dir", lambda: p["project"])
-    monkeypatch.setattr(d2lite, "DEBIAN_DATA_DIR", p["debian"])
+    monkeypatch.setattr(d2lite.fashion_mnist, "_project_data_dir", lambda: p["project"])
+    monkeypatch.setattr(d2lite.fashion_mnist, "DEBIAN_DATA_DIR", p["debian"])
 
     def no_network(target):
         raise AssertionError(f"_download({target}) must not be called here")
 
-    monkeypatch.setattr(d2lite, "_download", no_network)
+    monkeypatch.setattr(d2lite.fashion_mnist, "_download", no_network)
     return p
 
 
@@ -177,7 +172,7 @@ def test_download_goes_into_first_explicit_place(places, monkeypatch, write_fake
         raw = Path(target) / "FashionMNIST" / "raw"
         return {k: raw / f"{n}.gz" for k, n in d2lite.FASHION_MNIST_FILES.items()}
 
-    monkeypatch.setattr(d2lite, "_download", fake_download)
+    monkeypatch.setattr(d2lite.fashion_mnist, "_download", fake_download)
     # No argument, no $D2LITE_DATA: into the project's folder.
     a = d2lite.load_fashion_mnist_arrays()
     assert calls == [places["project"]] and len(a.train_images) == 12
@@ -201,7 +196,7 @@ def test_not_found_offline_names_every_place_and_the_fixes(places, monkeypatch):
     def offline(target):
         raise OSError("Network is unreachable")
 
-    monkeypatch.setattr(d2lite, "_download", offline)
+    monkeypatch.setattr(d2lite.fashion_mnist, "_download", offline)
     monkeypatch.setenv("D2LITE_DATA", str(places["env"]))
     with pytest.raises(d2lite.DataNotFoundError) as err:
         d2lite.load_fashion_mnist_arrays(places["arg"])
@@ -213,11 +208,6 @@ def test_not_found_offline_names_every_place_and_the_fixes(places, monkeypatch):
     assert isinstance(err.value, FileNotFoundError)  # catchable the ordinary way too
     with pytest.raises(d2lite.DataNotFoundError, match="download=False"):
         d2lite.load_data_fashion_mnist(8, data_dir=places["arg"], download=False)
-
-
-# ----------------------------------------------------------------------------------------------
-# Each data error path once (tests/test_reliability.py goes deeper)
-# ----------------------------------------------------------------------------------------------
 
 
 def test_truncated_files_raise_naming_the_file(tmp_path, write_idx):
@@ -252,119 +242,6 @@ def test_count_mismatch_raises(tmp_path, write_fake_fashion, write_idx):
         d2lite.load_fashion_mnist_arrays(tmp_path, download=False)
 
 
-# ----------------------------------------------------------------------------------------------
-# Iterators
-# ----------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("batch_size", "resize", "subset"),
-    [(64, None, (200, 130)), (256, None, 300), (32, 224, (70, 40))],
-)
-def test_load_data_shapes_dtypes_ranges(fashion_root, batch_size, resize, subset):
-    train_iter, test_iter = d2lite.load_data_fashion_mnist(
-        batch_size, resize, data_dir=fashion_root, subset=subset, num_workers=0
-    )
-    n_train, n_test = subset if isinstance(subset, tuple) else (subset, 10000)
-    side = resize or 28
-    for it, n in ((train_iter, n_train), (test_iter, n_test)):
-        assert isinstance(it, torch.utils.data.DataLoader)
-        assert len(it.dataset) == n and len(it) == math.ceil(n / batch_size)
-        X, y = next(iter(it))
-        assert X.shape == (min(batch_size, n), 1, side, side)
-        assert X.dtype == torch.float32 and y.dtype == torch.int64
-        assert 0.0 <= X.min() and X.max() <= 1.0 and X.max() > 0.5
-        assert 0 <= y.min() and y.max() <= 9
-    if resize is None:  # the whole pass, on the smaller split
-        sizes = [len(y) for _, y in train_iter]
-        assert sum(sizes) == n_train and sizes[-1] == n_train - batch_size * (len(sizes) - 1)
-
-
-def test_test_iterator_is_the_real_test_set_in_order(fashion_root, fashion_arrays):
-    _, test_iter = d2lite.load_data_fashion_mnist(
-        500, data_dir=fashion_root, subset=100, num_workers=0
-    )
-    X, y = next(iter(test_iter))
-    assert torch.equal(y, fashion_arrays.test_labels[:500].long())
-    assert torch.equal(X[:, 0], fashion_arrays.test_images[:500].float() / 255)
-
-
-def test_dataset_item(fashion_arrays):
-    ds = d2lite.FashionMNISTDataset(fashion_arrays.test_images, fashion_arrays.test_labels)
-    x, y = ds[7]
-    assert len(ds) == 10000 and x.shape == (1, 28, 28) and y.dtype == torch.int64
-    assert torch.equal(x[0], fashion_arrays.test_images[7].float() / 255)
-    assert y.item() == fashion_arrays.test_labels[7].item()
-    big = d2lite.FashionMNISTDataset(fashion_arrays.test_images, fashion_arrays.test_labels, 224)
-    ref = torch.nn.functional.interpolate(x[None], size=(224, 224), mode="bilinear")
-    assert torch.allclose(big[7][0], ref[0], atol=1e-6)
-
-
-@pytest.mark.parametrize("resize", [None, 224])
-def test_device_loader_matches_dataloader(fashion_arrays, resize):
-    n = 100 if resize else 700
-    images, labels = fashion_arrays.test_images[:n], fashion_arrays.test_labels[:n]
-    ref = torch.utils.data.DataLoader(
-        d2lite.FashionMNISTDataset(images, labels, resize), 64, shuffle=False
-    )
-    fast = d2lite.DeviceLoader(images, labels, 64, resize, shuffle=False, device="cpu")
-    assert len(fast) == len(ref) == math.ceil(n / 64)
-    for (X1, y1), (X2, y2) in zip(ref, fast, strict=True):
-        assert torch.equal(y1, y2)
-        assert X1.shape == X2.shape and torch.allclose(X1, X2, atol=1e-6)
-
-
-def test_device_loader_shuffle_and_load_data_device(fashion_root):
-    train_iter, test_iter = d2lite.load_data_fashion_mnist(
-        50, data_dir=fashion_root, subset=(120, 60), device="cpu"
-    )
-    assert isinstance(train_iter, d2lite.DeviceLoader) and train_iter.shuffle
-    assert not test_iter.shuffle and len(test_iter) == 2
-    d2lite.set_seed(5)
-    first = torch.cat([y for _, y in train_iter])
-    d2lite.set_seed(5)
-    again = torch.cat([y for _, y in train_iter])
-    assert torch.equal(first, again)  # set_seed fixes the shuffle order
-    assert sorted(first.tolist()) == sorted(train_iter.labels.tolist())  # a permutation
-    assert not torch.equal(first, train_iter.labels)
-    dl = d2lite.DeviceLoader(train_iter.images, train_iter.labels, 50, drop_last=True)
-    assert len(dl) == 2 and sum(len(y) for _, y in dl) == 100
-
-
-def test_default_num_workers_scales_with_cores(monkeypatch):
-    monkeypatch.setattr(d2lite.sys, "platform", "linux")
-    for cores in (None, 1, 2, 3, 4, 8, 64):
-        monkeypatch.setattr(d2lite.os, "cpu_count", lambda c=cores: c)
-        n = d2lite.default_num_workers()
-        assert 0 <= n <= max(0, (cores or 1) - 1)
-    monkeypatch.setattr(d2lite.os, "cpu_count", lambda: 2)
-    assert d2lite.default_num_workers() == 1  # keeps one of two cores for training
-    monkeypatch.setattr(d2lite.os, "cpu_count", lambda: 3)
-    assert d2lite.default_num_workers() == 2  # not a hard-coded 4
-    for platform in ("win32", "darwin"):  # spawn-started workers: in-process loading
-        monkeypatch.setattr(d2lite.sys, "platform", platform)
-        assert d2lite.default_num_workers() == 0
-
-
-def test_load_data_uses_default_workers(fashion_root, monkeypatch):
-    monkeypatch.setattr(d2lite, "default_num_workers", lambda: 0)
-    train_iter, _ = d2lite.load_data_fashion_mnist(16, data_dir=fashion_root, subset=(32, 16))
-    assert train_iter.num_workers == 0
-
-
-def test_bad_arguments(fashion_root):
-    for bad in (0, -1, 2.5, True):
-        with pytest.raises(ValueError, match="batch_size"):
-            d2lite.load_data_fashion_mnist(bad, data_dir=fashion_root)
-    with pytest.raises(ValueError, match="resize"):
-        d2lite.load_data_fashion_mnist(8, resize=0, data_dir=fashion_root)
-
-
-# ----------------------------------------------------------------------------------------------
-# Labels
-# ----------------------------------------------------------------------------------------------
-
-
 def test_labels_en_zh_and_unknown_language():
     assert d2lite.get_fashion_mnist_labels([0, 9, 5]) == ["t-shirt", "ankle boot", "sandal"]
     assert d2lite.get_fashion_mnist_labels(torch.tensor([1, 8]), lang="zh") == ["裤子", "包"]
@@ -374,6 +251,13 @@ def test_labels_en_zh_and_unknown_language():
         d2lite.get_fashion_mnist_labels([0], lang="fr")
 
 
+def test_debians_folder_is_searched_last():
+    assert d2lite.DEBIAN_DATA_DIR == Path("/usr/share/datasets/fashion-mnist")
+    places = d2lite.fashion_mnist._candidate_dirs("here")
+    assert [folder for _, folder in places][0] == Path("here")
+    assert places[-1] == ("Debian's dataset-fashion-mnist package", d2lite.DEBIAN_DATA_DIR)
+
+
 def test_file_names_constant():
     assert d2lite.FASHION_MNIST_FILES == {
         "train_images": "train-images-idx3-ubyte",
@@ -381,3 +265,145 @@ def test_file_names_constant():
         "test_images": "t10k-images-idx3-ubyte",
         "test_labels": "t10k-labels-idx1-ubyte",
     }
+
+
+# ----------------------------------------------------------------------------------------------
+# Dataset problems, as the user meets them (docs/when-things-go-wrong.md)
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def nowhere(tmp_path, monkeypatch):
+    """No Fashion-MNIST anywhere: every searched folder is empty. Returns the folders."""
+    places = {name: tmp_path / name for name in ("env", "project", "debian")}
+    for folder in places.values():
+        folder.mkdir()
+    monkeypatch.setenv("D2LITE_DATA", str(places["env"]))
+    monkeypatch.setattr(d2lite.fashion_mnist, "_project_data_dir", lambda: places["project"])
+    monkeypatch.setattr(d2lite.fashion_mnist, "DEBIAN_DATA_DIR", places["debian"])
+    return places
+
+
+def _assert_explains_not_found(err, places: dict) -> str:
+    message = str(err.value)
+    for folder in places.values():
+        assert str(folder) in message
+    for fix in (
+        "export D2LITE_DATA=",
+        "apt-get install dataset-fashion-mnist",
+        "connect to the internet",
+    ):
+        assert fix in message
+    assert err.value.__cause__ is None and err.value.__suppress_context__  # no chained traceback
+    assert isinstance(err.value, FileNotFoundError)  # and a DataError
+    return message
+
+
+def test_no_data_and_no_network(nowhere, monkeypatch):
+    def offline(target):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(d2lite.fashion_mnist, "_download", offline)
+    with pytest.raises(d2lite.DataNotFoundError) as err:
+        d2lite.load_data_fashion_mnist(32)
+    message = _assert_explains_not_found(err, nowhere)
+    assert "the download into" in message and "URLError" in message
+
+
+def test_no_data_and_no_network_through_torchvision(nowhere, monkeypatch, capsys):
+    """The real download path, with the network cut where torchvision reaches it."""
+    pytest.importorskip("torchvision")
+
+    def no_network(*args, **kwargs):
+        raise urllib.error.URLError("[Errno 101] Network is unreachable")
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    with pytest.raises(d2lite.DataNotFoundError) as err:
+        d2lite.load_fashion_mnist_arrays()
+    _assert_explains_not_found(err, nowhere)
+    assert "download into" in str(err.value) and "Network is unreachable" in str(err.value)
+
+
+def test_no_data_with_download_off(nowhere):
+    with pytest.raises(d2lite.DataNotFoundError, match="download=False") as err:
+        d2lite.load_fashion_mnist_arrays(download=False)
+    _assert_explains_not_found(err, nowhere)
+
+
+def test_a_relative_data_path_shows_where_it_pointed(nowhere, tmp_path, monkeypatch):
+    """A notebook runs in its own folder, so D2LITE_DATA=../shared/data set in the shell points
+    somewhere else there: the message shows the absolute path it meant and the current folder."""
+    here = tmp_path / "book" / "en"
+    here.mkdir(parents=True)
+    monkeypatch.chdir(here)
+    monkeypatch.setenv("D2LITE_DATA", "../shared/data")
+    with pytest.raises(d2lite.DataNotFoundError) as err:
+        d2lite.load_fashion_mnist_arrays(download=False)
+    message = str(err.value)
+    assert f"$D2LITE_DATA: ../shared/data (relative, so {here}/../shared/data" in message
+    assert f"from the current folder {here};" in message and "absolute path" in message
+    assert f"the project's data folder: {nowhere['project']}\n" in message  # absolute: as is
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_a_truncated_file_is_named(tmp_path, write_fake_fashion, gz):
+    write_fake_fashion(tmp_path, gz=gz)
+    images = tmp_path / ("train-images-idx3-ubyte" + (".gz" if gz else ""))
+    raw = gzip.decompress(images.read_bytes()) if gz else images.read_bytes()
+    cut = raw[: len(raw) - 100]
+    images.write_bytes(gzip.compress(cut) if gz else cut)
+    with pytest.raises(d2lite.DataError, match="is truncated") as err:
+        d2lite.load_fashion_mnist_arrays(tmp_path, download=False)
+    assert str(images) in str(err.value) and "copy or download it again" in str(err.value)
+
+
+def test_a_cut_gzip_stream_is_named(tmp_path, write_fake_fashion):
+    write_fake_fashion(tmp_path, gz=True)
+    labels = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    labels.write_bytes(labels.read_bytes()[:-12])  # a download that stopped early
+    with pytest.raises(d2lite.DataError, match="damaged or unreadable") as err:
+        d2lite.load_fashion_mnist_arrays(tmp_path, download=False)
+    assert str(labels) in str(err.value)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_a_wrong_magic_number_is_named(tmp_path, write_fake_fashion, write_idx, gz):
+    write_fake_fashion(tmp_path, gz=gz)
+    name = "train-images-idx3-ubyte"
+    (tmp_path / (name + (".gz" if gz else ""))).unlink()
+    bad = write_idx(tmp_path / name, np.zeros((4, 28, 28), np.uint8), gz=gz, magic=0x504B0304)
+    with pytest.raises(d2lite.DataError, match="not a Fashion-MNIST IDX file") as err:
+        d2lite.load_fashion_mnist_arrays(tmp_path, download=False)
+    assert str(bad) in str(err.value)
+    assert f"magic number {0x504B0304}" in str(err.value) and "2051" in str(err.value)
+
+
+def test_image_and_label_counts_that_disagree(tmp_path, write_fake_fashion, write_idx):
+    write_fake_fashion(tmp_path, n_train=12)
+    write_idx(tmp_path / "train-labels-idx1-ubyte", np.zeros(11, np.uint8))
+    with pytest.raises(d2lite.DataError, match="holds 12 images but") as err:
+        d2lite.load_fashion_mnist_arrays(tmp_path, download=False)
+    assert "holds 11 labels" in str(err.value)
+    assert str(tmp_path / "train-labels-idx1-ubyte") in str(err.value)
+
+
+def test_an_unreadable_data_folder(tmp_path, write_fake_fashion, monkeypatch, nowhere):
+    folder = tmp_path / "locked"
+    write_fake_fashion(folder, layout="FashionMNIST/raw")
+    deny(monkeypatch, folder / "FashionMNIST", ("stat", "open", "scandir", "listdir"))
+    with pytest.raises(d2lite.DataError, match="permission denied") as err:
+        d2lite.load_fashion_mnist_arrays(folder, download=False)
+    message = str(err.value)
+    assert str(folder) in message and "chmod -R a+rX" in message and "D2LITE_DATA" in message
+    assert not isinstance(err.value, FileNotFoundError)  # it is there, just not readable
+    assert err.value.__cause__ is None
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_an_unreadable_data_file(tmp_path, write_fake_fashion, monkeypatch, gz):
+    write_fake_fashion(tmp_path, gz=gz)
+    images = tmp_path / ("t10k-images-idx3-ubyte" + (".gz" if gz else ""))
+    deny(monkeypatch, images, ("open",))
+    with pytest.raises(d2lite.DataError, match="permission denied") as err:
+        d2lite.load_fashion_mnist_arrays(tmp_path, download=False)
+    assert str(images) in str(err.value) and "chmod a+r" in str(err.value)

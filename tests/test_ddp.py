@@ -1,4 +1,4 @@
-"""`python -m d2lite train` and data-parallel training under torchrun (gloo, 2 CPU processes).
+"""ddp.py: data-parallel training under torchrun (gloo, 2 CPU processes).
 
 References that do not come from d2lite itself:
 - the shards are compared with PyTorch's own `DistributedSampler` for the same seed and epoch;
@@ -8,7 +8,8 @@ References that do not come from d2lite itself:
 - a resumed 2-process run is compared with the same run uninterrupted, bit for bit.
 
 Every run uses real Fashion-MNIST at 224x224 and lasts seconds: one step per epoch where the
-per-step losses are compared (each epoch's loss is then one step's loss).
+per-step losses are compared (each epoch's loss is then one step's loss). The cases are those of
+docs/when-things-go-wrong.md, "Several processes".
 """
 
 from __future__ import annotations
@@ -24,33 +25,28 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import (
+    ROOT,
+    cli_env,
+    held_lock,
+    run_cli,
+)
 from torch.utils import data
 
 import d2lite
+import d2lite.run.resume
+import d2lite.run.trainer
 
-ROOT = Path(__file__).resolve().parents[1]
-FLOAT32 = ["--amp", "fp32", "--dropout", "0", "--deterministic", "--no-channels-last",
-           "--weight-decay", "0"]
-
-
-def _env(fashion_root: Path) -> dict:
-    env = dict(os.environ, D2LITE_DATA=str(fashion_root), PYTHONUNBUFFERED="1")
-    env.pop("D2LITE_SETTING", None)
-    env.pop("D2LITE_QUICK", None)
-    return env
-
-
-def cli(args: list[str], fashion_root: Path, nproc: int = 1, timeout: float = 300,
-        check: bool = True) -> subprocess.CompletedProcess:
-    """`python -m d2lite train ARGS`, or the same under torchrun with `nproc` processes."""
-    launcher = ([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                 f"--nproc_per_node={nproc}"] if nproc > 1 else [sys.executable])
-    proc = subprocess.run([*launcher, "-m", "d2lite", "train", *args], cwd=ROOT,
-                          env=_env(fashion_root), capture_output=True, text=True,
-                          timeout=timeout)
-    if check:
-        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc
+FLOAT32 = [
+    "--amp",
+    "fp32",
+    "--dropout",
+    "0",
+    "--deterministic",
+    "--no-channels-last",
+    "--weight-decay",
+    "0",
+]
 
 
 def weights(path: Path) -> dict[str, torch.Tensor]:
@@ -61,15 +57,13 @@ def history(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
-# --- Shards ------------------------------------------------------------------------------------
-
-
 def _shards(n: int, world: int, epoch: int, seed: int = 3) -> list[torch.Tensor]:
     images, labels = torch.zeros(n, 28, 28, dtype=torch.uint8), torch.arange(n)
     out = []
     for rank in range(world):
-        loader = d2lite.DeviceLoader(images, labels, 8, shuffle=True, seed=seed, rank=rank,
-                                     world_size=world)
+        loader = d2lite.DeviceLoader(
+            images, labels, 8, shuffle=True, seed=seed, rank=rank, world_size=world
+        )
         loader.set_epoch(epoch)
         out.append(torch.cat([y for _, y in loader]))  # the labels are the example indices
     return out
@@ -84,8 +78,9 @@ def test_shards_are_disjoint_cover_the_epoch_and_match_distributed_sampler(n, wo
         assert len(everything) == n - n % world  # the epoch, less n % world examples
         assert {len(s) for s in shards} == {n // world}  # equal: no process waits for another
         for rank, shard in enumerate(shards):
-            sampler = data.DistributedSampler(range(n), world, rank, shuffle=True, seed=3,
-                                              drop_last=True)
+            sampler = data.DistributedSampler(
+                range(n), world, rank, shuffle=True, seed=3, drop_last=True
+            )
             sampler.set_epoch(epoch)
             assert shard.tolist() == list(sampler)
 
@@ -102,7 +97,7 @@ def test_a_trainer_that_forgets_set_epoch_repeats_its_order_and_train_does_not()
     loader = d2lite.DeviceLoader(images, labels, 16, shuffle=True, seed=0)
     orders = [torch.cat([y for _, y in loader]).tolist() for _ in range(2)]
     assert orders[0] == orders[1]  # what the sampler pitfall looks like
-    d2lite._set_epoch(loader, 1)  # what train does before each epoch
+    d2lite.run.resume._set_epoch(loader, 1)  # what train does before each epoch
     assert torch.cat([y for _, y in loader]).tolist() != orders[0]
 
 
@@ -121,7 +116,7 @@ def test_dataloader_path_shards_like_the_device_path(fashion_root):
     on_device, _ = d2lite.load_data_fashion_mnist(16, device="cpu", **kw)
     workers, _ = d2lite.load_data_fashion_mnist(16, num_workers=0, **kw)
     for loader in (on_device, workers):
-        d2lite._set_epoch(loader, 2)
+        d2lite.run.resume._set_epoch(loader, 2)
     a, b = ([torch.cat(t) for t in zip(*loader)] for loader in (on_device, workers))
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])  # images and labels
 
@@ -130,7 +125,7 @@ def test_an_unsharded_train_iter_under_torchrun_is_refused():
     images, labels = torch.zeros(8, 28, 28, dtype=torch.uint8), torch.arange(8)
     loader = d2lite.DeviceLoader(images, labels, 4, shuffle=True)
     with pytest.raises(ValueError, match="all the training data"):
-        d2lite._check_shards(loader, d2lite.Distributed(0, 0, 2, "gloo"))
+        d2lite.run.trainer._check_shards(loader, d2lite.Distributed(0, 0, 2, "gloo"))
 
 
 def test_a_sharded_loader_without_a_seed_is_refused():
@@ -139,59 +134,72 @@ def test_a_sharded_loader_without_a_seed_is_refused():
         d2lite.DeviceLoader(images, labels, 4, shuffle=True, rank=0, world_size=2)
 
 
-# --- The command line ----------------------------------------------------------------------------
+def test_processes_with_unequal_batch_counts_are_refused(monkeypatch):
+    images, labels = torch.zeros(8, 28, 28, dtype=torch.uint8), torch.arange(8)
+    loader = d2lite.DeviceLoader(images, labels, 4, shuffle=True, seed=0, rank=0, world_size=2)
+    monkeypatch.setattr(
+        d2lite.run.trainer, "_gather", lambda n: [n, n + 1]
+    )  # what rank 1 would report
+    with pytest.raises(ValueError, match=r"different numbers of training batches \(\[1, 2\]"):
+        d2lite.run.trainer._check_shards(loader, d2lite.Distributed(0, 0, 2, "gloo"))
 
 
-def test_help_lists_every_option_with_its_default():
-    out = subprocess.run([sys.executable, "-m", "d2lite", "train", "--help"], cwd=ROOT,
-                         capture_output=True, text=True, check=True).stdout
-    for option in ("--setting", "--epochs", "--batch-size", "--lr", "--momentum",
-                   "--weight-decay", "--amp", "--channels-last", "--compile", "--data-dir",
-                   "--checkpoint", "--resume", "--seed", "--history"):
-        assert option in out, option
-    assert "quick 1, cpu 2, full 10" in out  # --epochs, by setting
-    assert "(default: 0.9)" in out and "(default: 0.0005)" in out and "(default: auto)" in out
+def test_each_process_must_drive_its_own_gpu(monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    with pytest.raises(ValueError, match="LOCAL_RANK=1: each process must drive its own GPU"):
+        d2lite.device._local_device("cuda:0")
+    assert d2lite.device._local_device("cpu") == torch.device("cpu")
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--epochs", "two"], "--epochs: 'two' is not an integer"),
-    (["--batch-size", "0"], "--batch-size: '0' must be at least 1"),
-    (["--lr", "-1"], "--lr: '-1' must be a finite number > 0"),
-    (["--amp", "fp8"], "invalid choice: 'fp8'"),
-    (["--subset", "10,x"], "give N training images or N,M"),
-    (["--resume"], "--resume needs --checkpoint"),
-    (["--checkpoint-every", "soon", "--checkpoint", "x.pt"], "--checkpoint-every"),
-    (["--dropout", "1"], "must be in [0, 1)"),
-])
-def test_bad_arguments_exit_2_with_a_message(args, words, tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(SystemExit) as stop:
-        d2lite.main(["train", *args])
-    assert stop.value.code == 2
-    assert words in capsys.readouterr().err
-    assert not list(tmp_path.iterdir())  # nothing written
+def test_alone_nothing_is_distributed(monkeypatch):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert not d2lite.launched_by_torchrun()
+    world, device = d2lite.init_distributed("cpu")  # outside torchrun: changes nothing
+    assert world == d2lite.Distributed() == d2lite.distributed() and world.is_main
+    assert device == torch.device("cpu")
+    assert d2lite.all_reduce_sums([torch.tensor(2.5), 3]) == [2.5, 3.0]
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert d2lite.launched_by_torchrun()
+    monkeypatch.setenv("WORLD_SIZE", "two")
+    with pytest.raises(ValueError, match="WORLD_SIZE='two' is not an integer"):
+        d2lite.launched_by_torchrun()
 
 
-def test_missing_data_exits_1_with_the_data_message(tmp_path):
-    env = dict(os.environ, PYTHONPATH=str(ROOT), D2LITE_DATA=str(tmp_path))
-    proc = subprocess.run([sys.executable, "-m", "d2lite", "train", "--setting", "quick",
-                           "--data-dir", str(tmp_path)], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 1
-    assert "error:" in proc.stderr and "Traceback" not in proc.stderr
-
-
-# --- DDP --------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------
+# Training in two processes
+# ----------------------------------------------------------------------------------------------
 
 
 def test_two_processes_of_64_train_like_one_of_128(tmp_path, fashion_root):
     """One step per epoch (128 images), so each epoch's loss is one step's loss."""
     common = ["--subset", "128,64", "--epochs", "4", "--lr", "0.01", *FLOAT32]
     t0 = time.perf_counter()
-    cli([*common, "--batch-size", "128", "--checkpoint", str(tmp_path / "one.pt"),
-               "--history", str(tmp_path / "one.json")], fashion_root)
-    two = cli([*common, "--batch-size", "64", "--checkpoint", str(tmp_path / "two.pt"),
-               "--history", str(tmp_path / "two.json")], fashion_root, nproc=2)
+    run_cli(
+        [
+            *common,
+            "--batch-size",
+            "128",
+            "--checkpoint",
+            str(tmp_path / "one.pt"),
+            "--history",
+            str(tmp_path / "one.json"),
+        ],
+        fashion_root,
+    )
+    two = run_cli(
+        [
+            *common,
+            "--batch-size",
+            "64",
+            "--checkpoint",
+            str(tmp_path / "two.pt"),
+            "--history",
+            str(tmp_path / "two.json"),
+        ],
+        fashion_root,
+        nproc=2,
+    )
     seconds = time.perf_counter() - t0
     h1, h2 = history(tmp_path / "one.json"), history(tmp_path / "two.json")
     assert h1["processes"] == 1 and h2["processes"] == 2
@@ -202,10 +210,17 @@ def test_two_processes_of_64_train_like_one_of_128(tmp_path, fashion_root):
     assert h1["test_acc"] == h2["test_acc"]  # 64 test images: the same predictions
     w1, w2 = weights(tmp_path / "one.pt"), weights(tmp_path / "two.pt")
     weight_diff = max((w1[k] - w2[k]).abs().max().item() for k in w1)
-    moved = max((w1[k] - d2lite.init_weights(d2lite.alexnet(dropout=0), seed=0)
-                 .state_dict()[k]).abs().max().item() for k in w1)
-    print(f"\n[ddp equivalence] max |loss diff| {loss_diff:.2e}, max |weight diff| "
-          f"{weight_diff:.2e} (weights moved up to {moved:.2e}); {seconds:.0f} s for both runs")
+    moved = max(
+        (w1[k] - d2lite.init_weights(d2lite.alexnet(dropout=0), seed=0).state_dict()[k])
+        .abs()
+        .max()
+        .item()
+        for k in w1
+    )
+    print(
+        f"\n[ddp equivalence] max |loss diff| {loss_diff:.2e}, max |weight diff| "
+        f"{weight_diff:.2e} (weights moved up to {moved:.2e}); {seconds:.0f} s for both runs"
+    )
     assert loss_diff < 1e-5
     assert weight_diff < 1e-5 < moved
 
@@ -215,8 +230,7 @@ class _Output:
 
     def __init__(self, proc: subprocess.Popen):
         self.lines: list[str] = []
-        self.thread = threading.Thread(target=lambda: self.lines.extend(proc.stdout),
-                                       daemon=True)
+        self.thread = threading.Thread(target=lambda: self.lines.extend(proc.stdout), daemon=True)
         self.thread.start()
 
     def wait_for(self, text: str, timeout: float) -> None:
@@ -232,18 +246,41 @@ class _Output:
 
 
 def _launch(args: list[str], fashion_root: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                             "--nproc_per_node=2", "-m", "d2lite", "train", *args], cwd=ROOT,
-                            env=_env(fashion_root), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "d2lite",
+            "train",
+            *args,
+        ],
+        cwd=ROOT,
+        env=cli_env(fashion_root),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def test_sigterm_then_resume_continues_a_two_process_run_exactly(tmp_path, fashion_root):
     """torchrun passes SIGTERM to its workers: they agree on the step, rank 0 saves the exact
     position, every process exits; resuming gives the uninterrupted run's weights bit for bit."""
-    common = ["--subset", "512,64", "--epochs", "2", "--batch-size", "64", "--progress",
-              "lines", *FLOAT32]
-    cli([*common, "--checkpoint", str(tmp_path / "ref.pt")], fashion_root, nproc=2)
+    common = [
+        "--subset",
+        "512,64",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "64",
+        "--progress",
+        "lines",
+        *FLOAT32,
+    ]
+    run_cli([*common, "--checkpoint", str(tmp_path / "ref.pt")], fashion_root, nproc=2)
 
     run = _launch([*common, "--checkpoint", str(tmp_path / "run.pt")], fashion_root)
     output = _Output(run)
@@ -257,8 +294,9 @@ def test_sigterm_then_resume_continues_a_two_process_run_exactly(tmp_path, fashi
     assert len(state["rank_rng"]) == 2
     assert not (tmp_path / "run.pt.lock").exists()
 
-    resumed = cli([*common, "--checkpoint", str(tmp_path / "run.pt"), "--resume"],
-                  fashion_root, nproc=2)
+    resumed = run_cli(
+        [*common, "--checkpoint", str(tmp_path / "run.pt"), "--resume"], fashion_root, nproc=2
+    )
     assert "resumed from" in resumed.stdout
     ref, res = weights(tmp_path / "ref.pt"), weights(tmp_path / "run.pt")
     assert all(torch.equal(ref[k], res[k]) for k in ref)
@@ -280,8 +318,21 @@ def _worker_pid(parent: int, rank: int) -> int | None:
 
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
 def test_a_dead_rank_ends_the_whole_job_with_a_message_naming_it(tmp_path, fashion_root):
-    run = _launch(["--subset", "1024,64", "--epochs", "1", "--batch-size", "64", "--progress",
-                   "lines", "--amp", "fp32"], fashion_root)
+    run = _launch(
+        [
+            "--subset",
+            "1024,64",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "64",
+            "--progress",
+            "lines",
+            "--amp",
+            "fp32",
+        ],
+        fashion_root,
+    )
     output = _Output(run)
     output.wait_for("step 2/8", timeout=240)
     pid = _worker_pid(run.pid, 1)
@@ -296,53 +347,14 @@ def test_a_dead_rank_ends_the_whole_job_with_a_message_naming_it(tmp_path, fashi
     assert seconds < 90
 
 
-def test_processes_with_unequal_batch_counts_are_refused(monkeypatch):
-    images, labels = torch.zeros(8, 28, 28, dtype=torch.uint8), torch.arange(8)
-    loader = d2lite.DeviceLoader(images, labels, 4, shuffle=True, seed=0, rank=0, world_size=2)
-    monkeypatch.setattr(d2lite, "_gather", lambda n: [n, n + 1])  # what rank 1 would report
-    with pytest.raises(ValueError, match=r"different numbers of training batches \(\[1, 2\]"):
-        d2lite._check_shards(loader, d2lite.Distributed(0, 0, 2, "gloo"))
-
-
-def test_each_process_must_drive_its_own_gpu(monkeypatch):
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    monkeypatch.setenv("LOCAL_RANK", "1")
-    with pytest.raises(ValueError, match="LOCAL_RANK=1: each process must drive its own GPU"):
-        d2lite._local_device("cuda:0")
-    assert d2lite._local_device("cpu") == torch.device("cpu")
-
-
 def test_a_checkpoint_locked_by_another_run_stops_every_rank(tmp_path, fashion_root):
     """Rank 0 finds the lock of a live run; rank 1 learns it and stops too: no training."""
     path = tmp_path / "run.pt"
-    owner = {"pid": os.getpid(), "host": __import__("socket").gethostname(), "started": "now"}
-    (tmp_path / "run.pt.lock").write_text(json.dumps(owner))  # this test process is alive
-    proc = cli(["--subset", "128,64", "--epochs", "1", "--batch-size", "64", "--checkpoint",
-                str(path)], fashion_root, nproc=2, check=False)
+    with held_lock(path, started="now"):  # this test process holds it, as a live run would
+        args = ["--subset", "128,64", "--epochs", "1", "--batch-size", "64", "--checkpoint"]
+        proc = run_cli([*args, str(path)], fashion_root, nproc=2, check=False)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert "Another training run is writing the checkpoint" in out
     assert "Rank 0 could not open the checkpoint" in out
     assert "step 1/" not in out and not path.exists()
-
-
-def test_alone_nothing_is_distributed(monkeypatch):
-    monkeypatch.delenv("WORLD_SIZE", raising=False)
-    assert not d2lite.launched_by_torchrun()
-    world, device = d2lite.init_distributed("cpu")  # outside torchrun: changes nothing
-    assert world == d2lite.Distributed() == d2lite.distributed() and world.is_main
-    assert device == torch.device("cpu")
-    assert d2lite.all_reduce_sums([torch.tensor(2.5), 3]) == [2.5, 3.0]
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    assert d2lite.launched_by_torchrun()
-    monkeypatch.setenv("WORLD_SIZE", "two")
-    with pytest.raises(ValueError, match="WORLD_SIZE='two' is not an integer"):
-        d2lite.launched_by_torchrun()
-
-
-def test_setting_defaults_come_from_cli_settings(monkeypatch, capsys):
-    with pytest.raises(SystemExit):
-        d2lite.main(["train", "--help"])
-    out = " ".join(capsys.readouterr().out.split())
-    q, c = d2lite.CLI_SETTINGS["quick"], d2lite.CLI_SETTINGS["cpu"]
-    assert f"quick {q['batch_size']}, cpu {c['batch_size']}" in out

@@ -1,7 +1,7 @@
-"""d2lite's metrics and plotting: accuracy, Accumulator, Timer, evaluation, figures, Animator.
+"""plot.py: figures, set_axes, Chinese labels, the Animator.
 
-References: hand counts, a fake clock, matplotlib's own objects (axes, titles, colours), and a
-simulated Jupyter display (a fake ``display`` that hands out an updatable handle).
+References: matplotlib's own objects (axes, titles, colours, limits), and a simulated Jupyter
+display (a fake ``display`` that hands out an updatable handle).
 """
 
 from __future__ import annotations
@@ -11,99 +11,10 @@ import warnings
 
 import matplotlib as mpl
 import numpy as np
-import pytest
 import torch
 from matplotlib.colors import to_rgba
-from torch import nn
 
 import d2lite
-
-# ----------------------------------------------------------------------------------------------
-# Metrics
-# ----------------------------------------------------------------------------------------------
-
-
-def test_accuracy_by_hand_count():
-    # fmt: off
-    y_hat = torch.tensor([[0.1, 0.7, 0.2],   # argmax 1, y 1: right
-                          [0.8, 0.1, 0.1],   # argmax 0, y 2: wrong
-                          [0.2, 0.3, 0.5],   # argmax 2, y 2: right
-                          [0.3, 0.4, 0.3],   # argmax 1, y 0: wrong
-                          [0.0, 0.0, 9.0]])  # argmax 2, y 2: right
-    # fmt: on
-    y = torch.tensor([1, 2, 2, 0, 2])
-    assert d2lite.accuracy(y_hat, y) == 3.0 and isinstance(d2lite.accuracy(y_hat, y), float)
-    assert d2lite.accuracy(torch.tensor([1, 0, 2, 1, 2]), y) == 3.0  # class indices work too
-    assert d2lite.accuracy(y_hat, torch.tensor([2, 2, 0, 0, 0])) == 0.0
-
-
-def test_accumulator_numbers_and_tensors():
-    acc = d2lite.Accumulator(3)
-    acc.add(1, 2.5, torch.tensor(3))
-    acc.add(torch.tensor(0.5), 1, 4)
-    acc.add(torch.tensor(2.0, requires_grad=True) * 1, 0, 0)  # detached, no graph kept
-    assert [acc[i] for i in range(3)] == [3.5, 3.5, 7.0]
-    assert all(isinstance(acc[i], float) for i in range(3))
-    assert not (torch.is_tensor(acc.data[0]) and acc.data[0].requires_grad)
-    with pytest.raises(ValueError, match="3 slots"):
-        acc.add(1, 2)
-    acc.reset()
-    assert [acc[i] for i in range(3)] == [0.0, 0.0, 0.0]
-
-
-def test_timer_with_a_fake_clock(monkeypatch):
-    ticks = iter([10.0, 11.5, 20.0, 22.5, 30.0])
-    monkeypatch.setattr(d2lite.time, "perf_counter", lambda: next(ticks))
-    t = d2lite.Timer()  # starts at 10.0
-    assert t.stop() == 1.5
-    t.start()  # 20.0
-    assert t.stop() == 2.5
-    assert t.times == [1.5, 2.5] and t.sum() == 4.0 and t.avg() == 2.0
-    assert t.cumsum() == [1.5, 4.0]
-    assert d2lite.Timer.avg(type("T", (), {"times": []})()) == 0.0  # no division by zero
-
-
-class Recorder(nn.Module):
-    """A fixed linear classifier that records, at each forward, the modes it ran under."""
-
-    def __init__(self):
-        super().__init__()
-        self.fc = nn.Linear(2, 3, bias=False)
-        with torch.no_grad():
-            self.fc.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]]))
-        self.drop = nn.Dropout(0.5)
-        self.seen: list[tuple[bool, bool]] = []
-        self.fc.register_forward_hook(
-            lambda m, i, o: self.seen.append((torch.is_inference_mode_enabled(), self.training))
-        )
-
-    def forward(self, x):
-        return self.drop(self.fc(x))
-
-
-def test_evaluate_accuracy_by_hand():
-    X = torch.tensor(
-        [[2.0, 1.0], [0.0, 3.0], [-1.0, -2.0], [1.0, 1.5], [-3.0, 1.0], [0.5, 0.2], [-0.5, -0.1]]
-    )
-    y = torch.tensor([0, 1, 2, 0, 1, 2, 2])
-    # By hand: scores (x0, x1, -x0-x1) per row: (2,1,-3) (0,3,-3) (-1,-2,3) (1,1.5,-2.5)
-    # (-3,1,2) (.5,.2,-.7) (-.5,-.1,.6); argmax 0,1,2,1,2,0,2 vs y 0,1,2,0,1,2,2 -> 4 of 7.
-    net = Recorder()
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, y), batch_size=3)
-    net.train()
-    assert d2lite.evaluate_accuracy_gpu(net, loader) == pytest.approx(4 / 7)
-    assert net.training  # mode restored
-    assert net.seen == [(True, False)] * 3  # every batch under inference_mode, in eval mode
-    net.eval()
-    assert d2lite.evaluate_accuracy_gpu(net, loader, device="cpu") == pytest.approx(4 / 7)
-    assert not net.training
-    with pytest.raises(ValueError, match="no examples"):
-        d2lite.evaluate_accuracy_gpu(net, [])
-
-
-# ----------------------------------------------------------------------------------------------
-# Figures
-# ----------------------------------------------------------------------------------------------
 
 
 def test_show_images_returns_axes_with_titles_and_colours():
@@ -142,6 +53,20 @@ def test_set_axes():
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b"]
 
 
+def test_set_axes_without_limits_keeps_autoscaling_for_shared_axes():
+    """Chapter 4's dropout figure: three panels sharing their y-axis, each labelled with
+    set_axes and no ylim. The last panel's curve goes highest; every panel must still show it
+    (a set_ylim(None) would have frozen the limits of the first panel's curves)."""
+    import matplotlib.pyplot as plt
+
+    _, axes = plt.subplots(1, 3, sharey=True)
+    for top, ax in zip((1.0, 2.0, 9.0), axes):
+        ax.plot([0, 1], [0, top])
+        d2lite.set_axes(ax, xlabel="epoch", ylabel="accuracy" if top == 1.0 else None)
+    assert all(ax.get_autoscaley_on() and ax.get_ylim()[1] >= 9.0 for ax in axes)
+    assert axes[1].get_ylabel() == "" and axes[0].get_ylabel() == "accuracy"
+
+
 def _glyph_warnings(text: str) -> list[str]:
     import matplotlib.pyplot as plt
 
@@ -163,11 +88,6 @@ def test_use_cjk_font_draws_chinese_without_missing_glyphs():
         assert d2lite.use_cjk_font() == "Noto Sans CJK SC"
         assert mpl.rcParams["font.sans-serif"][0] == "Noto Sans CJK SC"
         assert _glyph_warnings("运动鞋 ✓ 短靴 ✗ T恤") == []
-
-
-# ----------------------------------------------------------------------------------------------
-# Animator
-# ----------------------------------------------------------------------------------------------
 
 
 def test_animator_headless_records_and_prints_one_line_per_epoch(capsys):
@@ -214,7 +134,7 @@ def test_animator_in_simulated_jupyter_updates_one_handle(monkeypatch):
     def no_clear(*args, **kwargs):
         raise AssertionError("clear_output would keep only the last frame in the notebook")
 
-    monkeypatch.setattr(d2lite, "_in_jupyter", lambda: True)
+    monkeypatch.setattr(d2lite.plot, "_in_jupyter", lambda: True)
     monkeypatch.setattr(IPython.display, "display", fake_display)
     monkeypatch.setattr(IPython.display, "clear_output", no_clear)
     anim = d2lite.Animator(xlabel="epoch", legend=["loss", "acc"])
@@ -231,5 +151,5 @@ def test_animator_in_simulated_jupyter_updates_one_handle(monkeypatch):
 
 
 def test_in_jupyter_is_false_in_pytest():
-    assert d2lite._in_jupyter() is False
+    assert d2lite.plot._in_jupyter() is False
     assert d2lite.Animator().live is False

@@ -1,6 +1,6 @@
 """d2lite's "looking inside the network" section: feature maps, Grad-CAM, occlusion, filter grids.
 
-    .venv/bin/python -m pytest tests/test_d2lite_inside.py
+    .venv/bin/python -m pytest tests/test_inside.py
 
 References: trace_shapes' table for the feature maps' shapes; Grad-CAM on a hand-built network
 whose map is known in closed form, and against a plain autograd computation without hooks;
@@ -21,18 +21,24 @@ import d2lite
 
 
 def no_hooks(net: nn.Module) -> bool:
-    return all(not m._forward_hooks and not m._forward_pre_hooks and not m._backward_hooks
-               for m in net.modules())
+    return all(
+        not m._forward_hooks and not m._forward_pre_hooks and not m._backward_hooks
+        for m in net.modules()
+    )
 
 
 def small_cnn(seed: int = 0) -> nn.Sequential:
     """A small conv net (eight 1x8x8 inputs run in milliseconds), with dropout after the convs."""
     torch.manual_seed(seed)
     return nn.Sequential(
-        nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(),  # (B, 4, 8, 8)
-        nn.Conv2d(4, 6, 3, padding=1), nn.ReLU(),  # (B, 6, 8, 8)
+        nn.Conv2d(1, 4, 3, padding=1),
+        nn.ReLU(),  # (B, 4, 8, 8)
+        nn.Conv2d(4, 6, 3, padding=1),
+        nn.ReLU(),  # (B, 6, 8, 8)
         nn.MaxPool2d(2),  # (B, 6, 4, 4)
-        nn.Dropout(0.5), nn.Flatten(), nn.Linear(96, 5),
+        nn.Dropout(0.5),
+        nn.Flatten(),
+        nn.Linear(96, 5),
     )
 
 
@@ -49,7 +55,12 @@ def test_feature_maps_match_trace_shapes_and_name_alexnets_layers():
     assert [tuple(t.shape) for _, t in maps] == [r.output_shape for r in rows]
     names = [n for n, _ in maps]
     assert [names[i] for i, r in enumerate(rows) if r.layer == "Conv2d"] == [
-        "conv1", "conv2", "conv3", "conv4", "conv5"]
+        "conv1",
+        "conv2",
+        "conv3",
+        "conv4",
+        "conv5",
+    ]
     assert names[:3] == ["conv1", "relu1", "pool1"] and names[-1] == "fc3"
     assert len(set(names)) == len(names)
     net.eval()
@@ -111,14 +122,15 @@ def test_grad_cam_on_a_hand_built_network():
 def reference_grad_cam(net: nn.Sequential, X: torch.Tensor, t: torch.Tensor, cut: int):
     """Grad-CAM with plain autograd: split the Sequential after layer `cut`, no hooks."""
     net.eval()
-    A = net[:cut + 1](X).detach().requires_grad_(True)
-    scores = net[cut + 1:](A)
+    A = net[: cut + 1](X).detach().requires_grad_(True)
+    scores = net[cut + 1 :](A)
     maps = []
     for b in range(len(X)):
         (g,) = torch.autograd.grad(scores[b, t[b]], A, retain_graph=True)
         cam = torch.relu((g[b].mean(dim=(1, 2))[:, None, None] * A[b]).sum(0)).detach()
-        cam = torch.nn.functional.interpolate(cam[None, None], size=X.shape[-2:],
-                                              mode="bilinear", align_corners=False)[0, 0]
+        cam = torch.nn.functional.interpolate(
+            cam[None, None], size=X.shape[-2:], mode="bilinear", align_corners=False
+        )[0, 0]
         maps.append(cam / cam.max() if cam.max() > 0 else cam)
     return torch.stack(maps)
 
@@ -131,8 +143,9 @@ def test_grad_cam_agrees_with_autograd_per_image_and_per_target():
     assert got.shape == (4, 8, 8) and got.min() >= 0 and got.max() <= 1
     assert torch.allclose(got, reference_grad_cam(net, X, t, cut=3), atol=1e-5)
     # A layer with a smaller map (the pool, 4x4) is enlarged to the input's 8x8.
-    assert torch.allclose(d2lite.grad_cam(net, X, t, layer="pool1"),
-                          reference_grad_cam(net, X, t, cut=4), atol=1e-5)
+    assert torch.allclose(
+        d2lite.grad_cam(net, X, t, layer="pool1"), reference_grad_cam(net, X, t, cut=4), atol=1e-5
+    )
     # No target: the predicted class of each image.
     with torch.no_grad():
         pred = net.eval()(X).argmax(1)
@@ -222,9 +235,9 @@ def reference_occlusion(net, x, t, patch, stride, baseline):
         for i in starts_i:
             for j in starts_j:
                 y = x.clone()
-                y[:, i:i + patch, j:j + patch] = baseline
-                total[i:i + patch, j:j + patch] += p0 - torch.softmax(net(y[None]), 1)[0, t]
-                count[i:i + patch, j:j + patch] += 1
+                y[:, i : i + patch, j : j + patch] = baseline
+                total[i : i + patch, j : j + patch] += p0 - torch.softmax(net(y[None]), 1)[0, t]
+                count[i : i + patch, j : j + patch] += 1
     return total / count
 
 
@@ -233,8 +246,9 @@ def test_occlusion_agrees_with_brute_force(patch, stride, batch_size):
     net = small_cnn(4).eval()
     X = torch.rand(3, 1, 8, 8)
     t = torch.tensor([1, 0, 4])
-    got = d2lite.occlusion(net, X, target=t, patch=patch, stride=stride, baseline=0.25,
-                           batch_size=batch_size)
+    got = d2lite.occlusion(
+        net, X, target=t, patch=patch, stride=stride, baseline=0.25, batch_size=batch_size
+    )
     for b in range(3):
         ref = reference_occlusion(net, X[b], int(t[b]), patch, stride, 0.25)
         assert torch.allclose(got[b], ref, atol=1e-6)
@@ -266,7 +280,7 @@ def test_filter_grid_places_and_scales_each_filter():
     assert grid.shape == (3 * 4 - 1, 3 * 3 - 1)  # 3 rows of (3 + gap), 3 columns of (2 + gap)
     for k in range(7):
         r, c = divmod(k, 3)
-        block = grid[r * 4:r * 4 + 3, c * 3:c * 3 + 2]
+        block = grid[r * 4 : r * 4 + 3, c * 3 : c * 3 + 2]
         assert torch.allclose(block, w[k, 0] / w[k, 0].abs().max())
         assert block.abs().max() == 1
     assert torch.isnan(grid[3]).all() and torch.isnan(grid[:, 2]).all()  # the gaps

@@ -1,4 +1,4 @@
-"""d2lite's model section: AlexNet's layout, parameter and FLOP counts, LeNet, weight init.
+"""models.py: AlexNet's layout, parameter and FLOP counts, LeNet, weight init, sizes.
 
 References: the seed tutorial's printed shape table for a 1x1x224x224 input, and parameter /
 FLOP counts worked out by hand from the conv and linear formulas.
@@ -10,9 +10,18 @@ import math
 
 import pytest
 import torch
+from conftest import (
+    train_cpu,
+)
 from torch import nn
 
 import d2lite
+
+
+@pytest.fixture(autouse=True)
+def _one_thread(one_thread):
+    """Every test here trains on one thread (fast and reproducible on a shared CPU)."""
+
 
 # The seed's listing, row for row: `for layer in net: X = layer(X); print(...)`.
 SEED_TABLE = [
@@ -182,8 +191,9 @@ def test_draw_layers_boxes_and_drawing():
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, sharey=True)
-    alex = d2lite.draw_layers(d2lite.alexnet(), torch.zeros(1, 1, 224, 224), ax=right,
-                              title="AlexNet", lang="zh")
+    alex = d2lite.draw_layers(
+        d2lite.alexnet(), torch.zeros(1, 1, 224, 224), ax=right, title="AlexNet", lang="zh"
+    )
     boxes = d2lite.draw_layers(d2lite.lenet(), torch.zeros(1, 1, 28, 28), ax=left)
     assert boxes == [
         ("input", "input 1×28×28", ""),
@@ -241,3 +251,22 @@ def test_init_weights_changes_only_weights_within_xavier_bounds():
         assert torch.equal(before[key], after[key])
     again = d2lite.init_weights(d2lite.alexnet(), seed=1)
     assert torch.equal(again[0].weight, net[0][0].weight)  # the seed makes it reproducible
+
+
+# ----------------------------------------------------------------------------------------------
+# Wrong input size (docs/when-things-go-wrong.md)
+# ----------------------------------------------------------------------------------------------
+
+
+def test_alexnet_on_28x28_explains_the_size_it_needs(fashion_root):
+    train_iter, test_iter = d2lite.load_data_fashion_mnist(
+        8, resize=28, data_dir=fashion_root, subset=(16, 8), num_workers=0
+    )
+    net = d2lite.alexnet()
+    with pytest.raises(d2lite.InputSizeError) as err:
+        train_cpu(net, train_iter, test_iter, 1)
+    message = str(err.value)
+    assert "AlexNet got 28x28 images" in message and "224x224" in message
+    assert "resize=224" in message  # the fix, not a matrix-shape error from inside
+    with torch.inference_mode():  # and the sizes it names do pass
+        assert net.eval()(torch.zeros(1, 1, 224, 224)).shape == (1, 10)

@@ -1,0 +1,102 @@
+"""run/cli.py: `python -m d2lite train`, its options, and its exit statuses.
+
+References: argparse's own usage errors (status 2), the library's messages (status 1), and
+CLI_SETTINGS for the defaults --help states. The cases are those of
+docs/when-things-go-wrong.md, "Several processes".
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import (
+    ROOT,
+)
+
+import d2lite
+
+
+def test_help_lists_every_option_with_its_default():
+    out = subprocess.run(
+        [sys.executable, "-m", "d2lite", "train", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for option in (
+        "--setting",
+        "--epochs",
+        "--batch-size",
+        "--lr",
+        "--momentum",
+        "--weight-decay",
+        "--amp",
+        "--channels-last",
+        "--compile",
+        "--data-dir",
+        "--checkpoint",
+        "--resume",
+        "--seed",
+        "--history",
+    ):
+        assert option in out, option
+    assert "quick 1, cpu 2, full 10" in out  # --epochs, by setting
+    assert "(default: 0.9)" in out and "(default: 0.0005)" in out and "(default: auto)" in out
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--epochs", "two"], "--epochs: 'two' is not an integer"),
+        (["--batch-size", "0"], "--batch-size: '0' must be at least 1"),
+        (["--lr", "-1"], "--lr: '-1' must be a finite number > 0"),
+        (["--amp", "fp8"], "--amp: 'fp8' is not auto, bf16, fp16 or fp32"),
+        (["--subset", "10,x"], "give N training images or N,M"),
+        (["--resume"], "--resume needs --checkpoint"),
+        (["--checkpoint-every", "soon", "--checkpoint", "x.pt"], "--checkpoint-every"),
+        (["--dropout", "1"], "must be in [0, 1)"),
+    ],
+)
+def test_bad_arguments_exit_2_with_a_message(args, words, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        d2lite.main(["train", *args])
+    assert stop.value.code == 2
+    assert words in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_missing_data_exits_1_with_the_data_message(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), D2LITE_DATA=str(tmp_path))
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "d2lite",
+            "train",
+            "--setting",
+            "quick",
+            "--data-dir",
+            str(tmp_path),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    assert "error:" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_setting_defaults_come_from_cli_settings(monkeypatch, capsys):
+    with pytest.raises(SystemExit):
+        d2lite.main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    q, c = d2lite.CLI_SETTINGS["quick"], d2lite.CLI_SETTINGS["cpu"]
+    assert f"quick {q['batch_size']}, cpu {c['batch_size']}" in out
+    assert f"default {d2lite.BASE_LR} x the number of processes" in out
