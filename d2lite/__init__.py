@@ -35,7 +35,7 @@ models.py        the networks (chapter 2): InputSizeError, AlexNet, alexnet, len
 metrics.py       counting: Accumulator, Timer, accuracy, History
 plot.py          pictures: use_cjk_font, set_axes, show_images, Animator
 engine.py        the lesson's loop (chapter 4): amp_dtype, autocast, grad_scaler, train_step,
-                 EpochStats, train_epoch, evaluate_accuracy_gpu
+                 EpochStats, train_epoch, evaluate_accuracy_gpu, evaluate
 prediction.py    predictions (chapter 5): Predictions, predict, show_predictions, predict_all,
                  confusion_matrix
 inside.py        looking inside the network (chapter 5): feature_maps, grad_cam, occlusion,
@@ -75,6 +75,7 @@ from d2lite.engine import (
     amp_dtype,
     autocast,
     evaluate_accuracy_gpu,
+    evaluate,
     grad_scaler,
     train_epoch,
     train_step,
@@ -155,6 +156,7 @@ __all__ = [
     # engine.py: the lesson's loop
     "amp_dtype", "autocast", "grad_scaler", "train_step", "EpochStats", "train_epoch",
     "evaluate_accuracy_gpu",
+    "evaluate",
     # prediction.py and inside.py
     "Predictions", "predict", "show_predictions", "predict_all", "confusion_matrix",
     "feature_maps", "grad_cam", "occlusion", "filter_grid", "show_heatmaps",

@@ -167,17 +167,20 @@ def _evaluate(
     data_iter: Iterable,
     device: torch.device,
     amp_ctx: contextlib.AbstractContextManager | None = None,
-) -> float:
-    """Accuracy of ``net`` on ``data_iter`` in eval mode; under torchrun over every process."""
-    metric = Accumulator(2)  # correct predictions, predictions
+) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of ``net`` on ``data_iter`` in eval mode; under torchrun
+    over every process."""
+    metric = Accumulator(3)  # summed loss, correct predictions, predictions
     with _eval_mode(net), torch.inference_mode(), amp_ctx or contextlib.nullcontext():
         for X, y in data_iter:
             X, y = X.to(device), y.to(device)
-            metric.add(_correct(net(X), y), y.numel())
-    correct, n = all_reduce_sums(metric.data)  # over all processes under torchrun
+            y_hat = net(X)
+            loss = nn.functional.cross_entropy(y_hat.float(), y, reduction="sum")
+            metric.add(loss, _correct(y_hat, y), y.numel())
+    loss, correct, n = all_reduce_sums(metric.data)  # over all processes under torchrun
     if n == 0:
         raise ValueError("data_iter yielded no examples: cannot compute an accuracy.")
-    return correct / n
+    return loss / n, correct / n
 
 
 def evaluate_accuracy_gpu(
@@ -194,6 +197,17 @@ def evaluate_accuracy_gpu(
     each process evaluates its shard and the counts are summed over all processes, so every
     process returns the accuracy on the whole test set.
     """
+    return evaluate(net, data_iter, device, amp)[1]
+
+
+def evaluate(
+    net: nn.Module,
+    data_iter: Iterable,
+    device: str | torch.device | None = None,
+    amp: bool | str = False,
+) -> tuple[float, float]:
+    """``(loss, accuracy)`` of ``net`` on ``data_iter``: the mean cross-entropy and the share
+    of correct predictions, as :func:`evaluate_accuracy_gpu` computes the accuracy."""
     device = next(net.parameters()).device if device is None else torch.device(device)
     return _evaluate(net, data_iter, device, autocast(device, amp_dtype(device, amp)))
 

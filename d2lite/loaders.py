@@ -186,6 +186,16 @@ def _subset(images, labels, n: int | None, seed: int):
     return images[idx], labels[idx]
 
 
+def _sharding(shard: bool | None, seed: int | None) -> dict:
+    """``_loader``'s seed, rank and world_size: this process's shard under torchrun (unless
+    ``shard`` is False), with a shuffle seed every process shares."""
+    world = distributed()
+    rank, world_size = (world.rank, world.world_size) if shard or shard is None else (0, 1)
+    if world_size > 1 and seed is None:
+        seed = 0  # every process must draw the same permutation
+    return dict(seed=seed, rank=rank, world_size=world_size)
+
+
 def _loader(
     images,
     labels,
@@ -270,11 +280,7 @@ def load_data_fashion_mnist(
     _check_sizes(batch_size, resize)
     arrays = load_fashion_mnist_arrays(data_dir, download=download)
     n_train, n_test = subset if isinstance(subset, tuple) else (subset, None)
-    world = distributed()
-    rank, world_size = (world.rank, world.world_size) if shard or shard is None else (0, 1)
-    if world_size > 1 and seed is None:
-        seed = 0  # every process must draw the same permutation
-    kw = dict(seed=seed, rank=rank, world_size=world_size)
+    kw = _sharding(shard, seed)
     return (
         _loader(
             *_subset(arrays.train_images, arrays.train_labels, n_train, seed=0),
@@ -311,6 +317,8 @@ def load_data_fashion_mnist_split(
     channels_last: bool = False,
     num_workers: int | None = None,
     download: bool = True,
+    shard: bool | None = None,
+    shuffle_seed: int | None = None,
 ) -> tuple[Iterable, Iterable, Iterable]:
     """Return ``(train_iter, val_iter, test_iter)``: ``validation`` of the 60,000 training
     images held out, so that choices (learning rate, epochs, dropout) never look at the test set.
@@ -321,8 +329,9 @@ def load_data_fashion_mnist_split(
       given it reports "val acc".
     - ``subset``: n training examples taken from the rest, or ``(n_train, n_test)``; the test
       images are the ones :func:`load_data_fashion_mnist` gives for the same ``n_test``.
-    - ``resize``, ``device``, ``channels_last``, ``num_workers``, ``download``: as in
-      :func:`load_data_fashion_mnist`; a device gives :class:`DeviceLoader` objects.
+    - ``resize``, ``device``, ``channels_last``, ``num_workers``, ``download``, ``shard``: as
+      in :func:`load_data_fashion_mnist`; a device gives :class:`DeviceLoader` objects.
+    - ``shuffle_seed``: that function's ``seed``, the training data's shuffle order.
     """
     _check_sizes(batch_size, resize)
     arrays = load_fashion_mnist_arrays(data_dir, download=download)
@@ -344,7 +353,8 @@ def load_data_fashion_mnist_split(
         "val": (arrays.train_images[held], arrays.train_labels[held]),
         "test": _subset(arrays.test_images, arrays.test_labels, n_test, seed=1),
     }
+    kw = _sharding(shard, shuffle_seed)
     return tuple(
-        _loader(*part, split, batch_size, resize, device, channels_last, num_workers)
+        _loader(*part, split, batch_size, resize, device, channels_last, num_workers, **kw)
         for split, part in parts.items()
     )

@@ -7,11 +7,14 @@ docs/when-things-go-wrong.md, "Several processes".
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 
 import pytest
+import torch
+import torch.nn.functional as F
 from conftest import (
     ROOT,
 )
@@ -100,3 +103,40 @@ def test_setting_defaults_come_from_cli_settings(monkeypatch, capsys):
     q, c = d2lite.CLI_SETTINGS["quick"], d2lite.CLI_SETTINGS["cpu"]
     assert f"quick {q['batch_size']}, cpu {c['batch_size']}" in out
     assert f"default {d2lite.BASE_LR} x the number of processes" in out
+
+
+def test_validation_each_epoch_then_the_test_set_once(tmp_path, fashion_root, capsys):
+    """With --validation, train prints val acc per epoch and test acc once; the JSON's "test"
+    matches a forward pass over the same test images done here, in float32."""
+    ckpt, record = tmp_path / "run.pt", tmp_path / "run.json"
+    args = ["train", "--data-dir", str(fashion_root), "--subset", "64,48", "--validation", "32"]
+    args += ["--epochs", "2", "--batch-size", "32", "--amp", "fp32", "--progress", "off"]
+    assert d2lite.main([*args, "--checkpoint", str(ckpt), "--history", str(record)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("val acc") == 2 + 1 and "test acc" in out  # 2 epochs + the summary line
+    assert out.count("evaluated once") == 1
+    saved = json.loads(record.read_text())
+    assert saved["eval_set"] == "val" and len(saved["test_acc"]) == 2
+    assert saved["test"]["images"] == 48
+    net = d2lite.alexnet()
+    net.load_state_dict(torch.load(ckpt, weights_only=True)["model"])
+    net.eval()
+    _, _, test_iter = d2lite.load_data_fashion_mnist_split(
+        48, resize=224, validation=32, data_dir=fashion_root, subset=(64, 48)
+    )
+    X, y = next(iter(test_iter))
+    with torch.no_grad():
+        logits = net(X)
+    assert saved["test"]["acc"] == pytest.approx((logits.argmax(1) == y).float().mean().item())
+    assert saved["test"]["loss"] == pytest.approx(F.cross_entropy(logits, y).item(), rel=1e-4)
+
+
+def test_validation_0_is_the_tutorials_test_set_every_epoch(tmp_path, fashion_root, capsys):
+    record = tmp_path / "run.json"
+    args = ["train", "--data-dir", str(fashion_root), "--subset", "64,48", "--validation", "0"]
+    args += ["--epochs", "1", "--batch-size", "32", "--progress", "off", "--history", str(record)]
+    assert d2lite.main(args) == 0
+    out = capsys.readouterr().out
+    assert "test acc" in out and "val acc" not in out and "evaluated once" not in out
+    saved = json.loads(record.read_text())
+    assert saved["eval_set"] == "test" and "test" not in saved

@@ -173,7 +173,8 @@ def test_alone_nothing_is_distributed(monkeypatch):
 
 def test_two_processes_of_64_train_like_one_of_128(tmp_path, fashion_root):
     """One step per epoch (128 images), so each epoch's loss is one step's loss."""
-    common = ["--subset", "128,64", "--epochs", "4", "--lr", "0.01", *FLOAT32]
+    common = ["--subset", "128,64", "--validation", "64", "--epochs", "4", "--lr", "0.01"]
+    common += FLOAT32
     t0 = time.perf_counter()
     run_cli(
         [
@@ -207,7 +208,11 @@ def test_two_processes_of_64_train_like_one_of_128(tmp_path, fashion_root):
     assert two.stdout.count("training on") == 1  # rank 0 alone prints
     loss_diff = max(abs(a - b) for a, b in zip(h1["train_loss"], h2["train_loss"]))
     assert len(h1["train_loss"]) == 4 and h1["train_loss"][-1] < h1["train_loss"][0]
-    assert h1["test_acc"] == h2["test_acc"]  # 64 test images: the same predictions
+    assert h1["eval_set"] == "val" and "val acc" in two.stdout
+    assert h1["test_acc"] == h2["test_acc"]  # 64 validation images: the same predictions
+    assert two.stdout.count("evaluated once") == 1  # the test set, after the last epoch
+    assert h1["test"]["acc"] == h2["test"]["acc"] and h1["test"]["images"] == 64
+    assert h1["test"]["loss"] == pytest.approx(h2["test"]["loss"], rel=1e-5)  # summed by shard
     w1, w2 = weights(tmp_path / "one.pt"), weights(tmp_path / "two.pt")
     weight_diff = max((w1[k] - w2[k]).abs().max().item() for k in w1)
     moved = max(
@@ -272,6 +277,8 @@ def test_sigterm_then_resume_continues_a_two_process_run_exactly(tmp_path, fashi
     common = [
         "--subset",
         "512,64",
+        "--validation",
+        "64",
         "--epochs",
         "2",
         "--batch-size",
@@ -322,6 +329,8 @@ def test_a_dead_rank_ends_the_whole_job_with_a_message_naming_it(tmp_path, fashi
         [
             "--subset",
             "1024,64",
+            "--validation",
+            "64",
             "--epochs",
             "1",
             "--batch-size",

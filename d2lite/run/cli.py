@@ -22,9 +22,10 @@ import torch
 from torch import nn
 
 from d2lite.ddp import Distributed, _gather, distributed, init_distributed
+from d2lite.engine import evaluate
 from d2lite.device import SETTINGS, set_seed, setting
 from d2lite.fashion_mnist import DataError
-from d2lite.loaders import load_data_fashion_mnist
+from d2lite.loaders import load_data_fashion_mnist, load_data_fashion_mnist_split
 from d2lite.metrics import History
 from d2lite.models import InputSizeError, alexnet, init_weights
 from d2lite.run.budget import plan_budget
@@ -35,9 +36,9 @@ from d2lite.run.trainer import TrainingDivergedError, train
 
 # The chapter 4 settings, for a terminal or a cluster job. batch_size is per process.
 CLI_SETTINGS = {
-    "quick": dict(subset=(384, 192), budget_minutes=None, batch_size=32, epochs=1),
-    "cpu": dict(subset=None, budget_minutes=15, batch_size=128, epochs=2),
-    "full": dict(subset=None, budget_minutes=None, batch_size=128, epochs=10),
+    "quick": dict(subset=(384, 192), validation=96, budget_minutes=None, batch_size=32, epochs=1),
+    "cpu": dict(subset=None, validation=5000, budget_minutes=15, batch_size=128, epochs=2),
+    "full": dict(subset=None, validation=5000, budget_minutes=None, batch_size=128, epochs=10),
 }
 BASE_LR = 0.01  # chapter 4's rate for one process's batch; N processes: N x BASE_LR
 
@@ -193,6 +194,15 @@ def _cli_parser():
         help=f"train on N images (and test on M): a fixed random choice; {_by_setting('subset')}",
     )
     p.add_argument(
+        "--validation",
+        type=count,
+        default=None,
+        metavar="N",
+        help="training images held out (chapter 4's split) and evaluated after every epoch; "
+        "the test set is then evaluated once, after the last epoch. 0: no validation set, the "
+        f"test set after every epoch (the tutorial's way); {_by_setting('validation')}",
+    )
+    p.add_argument(
         "--budget-minutes",
         type=positive_float,
         default=None,
@@ -234,7 +244,7 @@ def _cli_options(args, parser) -> dict:
     """The run's options: the setting's values, overridden by the ones given."""
     name = args.setting or setting()
     options = dict(CLI_SETTINGS[name], setting=name)
-    for key in ("subset", "budget_minutes", "batch_size", "epochs"):
+    for key in ("subset", "validation", "budget_minutes", "batch_size", "epochs"):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
     if args.subset is not None and args.budget_minutes is None:
@@ -257,22 +267,31 @@ def _cli_options(args, parser) -> dict:
 
 
 def _cli_data(args, options: dict, device: torch.device, subset):
-    return load_data_fashion_mnist(
-        options["batch_size"],
+    """``(train, evaluated every epoch, test once at the end or None)``: with a validation
+    split, chapter 4's (held out with seed 0, whatever --seed is); without, the tutorial's."""
+    common = dict(
         resize=224,
         data_dir=args.data_dir,
         subset=subset,
         device=device,
         channels_last=args.channels_last,
-        seed=args.seed,
     )
+    if options["validation"]:
+        return load_data_fashion_mnist_split(
+            options["batch_size"],
+            validation=options["validation"],
+            seed=0,
+            shuffle_seed=args.seed,
+            **common,
+        )
+    return (*load_data_fashion_mnist(options["batch_size"], seed=args.seed, **common), None)
 
 
 def _cli_budget(args, options: dict, net: nn.Module, loaders, device, world: Distributed):
     """Size the training set to the budget; under torchrun the slowest process decides."""
     plan = plan_budget(
         net,
-        *loaders,
+        *loaders[:2],
         options["budget_minutes"],
         max(options["epochs"], 1),
         device=device,
@@ -289,11 +308,25 @@ def _cli_budget(args, options: dict, net: nn.Module, loaders, device, world: Dis
     return _cli_data(args, options, device, (n_train, test_n))
 
 
-def _write_history(path: str | None, history: History | None) -> None:
+def _write_history(path: str | None, history: History | None, test: dict | None = None) -> None:
+    """The History as JSON, with the final test evaluation under "test" when there was one."""
     if path and history is not None and distributed().is_main:
+        record = history.to_dict() | ({"test": test} if test else {})
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(history.to_dict(), indent=1) + "\n")
+        Path(path).write_text(json.dumps(record, indent=1) + "\n")
         print(f"history written to {path}")
+
+
+def _final_test(net: nn.Module, test_iter, device, args, history: History) -> dict | None:
+    """The one look at the test set, after the last epoch (not after an interrupted run)."""
+    if test_iter is None or history.interrupted:
+        return None
+    loss, acc = evaluate(net, test_iter, device, amp=args.amp)
+    n = len(test_iter.dataset.images)
+    if distributed().is_main:
+        print(f"test acc {acc:.4f}, test loss {loss:.4f} ({n:,} test images, evaluated once, "
+              "after the last epoch)", flush=True)
+    return {"acc": acc, "loss": loss, "images": n}
 
 
 def _cli_train(args, parser) -> int:
@@ -325,7 +358,7 @@ def _cli_train(args, parser) -> int:
     try:
         history = train(
             net,
-            *loaders,
+            *loaders[:2],
             options["epochs"],
             lr,
             device,
@@ -334,7 +367,7 @@ def _cli_train(args, parser) -> int:
             amp=args.amp,
             channels_last=args.channels_last,
             compile=args.compile,
-            animator=False,
+            animator=True,  # in a terminal: one line per epoch (loss, train acc, val acc)
             checkpoint=args.checkpoint,
             resume=args.resume,
             checkpoint_every=args.checkpoint_every,
@@ -348,7 +381,7 @@ def _cli_train(args, parser) -> int:
                 flush=True,
             )
         raise
-    _write_history(args.history, history)
+    _write_history(args.history, history, _final_test(net, loaders[2], device, args, history))
     return 0
 
 

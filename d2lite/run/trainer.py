@@ -301,7 +301,7 @@ class _Steps:
         before = _rng_state() if self.ckpt.path is not None else None
         batches = _until_stopped(test_iter, self.stops) if self.processes == 1 else test_iter
         try:
-            acc = _evaluate(net, batches, self.device, amp_ctx)
+            acc = _evaluate(net, batches, self.device, amp_ctx)[1]
         except _Stopped:
             if before is not None:
                 # Back to the RNG states of the epoch's end: creating the test iterator drew
@@ -431,7 +431,7 @@ def _evaluate_only(
 ) -> History:
     """``num_epochs=0``: the accuracy of the model as it is, as epoch 0."""
     with _oom_advice(test_iter):
-        acc = _evaluate(net, test_iter, device, amp_ctx)
+        acc = _evaluate(net, test_iter, device, amp_ctx)[1]
     history.append(0, math.nan, math.nan, acc, math.nan, 0.0)
     if verbose:
         print(f"{history.eval_set} acc {acc:.3f} (num_epochs=0: evaluation only)")
