@@ -1,0 +1,54 @@
+"""tools/record_full_run.py: reading the full run's console log into dates, run time and
+interruptions. The reference is a log written here, whose answer is worked out by hand."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import record_full_run as rec  # noqa: E402
+
+LOG = """\
+=== started 2026-12-05T12:00:00Z on AMD EPYC at commit abc1234; load: 0.10 0.20 0.30
+=== command: python -m d2lite train --setting full
+full setting: 10 epoch(s), 430 steps per epoch
+[epoch 1/10] step 86/430, 62.5 examples/s
+[epoch 2/10] step 172/430, 62.2 examples/s
+=== exit 143 at 2026-12-05T13:00:00Z
+=== started 2026-12-05T14:00:00Z on AMD EPYC at commit abc1234; load: 0.05 0.10 0.20
+=== command: python -m d2lite train --setting full --resume
+resumed from /c/full.pt in epoch 2 after step 172
+[epoch 2/10] step 258/430, 61.0 examples/s
+[epoch 3/10] step 86/430, 61.0 examples/s
+=== started 2026-12-05T16:00:00Z on Intel Xeon at commit def5678; load: 0.00 0.00 0.00
+=== command: python -m d2lite train --setting full --resume
+resumed from /c/full.pt after epoch 2
+[epoch 10/10] step 430/430, 61.0 examples/s
+=== exit 0 at 2026-12-05T18:30:00Z
+"""
+
+
+def test_segments_carry_their_start_end_and_steps():
+    segs = rec.parse_log(LOG)
+    assert [s["status"] for s in segs] == [143, None, 0]
+    assert [s["cpu"] for s in segs] == ["AMD EPYC", "AMD EPYC", "Intel Xeon"]
+    assert segs[0]["command"] == "python -m d2lite train --setting full"
+    # global steps: (epochs done) x 430 + step
+    assert [s["resumed_at"] for s in segs] == [0, 430 + 172, 2 * 430]
+    assert [s["last_seen"] for s in segs] == [430 + 172, 2 * 430 + 86, 9 * 430 + 430]
+
+
+def test_interruptions_say_how_and_what_they_lost():
+    stops = rec.interruptions(rec.parse_log(LOG))
+    assert [s["how"] for s in stops] == ["SIGTERM (exit 143)", "killed (no exit line)"]
+    assert [s["steps_lost_at_least"] for s in stops] == [0, 86]  # 946 seen, resumed at 860
+    assert stops[1]["resumed"] == "2026-12-05T16:00:00Z"
+
+
+def test_run_times_count_only_segments_with_an_end():
+    times = rec.run_times(rec.parse_log(LOG))
+    assert times["wall_seconds"] == 6.5 * 3600
+    assert times["ran_seconds"] == 1 * 3600 + 2.5 * 3600  # the killed segment's end is unknown
+    assert times["segments_without_end"] == 1
