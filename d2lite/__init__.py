@@ -35,11 +35,16 @@ models.py        the networks (chapter 2): InputSizeError, AlexNet, alexnet, len
 metrics.py       counting: Accumulator, Timer, accuracy, History
 plot.py          pictures: use_cjk_font, set_axes, show_images, Animator
 engine.py        the lesson's loop (chapter 4): amp_dtype, autocast, grad_scaler, train_step,
-                 EpochStats, train_epoch, evaluate_accuracy_gpu, evaluate
+                 EpochStats, train_epoch, evaluate_accuracy_gpu,
+                 evaluate
 prediction.py    predictions (chapter 5): Predictions, predict, show_predictions, predict_all,
                  confusion_matrix
 inside.py        looking inside the network (chapter 5): feature_maps, grad_cam, occlusion,
                  filter_grid, show_heatmaps
+export.py        the network outside PyTorch: export_onnx (float32 or int8),
+                 onnx_probabilities (needs the optional onnx packages: d2lite[onnx])
+your_image.py    any image as the data set holds one, and its prediction: ImageError,
+                 prepare_image, predict_image
 run/progress.py  the progress line: Progress
 run/checkpoints.py  files that survive a crash: CHECKPOINT_FORMAT, CheckpointError,
                  CheckpointWriteError, CheckpointLockError, save_checkpoint, load_checkpoint
@@ -47,7 +52,8 @@ run/resume.py    going on exactly where a run stopped: its checkpoint, mid-epoch
 run/signals.py   ending early and cleanly, on Ctrl-C or SIGTERM: SIGTERM_EXIT_STATUS
 run/trainer.py   the lesson's loop run for real: train, TrainingDivergedError
 run/budget.py    a run sized to a time budget: BudgetPlan, measure_speed, plan_budget
-run/cli.py       python -m d2lite train: CLI_SETTINGS, BASE_LR, main (and argparse types)
+run/predict_export.py  python -m d2lite predict | export
+run/cli.py       python -m d2lite train (and the other commands): CLI_SETTINGS, BASE_LR, main
 
 Settings (environment variables, read when a function is called, never at import):
     D2LITE_DATA   folder that holds Fashion-MNIST (searched before the project's `data/`).
@@ -74,12 +80,13 @@ from d2lite.engine import (
     EpochStats,
     amp_dtype,
     autocast,
-    evaluate_accuracy_gpu,
     evaluate,
+    evaluate_accuracy_gpu,
     grad_scaler,
     train_epoch,
     train_step,
 )
+from d2lite.export import export_onnx, onnx_probabilities
 from d2lite.fashion_mnist import (
     DEBIAN_DATA_DIR,
     FASHION_MNIST_FILES,
@@ -132,6 +139,7 @@ from d2lite.run.cli import BASE_LR, CLI_SETTINGS, main
 from d2lite.run.progress import Progress
 from d2lite.run.signals import SIGTERM_EXIT_STATUS
 from d2lite.run.trainer import TrainingDivergedError, train
+from d2lite.your_image import ImageError, predict_image, prepare_image
 
 __all__ = [
     # device.py: settings, device & seed
@@ -155,11 +163,12 @@ __all__ = [
     "use_cjk_font", "set_axes", "show_images", "Animator",
     # engine.py: the lesson's loop
     "amp_dtype", "autocast", "grad_scaler", "train_step", "EpochStats", "train_epoch",
-    "evaluate_accuracy_gpu",
-    "evaluate",
+    "evaluate_accuracy_gpu", "evaluate",
     # prediction.py and inside.py
     "Predictions", "predict", "show_predictions", "predict_all", "confusion_matrix",
     "feature_maps", "grad_cam", "occlusion", "filter_grid", "show_heatmaps",
+    # export.py and your_image.py: the trained model outside PyTorch, on any image
+    "export_onnx", "onnx_probabilities", "ImageError", "prepare_image", "predict_image",
     # run/: progress, checkpoints, signals, train, budget, command line
     "Progress",
     "CHECKPOINT_FORMAT", "CheckpointError", "CheckpointWriteError", "CheckpointLockError",

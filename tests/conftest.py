@@ -86,6 +86,25 @@ def fashion_arrays(fashion_root):
     return d2lite.load_fashion_mnist_arrays(fashion_root, download=False)
 
 
+@pytest.fixture(scope="session")
+def trained_lenet(fashion_arrays):
+    """A LeNet (ReLU) after one pass over 6,000 images at 28x28: about half of the test images
+    right, and confident enough that its top classes are not near-ties. One thread: seconds."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    net = d2lite.lenet(activation="relu")
+    X = fashion_arrays.train_images[:6000].float().div(255)[:, None]
+    y = fashion_arrays.train_labels[:6000].long()
+    opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    for i in range(0, 6000, 64):
+        opt.zero_grad()
+        nn.functional.cross_entropy(net(X[i : i + 64]), y[i : i + 64]).backward()
+        opt.step()
+    torch.set_num_threads(threads)
+    return net.eval()
+
+
 # ----------------------------------------------------------------------------------------------
 # Synthetic IDX files
 # ----------------------------------------------------------------------------------------------

@@ -1,8 +1,7 @@
 """The record of the book's full recipe, trained once: book/runs/full-recipe.json and the conv1
 filters beside it (book/runs/full-recipe-conv1.npy), which chapters 4 and 5 show.
 
-    python tools/record_full_run.py --checkpoint ~/.cache/d2lite/full-recipe.pt \
-        --history ~/.cache/d2lite/full-recipe.json --log ~/.cache/d2lite/full-recipe.log
+    python tools/record_full_run.py     # the run's files in ~/.cache/d2lite: see --help
 
 It reads what the run left behind: the checkpoint (the trained weights), the ``--history`` JSON of
 ``python -m d2lite train`` (per-epoch loss, accuracy, validation accuracy, seconds, and the final
@@ -11,7 +10,8 @@ start:
 
     === started 2026-12-05T12:20:07Z on AMD EPYC at commit ec510f4; load: 1.22 1.31 1.30
     === command: .venv/bin/python -m d2lite train --setting full ...
-    ... the run's own lines ("resumed from ... in epoch 3 after step 120", "[epoch 3/10] step 172/430")
+    resumed from ... in epoch 3 after step 120      (the run's own lines)
+    [epoch 3/10] step 172/430, 62.2 examples/s ...
     === exit 143 at 2026-12-05T15:00:00Z
 
 From the log come the command, the dates, the wall time (first start to last exit), the time
@@ -47,7 +47,10 @@ RECORD = ROOT / "book" / "runs" / "full-recipe.json"
 FILTERS = ROOT / "book" / "runs" / "full-recipe-conv1.npy"
 CITED = {  # what the book compares this run with; figures from elsewhere, marked as citations
     "tutorial": {"test_acc": 0.923, "source": "the seed tutorial: 100 epochs at batch 1 on a GPU"},
-    "d2l": {"test_acc": 0.88, "source": "Dive into Deep Learning, section 8.1 (AlexNet), 10 epochs"},
+    "d2l": {
+        "test_acc": 0.88,
+        "source": "Dive into Deep Learning, section 8.1 (AlexNet), 10 epochs",
+    },
 }
 
 _START = re.compile(r"^=== started (\S+) on (.+) at commit (\S+); load: (.*)$")
@@ -68,8 +71,19 @@ def parse_log(text: str) -> list[dict]:
     per_epoch = 0
     for line in text.splitlines():
         if m := _START.match(line):
-            segments.append(dict(started=m[1], ended=None, status=None, cpu=m[2], commit=m[3],
-                                 load=m[4], command=None, resumed=(0, 0), seen=None))
+            segments.append(
+                dict(
+                    started=m[1],
+                    ended=None,
+                    status=None,
+                    cpu=m[2],
+                    commit=m[3],
+                    load=m[4],
+                    command=None,
+                    resumed=(0, 0),
+                    seen=None,
+                )
+            )
         elif not segments:
             continue
         elif line.startswith("=== command: "):
@@ -95,8 +109,10 @@ def interruptions(segments: list[dict]) -> list[dict]:
         out.append(
             dict(
                 at=seg["ended"],
-                how="SIGTERM (exit 143)" if seg["status"] == 143
-                else "killed (no exit line)" if seg["status"] is None
+                how="SIGTERM (exit 143)"
+                if seg["status"] == 143
+                else "killed (no exit line)"
+                if seg["status"] is None
                 else f"exit {seg['status']}",
                 resumed=nxt["started"],
                 resumed_at_step=nxt["resumed_at"],
@@ -113,7 +129,9 @@ def run_times(segments: list[dict]) -> dict:
     return dict(
         started=segments[0]["started"],
         finished=segments[-1]["ended"],
-        wall_seconds=round((_time(segments[-1]["ended"]) - _time(segments[0]["started"])).total_seconds()),
+        wall_seconds=round(
+            (_time(segments[-1]["ended"]) - _time(segments[0]["started"])).total_seconds()
+        ),
         ran_seconds=round(ran),
         segments_without_end=sum(1 for s in segments if not s["ended"]),
     )
@@ -124,7 +142,9 @@ def _cpu_flags() -> list[str]:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
         return []
-    flags = next((ln.split(":", 1)[1].split() for ln in text.splitlines() if ln.startswith("flags")), [])
+    flags = next(
+        (ln.split(":", 1)[1].split() for ln in text.splitlines() if ln.startswith("flags")), []
+    )
     return sorted(f for f in flags if f in ("avx512f", "avx512_bf16", "amx_bf16", "amx_tile"))
 
 
@@ -151,45 +171,67 @@ def test_set_figures(net: torch.nn.Module, data_dir, amp: bool) -> dict:
 def record(args) -> dict:
     for path in (args.checkpoint, args.history, args.log):
         if not Path(path).is_file():
-            sys.exit(f"record_full_run: {path} does not exist: give the run's files "
-                     "(see --help).")
+            sys.exit(f"record_full_run: {path} does not exist: give the run's files (see --help).")
     segments = parse_log(Path(args.log).read_text())
     if not segments or segments[-1]["status"] != 0:
-        sys.exit(f"record_full_run: {args.log} does not end with '=== exit 0': the run has not "
-                 "finished. Resume it (the same command with --resume), then record it.")
+        sys.exit(
+            f"record_full_run: {args.log} does not end with '=== exit 0': the run has not "
+            "finished. Resume it (the same command with --resume), then record it."
+        )
     history = json.loads(Path(args.history).read_text())
     if "test" not in history:
-        sys.exit(f"record_full_run: {args.history} has no final test evaluation: was the run "
-                 "made with a validation split (--validation N)?")
-    state = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
+        sys.exit(
+            f"record_full_run: {args.history} has no final test evaluation: was the run "
+            "made with a validation split (--validation N)?"
+        )
     net = d2lite.alexnet()
-    net.load_state_dict(state["model"])
-    print(f"checkpoint {args.checkpoint}: epoch {state['epoch']}; log {args.log}: "
-          f"{len(segments)} segment(s)", flush=True)
+    state = d2lite.load_checkpoint(args.checkpoint, net)
+    print(
+        f"checkpoint {args.checkpoint}: epoch {state['epoch']}; log {args.log}: "
+        f"{len(segments)} segment(s)",
+        flush=True,
+    )
 
     test = test_set_figures(net, args.data_dir, amp=history["amp_dtype"] != "float32")
     if abs(test["acc"] - history["test"]["acc"]) > 1e-3:
-        sys.exit(f"record_full_run: the checkpoint's test accuracy {test['acc']} is not the run's "
-                 f"own {history['test']['acc']:.4f}: is it the same run's checkpoint?")
+        sys.exit(
+            f"record_full_run: the checkpoint's test accuracy {test['acc']} is not the run's "
+            f"own {history['test']['acc']:.4f}: is it the same run's checkpoint?"
+        )
     dtype = getattr(torch, history["amp_dtype"])
     steps_images = sum(ex * s for ex, s in zip(history["examples_per_sec"], history["seconds"]))
     sustained = steps_images / sum(history["seconds"])
     per_example = d2lite_flops_per_example()
     matmul = matmul_rate(torch.device("cpu"), dtype, args.matmul_n)
     epochs = [
-        dict(epoch=e, train_loss=round(l, 4), train_acc=round(a, 4), val_acc=round(v, 4),
-             seconds=round(s, 1), examples_per_sec=round(x, 1))
-        for e, l, a, v, s, x in zip(history["epoch"], history["train_loss"], history["train_acc"],
-                                     history["test_acc"], history["seconds"],
-                                     history["examples_per_sec"])
+        dict(
+            epoch=e,
+            train_loss=round(loss, 4),
+            train_acc=round(a, 4),
+            val_acc=round(v, 4),
+            seconds=round(s, 1),
+            examples_per_sec=round(x, 1),
+        )
+        for e, loss, a, v, s, x in zip(
+            history["epoch"],
+            history["train_loss"],
+            history["train_acc"],
+            history["test_acc"],
+            history["seconds"],
+            history["examples_per_sec"],
+        )
         if e > 0
     ]
     np.save(args.filters, net[0].weight.detach().float().numpy().astype(np.float32))
     first = segments[0]
     return dict(
         command=first["command"],
-        hardware=dict(cpu=first["cpu"], flags=_cpu_flags(), cores=torch.get_num_threads(),
-                      device=history["device"]),
+        hardware=dict(
+            cpu=first["cpu"],
+            flags=_cpu_flags(),
+            cores=torch.get_num_threads(),
+            device=history["device"],
+        ),
         torch=torch.__version__,
         commit=first["commit"],
         amp_dtype=history["amp_dtype"],
@@ -197,8 +239,11 @@ def record(args) -> dict:
         interruptions=interruptions(segments),
         epochs=epochs,
         train_images=round(steps_images / len(epochs)),
-        final_test=dict(acc=round(history["test"]["acc"], 4), loss=round(history["test"]["loss"], 4),
-                        images=history["test"]["images"]),
+        final_test=dict(
+            acc=round(history["test"]["acc"], 4),
+            loss=round(history["test"]["loss"], 4),
+            images=history["test"]["images"],
+        ),
         test=test,
         speed=dict(
             sustained_examples_per_sec=round(sustained, 1),
@@ -221,8 +266,9 @@ def d2lite_flops_per_example() -> int:
 
 def main(argv=None) -> None:
     cache = Path.home() / ".cache" / "d2lite"
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     p.add_argument("--checkpoint", default=str(cache / "full-recipe.pt"))
     p.add_argument("--history", default=str(cache / "full-recipe.json"))
     p.add_argument("--log", default=str(cache / "full-recipe.log"))
@@ -233,8 +279,10 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     rec = record(args)
     Path(args.out).write_text(json.dumps(rec, indent=1) + "\n")
-    print(f"test acc {rec['final_test']['acc']}, MFU {rec['speed']['mfu']:.1%}; "
-          f"written: {args.out}, {args.filters}")
+    print(
+        f"test acc {rec['final_test']['acc']}, MFU {rec['speed']['mfu']:.1%}; "
+        f"written: {args.out}, {args.filters}"
+    )
 
 
 if __name__ == "__main__":

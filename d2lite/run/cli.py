@@ -1,7 +1,9 @@
-"""The command line: chapter 4's training from a terminal or a cluster job.
+"""The command line: chapter 4's training from a terminal or a cluster job, and the trained
+model's use (``predict``, ``export``: run/predict_export.py).
 
     python -m d2lite train --setting quick
     torchrun --nproc_per_node=2 -m d2lite train --setting quick --checkpoint run.pt
+    python -m d2lite predict --checkpoint run.pt shoe.jpg
 
 ``python -m d2lite train --help`` lists every option with its default. Bad arguments exit with
 status 2, data or checkpoint problems with 1 (one line, no traceback), a run stopped by SIGTERM
@@ -21,9 +23,10 @@ from typing import Any
 import torch
 from torch import nn
 
+import d2lite.run.predict_export as predict_export
 from d2lite.ddp import Distributed, _gather, distributed, init_distributed
-from d2lite.engine import evaluate
 from d2lite.device import SETTINGS, set_seed, setting
+from d2lite.engine import evaluate
 from d2lite.fashion_mnist import DataError
 from d2lite.loaders import load_data_fashion_mnist, load_data_fashion_mnist_split
 from d2lite.metrics import History
@@ -117,7 +120,8 @@ def _cli_parser():
     parser = argparse.ArgumentParser(
         prog="python -m d2lite",
         description="Train AlexNet on Fashion-MNIST from a terminal, alone or as "
-        "`torchrun --nproc_per_node=N -m d2lite train ...` (DDP).",
+        "`torchrun --nproc_per_node=N -m d2lite train ...` (DDP); classify your own images "
+        "with the trained model (predict); write it as an ONNX model (export).",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = commands.add_parser(
@@ -237,6 +241,7 @@ def _cli_parser():
         default=None,
         help="progress line mode (default: tty in a terminal, else lines)",
     )
+    predict_export.add_commands(commands, HelpFormatter)
     return parser
 
 
@@ -324,8 +329,11 @@ def _final_test(net: nn.Module, test_iter, device, args, history: History) -> di
     loss, acc = evaluate(net, test_iter, device, amp=args.amp)
     n = len(test_iter.dataset.images)
     if distributed().is_main:
-        print(f"test acc {acc:.4f}, test loss {loss:.4f} ({n:,} test images, evaluated once, "
-              "after the last epoch)", flush=True)
+        print(
+            f"test acc {acc:.4f}, test loss {loss:.4f} ({n:,} test images, evaluated once, "
+            "after the last epoch)",
+            flush=True,
+        )
     return {"acc": acc, "loss": loss, "images": n}
 
 
@@ -390,6 +398,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     defaults. Bad arguments exit with status 2, a run stopped by SIGTERM with 143."""
     parser = _cli_parser()
     args = parser.parse_args(argv)
+    if args.command != "train":
+        return predict_export.main(args)
     try:
         return _cli_train(args, parser)
     except (DataError, CheckpointError, InputSizeError, TrainingDivergedError) as err:
