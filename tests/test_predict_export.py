@@ -2,8 +2,8 @@
 
 References: PyTorch's own forward pass on real test images, the JSON the command prints, and the
 exit statuses of docs/when-things-go-wrong.md (1 with one line and no traceback for a bad path
-or image). A LeNet trained_lenet for a moment (conftest's ``trained_lenet``) stands in for AlexNet where the
-model's size does not matter; the last test goes through AlexNet end to end.
+or image). A LeNet trained for a moment (conftest's ``trained_lenet``) stands in for AlexNet
+where the model's size does not matter; the last test goes through AlexNet end to end.
 """
 
 from __future__ import annotations
