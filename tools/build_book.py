@@ -14,6 +14,10 @@ What it does, in order:
    executed: the site renders the outputs committed in book/<lang>/*.ipynb.
 3. Writes the landing page book/landing.html to _build/html/index.html (+ .nojekyll, so that
    GitHub Pages serves the _static folders).
+4. For the demo page (book/<lang>/demo.md): copies onnxruntime-web's WebAssembly runtime
+   (ORT_VERSION from npm, checked the same way) to _build/html/vendor/onnxruntime-web/, and the
+   site's model models/alexnet-fashion-mnist-int8.onnx to _build/html/models/ when it exists
+   (without it the page says how to make one). Both load only when a reader asks.
 It also fetches axe-core (AXE_VERSION, checked the same way, into _build/vendor), which is not
 part of the site: tests/test_site.py injects it into every page for the accessibility scan.
 
@@ -59,6 +63,16 @@ AXE_SHA512 = (
     "FHfa+lmNjQZfJz1q8wKqIDwC6DExcHt/pkjNQb09a3NPjCKg2rhu5qb2S4r76ASyFNNtuFooJpZe37OgudVGtQ=="
 )
 AXE_JS = BUILD / "vendor" / f"axe-core-{AXE_VERSION}" / "axe.min.js"
+
+# onnxruntime-web, the demo page's runtime: its WebAssembly build only (about 12 MB of the
+# package's 100+), fetched and checked the same way, copied to _build/html/vendor/.
+ORT_VERSION = "1.31.1"
+ORT_SHA512 = (
+    "5GeH+bWQ+HxM10z7erGlsWqryrwMbSvm/1tkIsKTT48g0fI19VXVVC435t4t7VsPdSQeS7NmuZPXrQ73k82URw=="
+)
+ORT_FILES = ["ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"]
+ORT_VENDOR = BUILD / "vendor" / f"onnxruntime-web-{ORT_VERSION}"
+SITE_MODEL = ROOT / "models" / "alexnet-fashion-mnist-int8.onnx"  # committed once (issue 23)
 
 # Sphinx settings that differ between the editions; everything else is in _config.yml.
 # (Sphinx names: html_theme_options.path_to_docs is _config.yml's repository.path_to_book.)
@@ -125,6 +139,36 @@ def ensure_axe() -> Path:
         shutil.rmtree(AXE_JS.parent, ignore_errors=True)
         staging.rename(AXE_JS.parent)  # only a complete copy ever gets the final name
     return AXE_JS
+
+
+def ensure_ort() -> Path:
+    """Return the folder holding onnxruntime-web's WebAssembly files, fetching them if needed."""
+    if all((ORT_VENDOR / name).is_file() for name in ORT_FILES):
+        return ORT_VENDOR
+    with tempfile.TemporaryDirectory() as tmp:
+        package = npm_unpack("onnxruntime-web", ORT_VERSION, ORT_SHA512, tmp)
+        staging = ORT_VENDOR.with_name(ORT_VENDOR.name + ".partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        for name in ORT_FILES:
+            shutil.copy2(package / "dist" / name, staging / name)
+        shutil.copy2(package / "package.json", staging / "package.json")  # its licence: MIT
+        shutil.rmtree(ORT_VENDOR, ignore_errors=True)
+        staging.rename(ORT_VENDOR)
+    return ORT_VENDOR
+
+
+def copy_demo_files() -> None:
+    """The demo's runtime and model, into the site (shared by both editions)."""
+    shutil.rmtree(OUT / "vendor" / "onnxruntime-web", ignore_errors=True)
+    shutil.copytree(ensure_ort(), OUT / "vendor" / "onnxruntime-web")
+    models = OUT / "models"
+    shutil.rmtree(models, ignore_errors=True)
+    if SITE_MODEL.is_file():
+        models.mkdir(parents=True)
+        shutil.copy2(SITE_MODEL, models / SITE_MODEL.name)
+    else:
+        print(f"build_book: no {SITE_MODEL.relative_to(ROOT)}: the demo page will say how to make it")
 
 
 def ensure_mathjax() -> Path:
@@ -203,6 +247,7 @@ def main() -> int:
     start = time.perf_counter()
     ensure_mathjax()
     ensure_axe()  # not part of the site: the browser test's accessibility scan
+    ensure_ort()  # the demo page's runtime
     langs = [args.lang] if args.lang else list(LANGUAGES)
     logs = BUILD / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -229,6 +274,7 @@ def main() -> int:
             skip = shutil.ignore_patterns(".buildinfo")
             shutil.copytree(BUILD / lang / "html", OUT / lang, ignore=skip)
     write_landing()
+    copy_demo_files()
     print(f"build_book: {OUT / 'index.html'} ({time.perf_counter() - start:.0f} s)")
     return 1 if failed else 0
 
