@@ -168,7 +168,9 @@ def copy_demo_files() -> None:
         models.mkdir(parents=True)
         shutil.copy2(SITE_MODEL, models / SITE_MODEL.name)
     else:
-        print(f"build_book: no {SITE_MODEL.relative_to(ROOT)}: the demo page will say how to make it")
+        print(
+            f"build_book: no {SITE_MODEL.relative_to(ROOT)}: the demo page will say how to make it"
+        )
 
 
 def ensure_mathjax() -> Path:
