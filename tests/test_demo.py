@@ -29,7 +29,8 @@ eval(fs.readFileSync(process.argv[1], "utf8"));
 const images = JSON.parse(fs.readFileSync(0, "utf8"));
 const out = images.map(({ width, height, data }) => {
   try {
-    return Array.from(window.d2litePreprocess.prepare({ width, height, data: Uint8ClampedArray.from(data) }));
+    const pixels = { width, height, data: Uint8ClampedArray.from(data) };
+    return Array.from(window.d2litePreprocess.prepare(pixels));
   } catch (err) {
     return err.message;
   }
