@@ -626,3 +626,92 @@ def test_search_maps_synonyms_to_the_books_terms(reader, lang, query, terms):
     _search(reader, lang, query)
     assert reader.page.evaluate("(q) => splitQuery(q)", query) == terms
     reader.assert_clean()
+
+
+# The demo page: the trained network in the browser (issue 23) --------------------------------
+# The model is served by the test itself: a LeNet exported here (conftest's trained_lenet, the
+# same export code as the site's AlexNet), so the page's whole path runs on every machine:
+# manifest -> runtime -> model -> preprocessing -> inference. Its answers are checked against
+# onnxruntime in Python on the same input, and the input against d2lite.prepare_image.
+
+SAMPLES = ROOT / "book" / "_static" / "demo" / "samples"
+
+
+def _serve_model(context, model: Path | None) -> None:
+    """Answer the page's models/ requests: the manifest, and the model when there is one."""
+    manifest = {"model": model.name, "bytes": model.stat().st_size} if model else {"model": None}
+    context.route("**/models/manifest.json", lambda r: r.fulfill(json=manifest))
+    if model:
+        context.route(f"**/models/{model.name}", lambda r: r.fulfill(body=model.read_bytes()))
+
+
+@pytest.fixture(scope="module")
+def demo_model(trained_lenet, tmp_path_factory) -> Path:
+    import d2lite
+
+    path = tmp_path_factory.mktemp("demo") / "lenet-int8.onnx"
+    return d2lite.export_onnx(trained_lenet, path, size=28, int8=True)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_demo_classifies_a_test_image_as_python_does(browser, base_url, demo_model, lang):
+    import d2lite
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    tab = Page(context, base_url)
+    _serve_model(context, demo_model)  # registered last: runs before the offline guard
+    page = tab.open(f"{lang}/demo.html")
+    root = page.locator("#d2lite-demo")
+    page.wait_for_function("document.querySelector('#d2lite-demo').dataset.state === 'idle'")
+    assert "MB)" in page.inner_text(".demo-load")  # the model's size, before any download
+    page.locator(".demo-sample").nth(7).click()  # the sneaker, before the model is loaded
+    page.wait_for_function("document.querySelector('#d2lite-demo').dataset.input")
+    sample = SAMPLES / page.locator(".demo-sample img").nth(7).get_attribute("src").split("/")[-1]
+    seen = torch_tensor(json.loads(root.get_attribute("data-input"))).reshape(1, 1, 28, 28)
+    want = d2lite.prepare_image(sample)[None]
+    assert (seen - want).abs().mean().item() <= 2 / 255
+    page.click(".demo-load")
+    page.wait_for_function(
+        "['answered', 'error'].includes(document.querySelector('#d2lite-demo').dataset.state)",
+        timeout=120_000,
+    )
+    assert root.get_attribute("data-state") == "answered", page.inner_text(".demo-status")
+    probs = torch_tensor(json.loads(root.get_attribute("data-probs")))
+    python = d2lite.onnx_probabilities(demo_model, seen)[0]
+    assert (probs - python).abs().max().item() < 1e-4
+    names = page.locator(".demo-result .demo-class").all_inner_texts()
+    labels = d2lite.get_fashion_mnist_labels(python.argsort(descending=True)[:3], lang=lang)
+    assert names == labels  # the page's top three, in the page's language
+    top = d2lite.predict_image(demo_model, sample, top=1)  # the file, decoded by Pillow
+    assert d2lite.get_fashion_mnist_labels(python.argsort(descending=True)[:1]) == [top[0][0]]
+    page.locator(".demo-pad").screenshot(path=str(SHOTS / f"demo-{lang}-pad.png"))
+    page.screenshot(path=str(SHOTS / f"demo-{lang}.png"), full_page=True)
+    tab.assert_clean()
+    context.close()
+
+
+def test_demo_reads_a_drawing_and_says_when_there_is_no_model(browser, base_url):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True)
+    tab = Page(context, base_url)
+    _serve_model(context, None)
+    page = tab.open("en/demo.html")
+    page.wait_for_function("document.querySelector('#d2lite-demo').dataset.state === 'no-model'")
+    assert "python -m d2lite export" in page.inner_text(".demo-status")
+    assert page.locator(".demo-load").is_disabled()
+    box = page.locator(".demo-pad").bounding_box()
+    page.mouse.move(box["x"] + 0.3 * box["width"], box["y"] + 0.2 * box["height"])
+    page.mouse.down()
+    for fx, fy in ((0.7, 0.2), (0.7, 0.8), (0.3, 0.8), (0.3, 0.2)):  # a square outline
+        page.mouse.move(box["x"] + fx * box["width"], box["y"] + fy * box["height"], steps=5)
+    page.mouse.up()
+    page.wait_for_function("document.querySelector('#d2lite-demo').dataset.input")
+    seen = json.loads(page.locator("#d2lite-demo").get_attribute("data-input"))
+    assert len(seen) == 28 * 28 and max(seen) == 1 and min(seen) == 0
+    tab.assert_clean()
+    context.close()
+
+
+def torch_tensor(values):
+    import torch
+
+    return torch.tensor(values, dtype=torch.float32)

@@ -16,8 +16,9 @@ What it does, in order:
    GitHub Pages serves the _static folders).
 4. For the demo page (book/<lang>/demo.md): copies onnxruntime-web's WebAssembly runtime
    (ORT_VERSION from npm, checked the same way) to _build/html/vendor/onnxruntime-web/, and the
-   site's model models/alexnet-fashion-mnist-int8.onnx to _build/html/models/ when it exists
-   (without it the page says how to make one). Both load only when a reader asks.
+   site's model models/alexnet-fashion-mnist-int8.onnx to _build/html/models/ when it exists,
+   with models/manifest.json saying which model there is (none: the page says how to make
+   one) and its size. The runtime and the model load only when a reader asks.
 It also fetches axe-core (AXE_VERSION, checked the same way, into _build/vendor), which is not
 part of the site: tests/test_site.py injects it into every page for the accessibility scan.
 
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
+import json
 import shutil
 import subprocess
 import sys
@@ -159,18 +161,21 @@ def ensure_ort() -> Path:
 
 
 def copy_demo_files() -> None:
-    """The demo's runtime and model, into the site (shared by both editions)."""
+    """The demo's runtime and model, into the site (shared by both editions). The page reads
+    models/manifest.json to learn whether there is a model and how big it is."""
     shutil.rmtree(OUT / "vendor" / "onnxruntime-web", ignore_errors=True)
     shutil.copytree(ensure_ort(), OUT / "vendor" / "onnxruntime-web")
     models = OUT / "models"
     shutil.rmtree(models, ignore_errors=True)
+    models.mkdir(parents=True)
+    manifest = {"model": None, "bytes": 0}
     if SITE_MODEL.is_file():
-        models.mkdir(parents=True)
         shutil.copy2(SITE_MODEL, models / SITE_MODEL.name)
+        manifest = {"model": SITE_MODEL.name, "bytes": SITE_MODEL.stat().st_size}
     else:
-        print(
-            f"build_book: no {SITE_MODEL.relative_to(ROOT)}: the demo page will say how to make it"
-        )
+        name = SITE_MODEL.relative_to(ROOT)
+        print(f"build_book: no {name}: the demo page will say how to make it")
+    (models / "manifest.json").write_text(json.dumps(manifest) + "\n")
 
 
 def ensure_mathjax() -> Path:

@@ -1,7 +1,8 @@
 /* The demo page: the book's trained AlexNet on the reader's own garment, in the browser.
  *
  * The page (book/<lang>/demo.md) holds a <div id="d2lite-demo"> whose data attributes give the
- * model's address and size, the runtime's folder and the page's words. Nothing heavy loads
+ * models' folder (its manifest.json names the model and its size), the runtime's folder, the
+ * test images and the page's words. Nothing heavy loads
  * with the page: onnxruntime-web (WebAssembly) and the int8 model are fetched when the reader
  * presses the load button, with a progress bar. An image reaches the network through
  * preprocess.js (the browser's copy of d2lite.prepare_image): drawn on the canvas, uploaded,
@@ -61,7 +62,7 @@
       const t0 = performance.now();
       say(text.loading);
       await loadScript(root.dataset.runtime + "ort.wasm.min.js");
-      window.ort.env.wasm.wasmPaths = root.dataset.runtime;
+      window.ort.env.wasm.wasmPaths = new URL(root.dataset.runtime, location.href).href; // not relative to ort.js
       window.ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
       const bytes = await fetchWithProgress(root.dataset.model, bar);
       session = await window.ort.InferenceSession.create(bytes, { executionProviders: ["wasm"] });
@@ -208,6 +209,7 @@
   }
 
   // --- Before anything loads: is there a model, and how big is it? ------------------------
+  // tools/build_book.py writes models/manifest.json: {"model": file name or null, "bytes": N}.
   async function checkModel() {
     const button = $(".demo-load");
     if (location.protocol === "file:") {
@@ -217,13 +219,11 @@
       return;
     }
     try {
-      const head = await fetch(root.dataset.model, { method: "HEAD" });
-      if (!head.ok) throw new Error(String(head.status));
-      const bytes = Number(head.headers.get("Content-Length"));
-      if (bytes) {
-        root.dataset.modelBytes = String(bytes);
-        button.textContent = `${text.load} (${(bytes / 2 ** 20).toFixed(0)} MB)`;
-      }
+      const manifest = await (await fetch(root.dataset.models + "manifest.json")).json();
+      if (!manifest.model) throw new Error("no model");
+      root.dataset.model = root.dataset.models + manifest.model;
+      root.dataset.modelBytes = String(manifest.bytes);
+      button.textContent = `${text.load} (${(manifest.bytes / 2 ** 20).toFixed(0)} MB)`;
       root.dataset.state = "idle";
     } catch {
       say(text.noModel, true);
