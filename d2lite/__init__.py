@@ -33,7 +33,8 @@ loaders.py       batches (chapter 3): FashionMNISTDataset, DeviceLoader, default
 models.py        the networks (chapter 2): InputSizeError, AlexNet, alexnet, lenet, init_weights,
                  LayerInfo, trace_shapes, draw_layers
 metrics.py       counting: Accumulator, Timer, accuracy, History
-plot.py          pictures: use_cjk_font, set_axes, show_images, Animator
+plot.py          pictures: use_cjk_font, set_axes, show_images, Animator; glue (figures
+                 for the prose)
 engine.py        the lesson's loop (chapter 4): amp_dtype, autocast, grad_scaler, train_step,
                  EpochStats, train_epoch, evaluate_accuracy_gpu,
                  evaluate
@@ -118,7 +119,7 @@ from d2lite.models import (
     lenet,
     trace_shapes,
 )
-from d2lite.plot import Animator, set_axes, show_images, use_cjk_font
+from d2lite.plot import Animator, glue, set_axes, show_images, use_cjk_font
 from d2lite.prediction import (
     Predictions,
     confusion_matrix,
@@ -160,7 +161,7 @@ __all__ = [
     # metrics.py
     "Accumulator", "Timer", "accuracy", "History",
     # plot.py
-    "use_cjk_font", "set_axes", "show_images", "Animator",
+    "use_cjk_font", "set_axes", "show_images", "Animator", "glue",
     # engine.py: the lesson's loop
     "amp_dtype", "autocast", "grad_scaler", "train_step", "EpochStats", "train_epoch",
     "evaluate_accuracy_gpu", "evaluate",

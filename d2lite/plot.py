@@ -1,4 +1,5 @@
-"""Pictures: image grids, axes in one call, a live training plot, Chinese labels.
+"""Pictures: image grids, axes in one call, a live training plot, Chinese labels; and ``glue``,
+which keeps a computed figure for the page's prose.
 
     d2lite.show_images(images, 2, 9, titles=d2lite.get_fashion_mnist_labels(labels))
     animator = d2lite.Animator(xlabel="epoch", legend=["train loss", "train acc", "val acc"])
@@ -219,3 +220,34 @@ class Animator:
             self._handle = display(fig, display_id=True)
         else:
             self._handle.update(fig)
+
+
+# --- Figures for the prose ----------------------------------------------------------------------
+
+_GLUE_PREFIX = "application/papermill.record/"  # what myst-nb's glue writes and reads
+
+
+def glue(name: str, value):
+    """Keep ``value`` under ``name`` for the page's prose, and return it.
+
+    On the website a markdown cell writes {glue:text}`name` (or `name:.3f`), and myst-nb puts
+    the value this run computed there: a figure in the text is always the output's. It is
+    myst-nb's ``glue(name, value, display=False)``, written out here so that a notebook runs
+    where myst-nb is not installed (Colab, a laptop); outside IPython it does nothing. The
+    extra empty "text/plain" keeps JupyterLab from showing "No renderer could be found" for the
+    hidden output; myst-nb ignores it.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return value
+    if get_ipython() is None:
+        return value
+    from IPython.core.formatters import format_display_data
+    from IPython.display import display
+
+    bundle, metadata = format_display_data(value)
+    metadata["scrapbook"] = {"name": name, "mime_prefix": _GLUE_PREFIX}
+    data = {_GLUE_PREFIX + k: v for k, v in bundle.items()} | {"text/plain": ""}
+    display(data, raw=True, metadata=metadata)
+    return value

@@ -7,7 +7,9 @@ display (a fake ``display`` that hands out an updatable handle).
 from __future__ import annotations
 
 import io
+import sys
 import warnings
+from pathlib import Path
 
 import matplotlib as mpl
 import numpy as np
@@ -153,3 +155,30 @@ def test_animator_in_simulated_jupyter_updates_one_handle(monkeypatch):
 def test_in_jupyter_is_false_in_pytest():
     assert d2lite.plot._in_jupyter() is False
     assert d2lite.Animator().live is False
+
+
+def test_glue_is_read_back_by_myst_nb_and_hidden_in_jupyter(tmp_path):
+    """A notebook run by a real kernel; myst-nb's own reader finds the glued value."""
+    import jupytext
+    import nbformat
+    from myst_nb.ext.glue import extract_glue_data_cell
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    import execute_notebooks
+
+    path = tmp_path / "glued.ipynb"
+    source = "# %%\nimport d2lite\nacc = d2lite.glue('val_acc', 0.8431)\nprint(acc)\n"
+    jupytext.write(jupytext.reads(source, fmt="py:percent"), path)
+    execute_notebooks.execute(path)
+    cell = nbformat.read(path, as_version=4).cells[0]
+    shown = [o for o in cell.outputs if o.output_type == "display_data"]
+    assert [o.data["text/plain"] for o in shown] == [""]  # nothing for JupyterLab to show
+    assert cell.outputs[-1].text == "0.8431\n"  # glue returns the value
+    ((key, output),) = extract_glue_data_cell(cell)
+    assert key == "val_acc" and output["data"]["text/plain"] == "0.8431"
+    assert all("scrapbook" not in o.get("metadata", {}) for o in cell.outputs)  # not on the page
+
+
+def test_glue_outside_ipython_only_returns_the_value(capsys):
+    assert d2lite.glue("x", 3) == 3
+    assert capsys.readouterr().out == ""
