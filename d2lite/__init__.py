@@ -42,6 +42,7 @@ prediction.py    predictions (chapter 5): Predictions, predict, show_predictions
                  confusion_matrix
 inside.py        looking inside the network (chapter 5): feature_maps, grad_cam, occlusion,
                  filter_grid, show_heatmaps
+records.py       the book's recorded long runs (chapters 4, 5): load_record
 export.py        the network outside PyTorch: export_onnx (float32 or int8),
                  onnx_probabilities (needs the optional onnx packages: d2lite[onnx])
 your_image.py    any image as the data set holds one, and its prediction: ImageError,
@@ -127,6 +128,7 @@ from d2lite.prediction import (
     predict_all,
     show_predictions,
 )
+from d2lite.records import load_record
 from d2lite.run.budget import BudgetPlan, measure_speed, plan_budget
 from d2lite.run.checkpoints import (
     CHECKPOINT_FORMAT,
@@ -168,6 +170,8 @@ __all__ = [
     # prediction.py and inside.py
     "Predictions", "predict", "show_predictions", "predict_all", "confusion_matrix",
     "feature_maps", "grad_cam", "occlusion", "filter_grid", "show_heatmaps",
+    # records.py: the book's recorded runs
+    "load_record",
     # export.py and your_image.py: the trained model outside PyTorch, on any image
     "export_onnx", "onnx_probabilities", "ImageError", "prepare_image", "predict_image",
     # run/: progress, checkpoints, signals, train, budget, command line

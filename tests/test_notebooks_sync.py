@@ -162,6 +162,8 @@ def test_setup_cells_install_from_the_configured_repository():
         assert found == {url}, (
             f"{path.relative_to(ROOT)} installs from {found}, _config.yml says {url}"
         )
+    records = set_repository.records_repository(set_repository.RECORDS.read_text(encoding="utf-8"))
+    assert url.endswith("/" + records), f"d2lite/records.py fetches from {records}, not {url}"
 
 
 # ---------------------------------------------------------------------------------------------

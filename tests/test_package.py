@@ -28,7 +28,7 @@ RUFF = Path(sys.executable).with_name("ruff")
 # first, in the order the chapters meet them; the machinery in d2lite/run/ comes after them.
 ORDER = [
     "device", "ddp", "fashion_mnist", "loaders", "models", "metrics", "plot", "engine",
-    "prediction", "inside", "export", "your_image",
+    "prediction", "inside", "records", "export", "your_image",
     "run.progress", "run.checkpoints", "run.resume", "run.signals", "run.trainer", "run.budget",
     "run.predict_export", "run.cli",
 ]  # fmt: skip

@@ -3,8 +3,10 @@
     .venv/bin/python tools/set_repository.py https://github.com/OWNER/NAME
 
 The URL appears in `_config.yml` (`repository: url:`, which the site's launch and source
-buttons use) and in each notebook's Colab setup cell, which installs d2lite with
-`%pip install "d2lite @ git+URL"`. This rewrites both: the notebooks/<lang>/*.py sources and
+buttons use), in each notebook's Colab setup cell, which installs d2lite with
+`%pip install "d2lite @ git+URL"`, and (for a GitHub URL) in d2lite/records.py, which fetches
+the book's run records from it where there is no clone. This rewrites them all: the
+notebooks/<lang>/*.py sources and
 their book/<lang>/*.ipynb editions (text only, so outputs are kept and the pairs stay in sync).
 """
 
@@ -17,6 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 _CONFIG_URL = re.compile(r"(?m)^(repository:[^\n]*\n(?:[ \t]+[^\n]*\n)*?[ \t]+url:[ \t]*)([^\s#]+)")
 _NOTEBOOK_URL = re.compile(r"d2lite @ git\+(https?://[^\s\"'\\]+)")
+_RUNS_URL = re.compile(r'(?m)^RUNS_URL = "https://raw\.githubusercontent\.com/([^/"]+/[^/"]+)/')
+RECORDS = ROOT / "d2lite" / "records.py"  # d2lite.load_record fetches book/runs/ from there
 
 
 def config_url(text: str) -> str | None:
@@ -34,6 +38,12 @@ def replace_config_url(text: str, url: str) -> str:
 def notebook_urls(text: str) -> set[str]:
     """Every URL a notebook's setup cell installs d2lite from."""
     return set(_NOTEBOOK_URL.findall(text))
+
+
+def records_repository(text: str) -> str | None:
+    """OWNER/NAME that d2lite/records.py fetches the book's run records from."""
+    m = _RUNS_URL.search(text)
+    return m.group(1) if m else None
 
 
 def notebook_files() -> list[Path]:
@@ -62,6 +72,15 @@ def main(argv: list[str]) -> int:
         if new != text:
             path.write_text(new, encoding="utf-8")
             print(f"{path.relative_to(ROOT)}: setup cell installs from {url}")
+    owner_name = "/".join(url.split("/")[-2:])
+    if url.startswith("https://github.com/") and RECORDS.exists():
+        text = RECORDS.read_text(encoding="utf-8")
+        new = _RUNS_URL.sub(
+            lambda m: f'RUNS_URL = "https://raw.githubusercontent.com/{owner_name}/', text
+        )
+        if new != text:
+            RECORDS.write_text(new, encoding="utf-8")
+            print(f"{RECORDS.relative_to(ROOT)}: records from {owner_name}")
     return 0
 
 
