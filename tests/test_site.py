@@ -578,6 +578,7 @@ def test_phone_width_every_page_fits_and_the_controls_stay_reachable(
 SYNONYM_SEARCHES = [
     ("zh", "准确率", "04_training"),  # the book says 精度
     ("zh", "暂退法", "02_alexnet"),  # dropout
+    ("zh", "池化", "02_alexnet"),  # pooling: the book says 汇聚
     ("zh", "学习率", "04_training"),  # learning rate (jieba alone cuts it into 学习 + 率)
     ("en", "accuracy", "04_training"),
     ("en", "dropout", "02_alexnet"),
@@ -613,6 +614,7 @@ def test_search_finds_what_readers_call_it(reader, lang, query, chapter):
     [
         ("zh", "准确率", ["精度"]),
         ("zh", "丢弃法", ["暂退法"]),
+        ("zh", "池化", ["汇聚"]),
         ("zh", "学习率", ["学习率"]),  # one word, from the jieba words in book/_ext
         ("en", "step size", ["learning", "rate"]),
         ("en", "drop-out", ["dropout"]),

@@ -3,7 +3,8 @@
  *
  * Readers search with the word they know, which is not always the one the book uses: many say
  * 准确率 or 正确率 where the book says 精度 (accuracy), d2l's readers know dropout as 暂退法 or
- * 丢弃法, and "step size" is another name for the learning rate. Before the query is split into
+ * 丢弃法, many know pooling as 池化 and augmentation as 增强 where the book (like d2l) says 汇聚
+ * and 增广, and "step size" is another name for the learning rate. Before the query is split into
  * terms, each synonym below is replaced by the book's own term, so the search finds the page that
  * explains it (and highlights the book's word there). Add a pair here when readers miss a page.
  */
@@ -13,6 +14,9 @@ const SEARCH_SYNONYMS = {
     ["正确率", "精度"],
     ["准确度", "精度"],
     ["丢弃法", "暂退法"],
+    ["池化", "汇聚"], // 池化层 -> 汇聚 层, 最大池化 -> 最大 汇聚
+    ["数据增强", "数据增广"], // not 增强 alone: it also means "strengthen"
+    ["图像增强", "图像增广"],
     ["学习速率", "学习率"],
   ],
   en: [

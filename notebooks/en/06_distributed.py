@@ -41,8 +41,9 @@
 # machine shared with other jobs, so the times vary:
 #
 # - **CPU setting** (what produced the outputs on this page): two runs of 4 steps on a global
-#   batch of 256 (1 process × 256 images, then 2 processes × 128), 3 to 4 minutes (190 s for
-#   this page, 237 s for the Chinese one), most of it in the two runs.
+#   batch of 256 (1 process × 256 images, then 2 processes × 128), a few minutes on this busy
+#   machine, most of it in the two runs (the run note under the page's title gives this run's
+#   time).
 # - **Quick setting** (what the tests run): two runs of 2 steps on a global batch of 128
 #   (1 × 128 and 2 × 64), about 1.5 to 2 minutes on this busy machine (104 s).
 # - **Full setting**: with 2 or more CUDA GPUs, one process per GPU (NCCL); otherwise the CPU
@@ -452,10 +453,11 @@ if DEVICE == "cpu":  # float32 sums in a different order: agreement to rounding,
     assert loss_diff < 1e-5 and weight_diff < 1e-4
 
 # %% [markdown]
-# The two runs agree to float32 rounding: adding the same numbers in a different order (one
-# batch against its two halves and an all-reduce) changes the last bits, and nothing more. The
-# losses barely move in so few steps (about ln 10 ≈ 2.30, a guess among ten classes): the
-# point is that they move identically. How fast was each?
+# The two runs agree to float32 rounding, not bit for bit: the last line above prints the largest
+# differences. Adding the same numbers in a different order (one batch against its two halves and
+# an all-reduce) changes the last bits, and nothing more. The losses barely move in so few steps
+# (about ln 10 ≈ 2.30, a guess among ten classes): the point is that they move in step. How fast
+# was each?
 
 # %%
 for label, h, seconds in ((f"1 process x {n * b}", h1, seconds_one),
@@ -466,16 +468,18 @@ for label, h, seconds in ((f"1 process x {n * b}", h1, seconds_one),
 print(f"{SETTING} setting, {os.cpu_count()} cores, torch {torch.__version__}")
 
 # %% [markdown]
-# Do not read these two numbers as the speed-up of data parallelism. Both runs use the same two
+# Do not read these two lines as the speed-up of data parallelism. Both runs use the same two
 # cores: one process with two threads, or two processes with one thread each (`torchrun` sets
-# `OMP_NUM_THREADS=1` for every process unless you set it), which also all-reduce 187 MB through
-# gloo every step. Yet in this book's three pairs of runs on its shared 2-core machine
-# (2026-12-02, CPU and quick settings) the two processes came out faster, by 1.3 to 1.9 times.
-# A likely reason, not measured here: the two threads of one process wait for each other at the
-# end of every operation, which costs most on a machine where other jobs take the cores in
-# turn, while two one-thread processes wait for each other once a step, at the all-reduce. A
-# real speed-up comes only from processes that each bring hardware of their own: a GPU, or a
-# machine. On 2 CPU cores the point of this section is correctness.
+# `OMP_NUM_THREADS=1` for every process unless you set it). The arithmetic is the same, and the
+# two processes also all-reduce 187 MB through gloo every step, after starting a second process
+# and a process group. On this machine, shared with other jobs, the two lines change a lot from
+# run to run: in some runs the two processes came out clearly faster, in others barely faster
+# and slower over the whole command; the lines above show this run's. A likely reason, not
+# measured here: the two threads of one process wait for each other at the end of every
+# operation, which costs most when other jobs take the cores in turn, while two one-thread
+# processes wait for each other once a step, at the all-reduce. A real speed-up comes only from
+# processes that each bring hardware of their own: a GPU, or a machine. On 2 CPU cores the point
+# of this section is correctness.
 #
 # ### Checkpoints: the `module.` prefix
 #
@@ -528,26 +532,30 @@ plain.load_state_dict(w2)  # plain keys: loads as it is, strict
 # On a cluster with SLURM, one batch script does the same: SLURM picks the machines, `srun` starts
 # one `torchrun` on each (`--ntasks-per-node=1`), and the first machine of the job hosts the
 # rendezvous:
-#
-# ```bash
-# !/bin/bash
-# #SBATCH --job-name=alexnet-ddp
-# #SBATCH --nodes=2
-# #SBATCH --ntasks-per-node=1          # one torchrun per machine; it starts the GPU processes
-# #SBATCH --gpus-per-node=4
-# #SBATCH --cpus-per-task=16
-# #SBATCH --time=02:00:00
-# #SBATCH --signal=TERM@120            # SIGTERM 2 minutes before the time limit
-#
-# export D2LITE_DATA=/shared/data/fashion-mnist
-# HEAD=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)
-#
-# srun torchrun --nnodes="$SLURM_NNODES" --nproc_per_node=4 \
-#      --rdzv-backend=c10d --rdzv-endpoint="$HEAD:29400" --rdzv-id="$SLURM_JOB_ID" \
-#      -m d2lite train --setting full \
-#      --checkpoint /shared/runs/alexnet.pt --checkpoint-every 10min --resume
-# ```
-#
+
+# %% [markdown]
+r"""
+```bash
+#!/bin/bash
+#SBATCH --job-name=alexnet-ddp
+#SBATCH --nodes=2
+#SBATCH --ntasks-per-node=1          # one torchrun per machine; it starts the GPU processes
+#SBATCH --gpus-per-node=4
+#SBATCH --cpus-per-task=16
+#SBATCH --time=02:00:00
+#SBATCH --signal=TERM@120            # SIGTERM 2 minutes before the time limit
+
+export D2LITE_DATA=/shared/data/fashion-mnist
+HEAD=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)
+
+srun torchrun --nnodes="$SLURM_NNODES" --nproc_per_node=4 \
+     --rdzv-backend=c10d --rdzv-endpoint="$HEAD:29400" --rdzv-id="$SLURM_JOB_ID" \
+     -m d2lite train --setting full \
+     --checkpoint /shared/runs/alexnet.pt --checkpoint-every 10min --resume
+```
+"""
+
+# %% [markdown]
 # Put the checkpoint on a **disk every machine sees** (NFS, Lustre, ...): rank 0 writes it, and on
 # resume every rank of every machine reads it. A checkpoint on node0's local disk would leave
 # node1's processes without weights. With `--resume` the same script both starts a new run
@@ -655,8 +663,8 @@ plt.show()
 #
 # ## Exercises
 #
-# 1. Section 6.7 switched dropout off. With `--dropout 0.5`, would 2 × 64 still train like
-#    1 × 128? Would it still be correct data-parallel training?
+# 1. Section 6.7 switched dropout off. With `--dropout 0.5`, would 2 processes × $b$ still train
+#    like 1 process × $2b$? Would it still be correct data-parallel training?
 # 2. Compute the bytes each GPU sends per step for $N = 2, 8, 64$ and 1,024 GPUs. What is the
 #    limit, and what does it mean for large jobs?
 # 3. Raise the batch per GPU from 128 to 512 and recompute the speed-up of 8 GPUs on 100 Gb/s
@@ -677,11 +685,11 @@ plt.show()
 # :class: dropdown
 # No longer to the last bit: each process draws its own dropout masks (`d2lite` seeds the
 # processes' random streams differently on purpose, `seed + 1 + rank`), and a single process
-# of 128 would draw yet other masks. The losses and weights would drift apart like two runs with
-# different seeds. It is still correct: every example gets an independent random mask, as it
-# would in one process, and the averaged gradient is an unbiased estimate of the same expected
-# gradient. What must not happen is every process drawing the *same* masks, which would make
-# the noise of different shards correlated.
+# taking the whole global batch would draw yet other masks. The losses and weights would drift
+# apart like two runs with different seeds. It is still correct: every example gets an
+# independent random mask, as it would in one process, and the averaged gradient is an unbiased
+# estimate of the same expected gradient. What must not happen is every process drawing the
+# *same* masks, which would make the noise of different shards correlated.
 # :::
 #
 # :::{admonition} Solution 2: traffic per GPU as N grows

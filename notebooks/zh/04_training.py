@@ -282,8 +282,8 @@ print(f"{sum(p.numel() for p in net.parameters()):,} 个参数，位于 {device}
 # 权重沿梯度的反方向挪一小步。我们在网络的一份副本上亲手做一步（后面的正式训练从未改动的权重开始），用一个训练
 # 批量的前 32 张图像（快速设置下是 8 张），用 float32 计算。
 #
-# 先算损失。处于训练模式时 dropout 是打开的，训练所用的损失带有随机性；为了公平地比较更新前后，我们另外在评估
-# 模式（关闭 dropout）下、不记录计算图地算一遍这个小批量的损失。
+# 先算损失。处于训练模式时暂退法是打开的，训练所用的损失带有随机性；为了公平地比较更新前后，我们另外在评估
+# 模式（关闭暂退法）下、不记录计算图地算一遍这个小批量的损失。
 
 # %%
 X, y = next(iter(train_iter))
@@ -294,14 +294,14 @@ opt = torch.optim.SGD(step_net.parameters(), lr=S["lr"], momentum=S["momentum"],
 
 
 def batch_loss(model):
-    """关闭 dropout、不记录计算图时这个小批量的平均交叉熵：用来公平地比较更新前后。"""
+    """关闭暂退法、不记录计算图时这个小批量的平均交叉熵：用来公平地比较更新前后。"""
     model.eval()
     with torch.no_grad():
         return F.cross_entropy(model(X), y).item()
 
 
 before = batch_loss(step_net)
-step_net.train()  # 打开 dropout：训练时用的损失
+step_net.train()  # 打开暂退法：训练时用的损失
 loss = F.cross_entropy(step_net(X), y)
 print(f"这个小批量的损失：训练模式 {loss.item():.4f}，评估模式 {before:.4f}"
       f"（均匀瞎猜：ln 10 = {torch.log(torch.tensor(10.0)):.4f}）")
@@ -322,7 +322,7 @@ print(f"全部 {sum(p.numel() for p in step_net.parameters()):,} 个参数：梯
 # %% [markdown]
 # `opt.step()` 按 4.5 节的规则挪动每个权重；第一步时它就是 $w \leftarrow w - \eta\,(\nabla_w L + \lambda w)$。
 # 然后我们再在同一个小批量上量一次损失。按一阶近似，沿梯度反方向走一步长为 $\eta$ 的步，损失大约下降
-# $\eta \lVert \nabla L \rVert^2$；实测的下降不必和它完全一致（求梯度时 dropout 打开，测量时关闭），但应该是下降。
+# $\eta \lVert \nabla L \rVert^2$；实测的下降不必和它完全一致（求梯度时暂退法打开，测量时关闭），但应该是下降。
 
 # %%
 opt.step()  # w <- w - lr * (grad + weight_decay * w)：第一步，动量缓冲区还是空的
@@ -409,7 +409,7 @@ def paper_init(model):
 
 for init_name, init in (("Xavier（本书）", d2lite.init_weights), ("N(0, 0.01^2)（论文）", paper_init)):
     d2lite.set_seed(0)
-    model = init(d2lite.alexnet()).to(device).eval()  # 评估模式：比较时没有 dropout 的噪声
+    model = init(d2lite.alexnet()).to(device).eval()  # 评估模式：比较时没有暂退法的噪声
     scores = model(X)  # (32, 10)
     F.cross_entropy(scores, y).backward()
     print(f"{init_name:>20}：分数在图像之间的标准差 {scores.std(dim=0).mean():.5f}，"
@@ -471,7 +471,7 @@ LR = max(means, key=means.get)  # 规则：平均验证精度最高
 print(f"选定：学习率 = {LR}（论文的取值：0.01）")
 
 # %% [markdown]
-# 相信这张表之前，先读懂它。损失一栏是这次训练中训练损失的滑动平均，起点约为 $\ln 10 = 2.30$；损失还没离开
+# 相信这张表之前，先读懂它。损失一栏是这次短训全部步数上训练损失的累计平均（不是最后一步的损失），起点约为 $\ln 10 = 2.30$；损失还没离开
 # 2.30 的学习率，几乎还没开始学。把行与行之间的差距和同一行里种子之间的差距比一比：如果两者一样大，这次筛选就
 # 分不出这两个学习率，需要更长的筛选。短的筛选偏爱大学习率，因为它们起步快；而论文是在长时间训练之后才降低学习率的。
 # 筛选能确定的是数量级：小了十倍的学习率几乎还停在起点。
@@ -539,8 +539,8 @@ print(run)
 # 现在开始训练：用筛选选出的学习率、动量 0.9、权重衰减 5·10⁻⁴。在 Jupyter 里，下面的图每轮大约重画 5 次：
 # 训练损失（实线）、训练精度（虚线），以及每轮结束时的验证精度（点划线，每轮一个点）。
 #
-# 训练曲线上的点是*本轮到目前为止的滑动平均*，是在 dropout 打开时测的，而且每轮重新开始平均，所以曲线在每轮交界处
-# 会跳一下。验证精度是在每轮结束时关闭 dropout 测的，所以训练初期它可能高于训练精度。
+# 训练曲线上的点是*本轮到目前为止的累计平均*，是在暂退法打开时测的，而且每轮重新开始平均，所以曲线在每轮交界处
+# 会跳一下。验证精度是在每轮结束时关闭暂退法测的，所以训练初期它可能高于训练精度。
 
 # %% mystnb={"image": {"alt": "\u968f\u8f6e\u6570\u53d8\u5316\u7684\u8bad\u7ec3\u66f2\u7ebf\uff1a\u8bad\u7ec3\u635f\u5931\uff08\u5b9e\u7ebf\uff09\u3001\u8bad\u7ec3\u7cbe\u5ea6\uff08\u865a\u7ebf\uff09\uff0c\u4ee5\u53ca\u6bcf\u8f6e\u7ed3\u675f\u65f6\u7684\u9a8c\u8bc1\u7cbe\u5ea6\uff08\u5e26\u5706\u70b9\u7684\u70b9\u5212\u7ebf\uff09\u3002"}}
 d2lite.set_seed(0)  # 批量顺序和暂退掩码，不受上面运行过什么的影响
@@ -592,7 +592,7 @@ print(f"训练模式下 100000 个单元的平均值：{drop.train()(big).mean()
       f"测试时再乘以 0.5，也是 0.500")
 
 # %% [markdown]
-# 这就是 `d2lite.evaluate_accuracy_gpu` 在评估前先切换到 `eval()`、评估后再切回原来模式的原因：如果 dropout
+# 这就是 `d2lite.evaluate_accuracy_gpu` 在评估前先切换到 `eval()`、评估后再切回原来模式的原因：如果暂退法
 # 开着，每次评估的都是一个不同的随机网络。
 #
 # 暂退法换来了什么？它的用途是让过拟合更难：一个单元不能指望别的某个单元一定在场，网络就没法简单地死记硬背。过拟合
@@ -692,7 +692,7 @@ plt.show()
 # 很大就是**过拟合**：模型记住的是训练图像，而不是类别。训练精度很低是**欠拟合**：模型连见过的图像都还没学会，对一次
 # 很短的训练来说，这意味着需要训练更久。差距小而精度高，就是**泛化**得好。
 #
-# `train` 打印的训练精度是 dropout 打开时的滑动平均，测量时权重还在变。为了公平比较，我们现在在评估模式下、在一组
+# `train` 打印的训练精度是暂退法打开时的累计平均，测量时权重还在变。为了公平比较，我们现在在评估模式下、在一组
 # 固定的训练图像上重新测一次。然后，所有选择都已做完，我们评估测试集：本章唯一的一次。
 
 # %%
@@ -711,14 +711,14 @@ print(f"训练精度 {train_acc:.3f}（评估模式，{len(train_sample.images):
 # %% [markdown]
 # 下图把主训练的曲线和最后的三个数放在一起。
 
-# %% mystnb={"image": {"alt": "\u4e3b\u8bad\u7ec3\u7684\u7cbe\u5ea6\u968f\u8f6e\u6570\u7684\u53d8\u5316\uff1adropout \u6253\u5f00\u65f6\u8bad\u7ec3\u7cbe\u5ea6\u7684\u6ed1\u52a8\u5e73\u5747\uff08\u865a\u7ebf\uff09\u3001\u6bcf\u8f6e\u7ed3\u675f\u540e\u7684\u9a8c\u8bc1\u7cbe\u5ea6\uff08\u5706\u70b9\uff09\uff0c\u4ee5\u53ca\u6700\u540e\u4e00\u8f6e\u65f6\u8bc4\u4f30\u6a21\u5f0f\u4e0b\u7684\u8bad\u7ec3\u7cbe\u5ea6\uff08\u53c9\u53f7\uff09\u548c\u6d4b\u8bd5\u7cbe\u5ea6\uff08\u661f\u53f7\uff09\u3002"}}
+# %% mystnb={"image": {"alt": "\u4e3b\u8bad\u7ec3\u7684\u7cbe\u5ea6\u968f\u8f6e\u6570\u7684\u53d8\u5316\uff1a\u6682\u9000\u6cd5\u6253\u5f00\u65f6\u8bad\u7ec3\u7cbe\u5ea6\u7684\u7d2f\u8ba1\u5e73\u5747\uff08\u865a\u7ebf\uff09\u3001\u6bcf\u8f6e\u7ed3\u675f\u540e\u7684\u9a8c\u8bc1\u7cbe\u5ea6\uff08\u5706\u70b9\uff09\uff0c\u4ee5\u53ca\u6700\u540e\u4e00\u8f6e\u65f6\u8bc4\u4f30\u6a21\u5f0f\u4e0b\u7684\u8bad\u7ec3\u7cbe\u5ea6\uff08\u53c9\u53f7\uff09\u548c\u6d4b\u8bd5\u7cbe\u5ea6\uff08\u661f\u53f7\uff09\u3002"}}
 fig, ax = plt.subplots(figsize=(4.5, 3.2))
-ax.plot(history.epoch, history.train_acc, "m--o", label="训练精度（滑动平均，dropout 打开）")
+ax.plot(history.epoch, history.train_acc, "m--o", label="训练精度（累计平均，暂退法打开）")
 ax.plot(history.epoch, history.test_acc, "g-.o", label="验证精度")
 ax.plot(history.epoch[-1], train_acc, "bx", markersize=10, label="训练精度（评估模式）")
 ax.plot(history.epoch[-1], test_acc, "r*", markersize=12, label="测试精度（仅一次）")
 d2lite.set_axes(ax, xlabel="轮数", ylabel="精度", xlim=[0.8, history.epoch[-1] + 0.2],
-                legend=["训练精度（滑动平均，dropout 打开）", "验证精度", "训练精度（评估模式）",
+                legend=["训练精度（累计平均，暂退法打开）", "验证精度", "训练精度（评估模式）",
                         "测试精度（仅一次）"])
 ax.set_xticks(history.epoch)
 plt.show()
@@ -730,7 +730,7 @@ plt.show()
 #
 # 原教程的训练展示的是另一种情形。它用批量大小 1 训练 100 轮（代码单元格里写的是 `batch_size = 1` 和
 # `lr, num_epochs = 0.01, 100`），打印出训练损失 0.034、训练精度 0.988，而测试精度是 0.923：它几乎完美地拟合了
-# 训练图像，6.5 个百分点的差距就是过拟合，尽管用了暂退法。（它的训练精度和我们的一样，是 dropout 打开时的滑动平均，
+# 训练图像，6.5 个百分点的差距就是过拟合，尽管用了暂退法。（它的训练精度和我们的一样，是暂退法打开时的累计平均，
 # 所以在评估模式下测出的差距还会再大一点。）
 #
 # ## 4.12 批量大小与速度

@@ -18,7 +18,8 @@
 #
 # 2012 年，一块显卡装不下 AlexNet，作者们只好把网络一分为二。如今网络轻松就能装下，瓶颈变成了时间：
 # 我们给每块 GPU 一份完整的模型，再让它们分头处理每个批量的一部分。本章讲清楚这需要哪些东西，
-# 在本机 CPU 上用两个进程真正跑一遍，并验证“两个进程各处理 64 张图”和“一个进程处理 128 张图”的训练完全一样。
+# 在本机 CPU 上用两个进程真正跑一遍，并验证：两个进程分担每个批量，和一个进程独自处理整个批量，训练结果在
+# float32 的舍入误差以内一致。
 #
 # **本章你将学到**
 #
@@ -36,7 +37,8 @@
 # 别的任务，所以时间会有波动）：
 #
 # - **CPU 设置**（本页的输出来自它）：两次训练，各 4 步，全局批量 256（先是 1 个进程 × 256 张图，再是
-#   2 个进程 × 128 张），共 3 到 4 分钟（本页 237 秒，英文版 190 秒），大部分花在这两次训练上。
+#   2 个进程 × 128 张），在这台繁忙的机器上要几分钟，大部分花在这两次训练上；本页这次实际用了多久，
+#   见网页标题下方的“运行时间”。
 # - **快速设置**（测试用）：两次训练，各 2 步，全局批量 128（1 × 128 与 2 × 64），在这台繁忙的机器上约一分半到两分钟
 #   （英文版 104 秒）。
 # - **完整设置**：有 2 块或更多 CUDA GPU 时每块 GPU 一个进程（NCCL），否则与 CPU 设置相同。
@@ -123,7 +125,7 @@ print(f"6.7 节在 {DEVICE} 上运行 {NPROC} 个进程（{'NCCL' if DEVICE == '
 net = d2lite.alexnet()
 conv2 = net[3]  # Conv2d(96, 256, 5x5)：第 2 章的第二个卷积层
 w, b = conv2.weight.detach(), conv2.bias.detach()  # (256, 96, 5, 5)，(256,)
-X = torch.randn(2, 96, 26, 26)  # (B, 96, 26, 26)：conv1 及其池化层交给 conv2 的输入
+X = torch.randn(2, 96, 26, 26)  # (B, 96, 26, 26)：conv1 及其汇聚层交给 conv2 的输入
 full = F.conv2d(X, w, b, padding=2)  # 一个设备，全部 256 个卷积核：(2, 256, 26, 26)
 gpu0 = F.conv2d(X, w[:128], b[:128], padding=2)  # “GPU 0”：卷积核 0-127 -> (2, 128, 26, 26)
 gpu1 = F.conv2d(X, w[128:], b[128:], padding=2)  # “GPU 1”：卷积核 128-255
@@ -155,8 +157,8 @@ print(f"全连接层 fc6-fc8：占参数的 {sum(r.params for r in dense) / tota
 # $$\frac{1}{N}\sum_{k=1}^{N} \nabla \frac{1}{b}\sum_{i \in S_k} \ell_i(\mathbf w)
 #   = \nabla \frac{1}{N b}\sum_{i \in S_1 \cup \dots \cup S_N} \ell_i(\mathbf w).$$
 #
-# 在当前这一个进程里验证一下：8 张图像上的梯度，对比两个各 4 张图的分片上梯度的平均（关掉 dropout，
-# 否则两边的随机掩码不同）。
+# 在当前这一个进程里验证一下：8 张图像上的梯度，对比两个各 4 张图的分片上梯度的平均。这里关掉了暂退法（dropout），
+# 否则两边抽到的随机掩码不同。
 
 # %%
 d2lite.set_seed(0)
@@ -180,7 +182,7 @@ print(f"共 {g_global.numel():,} 个梯度值；max |全局梯度 - 分片梯度
 # %% [markdown]
 # 这个等式要求损失是各样本损失的简单平均。输出依赖整个批量的层会破坏它：BatchNorm 用每个进程自己批量的统计量
 # 做归一化（PyTorch 的 `SyncBatchNorm` 会在进程间共享这些统计量），好在 AlexNet 里没有这种层。
-# dropout 在每个进程里抽取不同的掩码，这改变的是噪声，不影响正确性。
+# 暂退法在每个进程里抽取不同的掩码，这改变的是噪声，不影响正确性。
 #
 # ## 6.3 DDP 在一步里做了什么
 #
@@ -418,9 +420,9 @@ if DEVICE == "cpu":  # float32 按不同的顺序求和：在舍入误差以内�
     assert loss_diff < 1e-5 and weight_diff < 1e-4
 
 # %% [markdown]
-# 两次训练在 float32 舍入误差以内一致：把同样的数按不同的顺序相加（一个批量，对比它的两半再加一次全归约），
-# 只改变最后几位，别无其他。步数这么少，损失几乎没动（约为 ln 10 ≈ 2.30，相当于在十个类别里瞎猜）：
-# 要看的是两者动得一模一样。各自跑得多快？
+# 两次训练在 float32 的舍入误差以内一致，但不是逐位相同：损失和权重的最大差见上面输出的最后一行。差别来自把同样的数
+# 按不同的顺序相加（一整个批量，对比它的两半再加一次全归约），只改变最后几位，别无其他。步数这么少，损失几乎没动
+# （约为 ln 10 ≈ 2.30，相当于在十个类别里瞎猜）：要看的是两者每一步都动得一样。各自跑得多快？
 
 # %%
 for label, h, seconds in ((f"1 个进程 × {n * b}", h1, seconds_one),
@@ -431,12 +433,15 @@ for label, h, seconds in ((f"1 个进程 × {n * b}", h1, seconds_one),
 print(f"{SETTING} 设置，{os.cpu_count()} 个核心，torch {torch.__version__}")
 
 # %% [markdown]
-# 别把这两个数当成数据并行的加速比。两次训练用的是同样的两个核心：要么一个进程开两个线程，要么两个进程各开一个线程
-# （除非你自己设置，`torchrun` 会给每个进程设 `OMP_NUM_THREADS=1`），而后者每一步还要通过 gloo 全归约 187 MB。
-# 可是本书在这台共享的双核机器上跑了三组（2026-12-02，CPU 设置和快速设置），每组都是两个进程的那次更快，快了 1.3 到 1.9 倍。
-# 一个可能的原因（这里没有实测）：一个进程的两个线程在每个运算结束时都要互相等待，而这台机器上别的任务会轮流占用核心，
-# 这种等待的代价就格外大；两个单线程的进程每一步只在全归约时互相等待一次。真正的加速只能来自各自带着自己硬件的进程：
-# 一块 GPU，或者一台机器。在 2 个 CPU 核心上，本节要说明的是正确性。
+# 别把这两行当成数据并行的加速比。两次训练用的是同样的两个核心：要么一个进程开两个线程，要么两个进程各开一个线程
+# （除非你自己设置，`torchrun` 会给每个进程设 `OMP_NUM_THREADS=1`）。要做的计算一样多，而两个进程每一步还要通过
+# gloo 全归约 187 MB，开始前还要多启动一个进程、建立进程组。所以在本页这次运行里，两个进程每秒处理的训练样本只比
+# 一个进程多一点，整条命令反而更慢（见上面输出的每秒样本数和秒数）。
+#
+# 这台机器同时在跑别的任务，这两行数字每次都不一样，换个时候再跑，有时两个进程会明显更快。一个可能的原因（这里没有
+# 实测）：一个进程的两个线程在每个运算结束时都要互相等待，别的任务轮流占用核心时，这种等待的代价格外大；两个单线程
+# 的进程每一步只在全归约时互相等待一次。真正的加速只能来自各自带着自己硬件的进程：一块 GPU，或者一台机器。
+# 在 2 个 CPU 核心上，本节要说明的是正确性。
 #
 # ### 检查点：`module.` 前缀
 #
@@ -484,26 +489,30 @@ plain.load_state_dict(w2)  # 键没有前缀：直接严格加载
 #
 # 在用 SLURM 管理的集群上，一个批处理脚本就能完成同样的事：SLURM 分配机器，`srun` 在每台机器上启动一个
 # `torchrun`（`--ntasks-per-node=1`），作业的第一台机器提供汇合点：
-#
-# ```bash
-# !/bin/bash
-# #SBATCH --job-name=alexnet-ddp
-# #SBATCH --nodes=2
-# #SBATCH --ntasks-per-node=1          # 每台机器一个 torchrun，由它启动各 GPU 的进程
-# #SBATCH --gpus-per-node=4
-# #SBATCH --cpus-per-task=16
-# #SBATCH --time=02:00:00
-# #SBATCH --signal=TERM@120            # 到时限前 2 分钟发送 SIGTERM
-#
-# export D2LITE_DATA=/shared/data/fashion-mnist
-# HEAD=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)
-#
-# srun torchrun --nnodes="$SLURM_NNODES" --nproc_per_node=4 \
-#      --rdzv-backend=c10d --rdzv-endpoint="$HEAD:29400" --rdzv-id="$SLURM_JOB_ID" \
-#      -m d2lite train --setting full \
-#      --checkpoint /shared/runs/alexnet.pt --checkpoint-every 10min --resume
-# ```
-#
+
+# %% [markdown]
+r"""
+```bash
+#!/bin/bash
+#SBATCH --job-name=alexnet-ddp
+#SBATCH --nodes=2
+#SBATCH --ntasks-per-node=1          # 每台机器一个 torchrun，由它启动各 GPU 的进程
+#SBATCH --gpus-per-node=4
+#SBATCH --cpus-per-task=16
+#SBATCH --time=02:00:00
+#SBATCH --signal=TERM@120            # 到时限前 2 分钟发送 SIGTERM
+
+export D2LITE_DATA=/shared/data/fashion-mnist
+HEAD=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)
+
+srun torchrun --nnodes="$SLURM_NNODES" --nproc_per_node=4 \
+     --rdzv-backend=c10d --rdzv-endpoint="$HEAD:29400" --rdzv-id="$SLURM_JOB_ID" \
+     -m d2lite train --setting full \
+     --checkpoint /shared/runs/alexnet.pt --checkpoint-every 10min --resume
+```
+"""
+
+# %% [markdown]
 # 检查点要放在**每台机器都能访问的磁盘**上（NFS、Lustre 等）：rank 0 写它，恢复训练时每台机器的每个 rank 都要读它。
 # 检查点如果放在 node0 的本地磁盘上，node1 的进程就拿不到权重。有了 `--resume`，同一个脚本既能开始新的训练，
 # 也能接着被中断的训练继续；快到时限时，SLURM 发送 SIGTERM，`torchrun` 把它转发给各个进程，`d2lite`
@@ -588,8 +597,8 @@ plt.show()
 #   如今这种规模的模型在每块 GPU 上都装得下，数据并行让每块 GPU 持有一份完整的副本，处理全局批量 $B = Nb$
 #   中属于自己的一份。
 # - DDP 在开始时复制 rank 0 的权重；每一步在本地做前向和反向传播，一边反向传播一边按约 25 MB 的桶对梯度做全归约，
-#   然后每个副本做同样的优化器更新。$N$ 个分片梯度的平均就是全局批量的梯度，所以本章里 2 个进程 × 64
-#   和 1 个进程 × 128 的训练在 float32 舍入误差以内一致。
+#   然后每个副本做同样的优化器更新。$N$ 个分片梯度的平均就是全局批量的梯度，所以 6.7 节里 2 个各处理 $b$ 张图
+#   的进程和 1 个处理 $2b$ 张图的进程训练得一样，只差 float32 的舍入误差。
 # - `torchrun` 为每块 GPU 启动一个进程，并设置 `RANK`、`LOCAL_RANK` 和 `WORLD_SIZE`。采样器把每一轮共享的排列
 #   分成分片；每轮都要调用 `set_epoch`。由 rank 0 保存去掉包装的模型（没有 `module.` 前缀），
 #   并放在每台机器都能访问的磁盘上。
@@ -600,7 +609,7 @@ plt.show()
 #
 # ## 练习
 #
-# 1. 6.7 节关掉了 dropout。如果用 `--dropout 0.5`，2 × 64 的训练还会和 1 × 128 一样吗？它还算正确的数据并行训练吗？
+# 1. 6.7 节关掉了暂退法。如果用 `--dropout 0.5`，2 个进程 × $b$ 的训练还会和 1 个进程 × $2b$ 的一样吗？它还算正确的数据并行训练吗？
 # 2. 分别计算 $N = 2$、8、64 和 1024 块 GPU 时每块 GPU 每步发送的字节数。极限是多少？这对大规模作业意味着什么？
 # 3. 把每块 GPU 的批量从 128 提高到 512，重新计算 8 块 GPU 走 100 Gb/s 以太网时的加速比。要想训练结果同样好，
 #    还有什么必须跟着改？
@@ -613,10 +622,10 @@ plt.show()
 #
 # 每个解答都是折叠的：先自己做，再展开看。解答里的代码和本章其他代码一起运行（测试也会在快速设置下运行它们）。
 #
-# :::{admonition} 解答 1：数据并行中的 dropout
+# :::{admonition} 解答 1：数据并行中的暂退法
 # :class: dropdown
-# 不会再精确到最后几位：每个进程抽取自己的 dropout 掩码（`d2lite` 有意给各进程不同的随机数流，`seed + 1 + rank`），
-# 而单个进程处理 128 张图时又会抽到另一些掩码。损失和权重会像两次不同种子的训练那样逐渐分开。但它仍然是正确的：
+# 不会再精确到最后几位：每个进程抽取自己的暂退掩码（`d2lite` 有意给各进程不同的随机数流，`seed + 1 + rank`），
+# 而单个进程独自处理整个全局批量时，又会抽到另一些掩码。损失和权重会像两次不同种子的训练那样逐渐分开。但它仍然是正确的：
 # 每个样本都得到一个独立的随机掩码，和在单个进程里一样，平均后的梯度是同一个期望梯度的无偏估计。真正不能发生的，
 # 是所有进程都抽到*同样的*掩码，那样不同分片上的噪声就相关了。
 # :::
