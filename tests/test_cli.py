@@ -115,6 +115,9 @@ def test_validation_each_epoch_then_the_test_set_once(tmp_path, fashion_root, ca
     out = capsys.readouterr().out
     assert out.count("val acc") == 2 + 1 and "test acc" in out  # 2 epochs + the summary line
     assert out.count("evaluated once") == 1
+    source = d2lite.load_fashion_mnist_arrays(fashion_root).source  # the run names its data
+    assert f"data: {source} (64 training, 32 validation, 48 test images)" in out
+    assert f"checkpoint: {ckpt.resolve()}, written after every epoch" in out
     saved = json.loads(record.read_text())
     assert saved["eval_set"] == "val" and len(saved["test_acc"]) == 2
     assert saved["test"]["images"] == 48

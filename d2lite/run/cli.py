@@ -27,7 +27,7 @@ import d2lite.run.predict_export as predict_export
 from d2lite.ddp import Distributed, _gather, distributed, init_distributed
 from d2lite.device import SETTINGS, set_seed, setting
 from d2lite.engine import evaluate
-from d2lite.fashion_mnist import DataError
+from d2lite.fashion_mnist import DataError, load_fashion_mnist_arrays
 from d2lite.loaders import load_data_fashion_mnist, load_data_fashion_mnist_split
 from d2lite.metrics import History
 from d2lite.models import InputSizeError, alexnet, init_weights
@@ -313,6 +313,19 @@ def _cli_budget(args, options: dict, net: nn.Module, loaders, device, world: Dis
     return _cli_data(args, options, device, (n_train, test_n))
 
 
+def _say_what_it_uses(args, loaders) -> None:
+    """One line for the data (where it was read, how many images in each part), one for the
+    checkpoint (which file, and whether it continues it)."""
+    source = load_fashion_mnist_arrays(args.data_dir, download=False).source
+    parts = zip(("training", "validation", "test"), loaders)
+    counts = ", ".join(f"{len(it.dataset.images):,} {name}" for name, it in parts if it is not None)
+    print(f"data: {source} ({counts} images)")
+    if args.checkpoint:
+        how = "continued (--resume)" if args.resume else "written"
+        every = f" and every {args.checkpoint_every}" if args.checkpoint_every else ""
+        print(f"checkpoint: {Path(args.checkpoint).resolve()}, {how} after every epoch{every}")
+
+
 def _write_history(path: str | None, history: History | None, test: dict | None = None) -> None:
     """The History as JSON, with the final test evaluation under "test" when there was one."""
     if path and history is not None and distributed().is_main:
@@ -348,6 +361,7 @@ def _cli_train(args, parser) -> int:
     global_batch = options["batch_size"] * world.world_size
     lr = args.lr or BASE_LR * world.world_size
     if world.is_main:
+        _say_what_it_uses(args, loaders)
         rule = (
             "as given"
             if args.lr
