@@ -93,9 +93,18 @@ def test_predict_reports_a_bad_image_and_goes_on(
         (["predict", "--top", "11", "README.md"], "invalid choice"),
     ],
 )
-def test_bad_paths_and_options_exit_with_one_line(args, words, fashion_root):
-    out = cli(args, fashion_root)
-    assert out.returncode in (1, 2) and words in out.stderr and "Traceback" not in out.stderr
+def test_bad_paths_and_options_exit_with_one_line(args, words, capsys, monkeypatch):
+    """In this process (d2lite.main, as `python -m d2lite` runs it): the exit status and the
+    one line on stderr; argparse's own errors exit 2, the command's exit 1."""
+    monkeypatch.chdir(ROOT)
+    try:
+        status = d2lite.main(args)
+    except SystemExit as exit_:
+        status = exit_.code
+    err = capsys.readouterr().err
+    assert status == (2 if words == "invalid choice" else 1)
+    last = err.strip().splitlines()[-1]  # argparse prints its usage above the error line
+    assert last.startswith("python -m d2lite ") and words in last and "Traceback" not in err
 
 
 def test_export_from_a_checkpoint_checks_parity_and_predict_uses_it(fashion_root, tmp_path):
