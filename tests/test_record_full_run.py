@@ -6,6 +6,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 import record_full_run as rec  # noqa: E402
@@ -52,3 +54,48 @@ def test_run_times_count_only_segments_with_an_end():
     assert times["wall_seconds"] == 6.5 * 3600
     assert times["ran_seconds"] == 1 * 3600 + 2.5 * 3600  # the killed segment's end is unknown
     assert times["segments_without_end"] == 1
+
+
+def test_a_finished_run_becomes_a_record(tmp_path, fashion_root):
+    """End to end on a tiny run of the command line: the record's figures are the run's own
+    (history, test evaluation) and the filters are the checkpoint's conv1 weights."""
+    import json
+
+    import numpy as np
+    import torch
+
+    import d2lite
+
+    ckpt, history = tmp_path / "run.pt", tmp_path / "run.json"
+    args = ["train", "--data-dir", str(fashion_root), "--subset", "64,48", "--validation", "32"]
+    args += ["--epochs", "2", "--batch-size", "32", "--progress", "lines"]
+    args += ["--checkpoint", str(ckpt), "--history", str(history)]
+    assert d2lite.main(args) == 0
+    log = tmp_path / "run.log"
+    log.write_text(
+        "=== started 2026-12-05T12:00:00Z on Test CPU at commit abc1234; load: 0.1 0.1 0.1\n"
+        "=== command: python -m d2lite train ...\n"
+        "[epoch 2/2] step 2/2, 50.0 examples/s\n"
+        "=== exit 0 at 2026-12-05T12:01:40Z\n"
+    )
+    out = tmp_path / "record.json"
+    filters = tmp_path / "conv1.npy"
+    rec.main(
+        [f"--checkpoint={ckpt}", f"--history={history}", f"--log={log}"]
+        + [f"--data-dir={fashion_root}", f"--out={out}", f"--filters={filters}"]
+        + ["--matmul-n=256"]
+    )
+    record, run = json.loads(out.read_text()), json.loads(history.read_text())
+    assert record["final_test"]["acc"] == round(run["test"]["acc"], 4)
+    assert record["test"]["images"] == 48 == sum(map(sum, record["test"]["confusion_matrix"]))
+    assert [e["val_acc"] for e in record["epochs"]] == [round(a, 4) for a in run["test_acc"]]
+    assert record["times"] == {
+        "started": "2026-12-05T12:00:00Z", "finished": "2026-12-05T12:01:40Z",
+        "wall_seconds": 100, "ran_seconds": 100, "segments_without_end": 0,
+    }  # fmt: skip
+    speed = record["speed"]  # MFU: model FLOP/s over the matmul's FLOP/s, measured here
+    achieved = speed["sustained_examples_per_sec"] * speed["training_flops_per_example"]
+    assert speed["mfu"] == pytest.approx(achieved / speed["matmul_flops"], rel=0.01)
+    assert speed["mfu"] > 0 and record["hardware"]["cpu"] == "Test CPU"
+    weights = torch.load(ckpt, weights_only=True)["model"]["0.weight"]
+    assert np.array_equal(np.load(filters), weights.float().numpy())

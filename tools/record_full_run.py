@@ -148,10 +148,17 @@ def _cpu_flags() -> list[str]:
     return sorted(f for f in flags if f in ("avx512f", "avx512_bf16", "amx_bf16", "amx_tile"))
 
 
-def test_set_figures(net: torch.nn.Module, data_dir, amp: bool) -> dict:
-    """Predictions on the 10,000 test images, evaluated as train evaluated them."""
+def test_set_figures(net: torch.nn.Module, data_dir, amp: bool, images: int) -> dict:
+    """Predictions on the test images the run evaluated (all 10,000 for the full recipe),
+    evaluated as train evaluated them."""
     _, _, test_iter = d2lite.load_data_fashion_mnist_split(
-        256, resize=224, validation=5000, data_dir=data_dir, device="cpu", channels_last=True
+        256,
+        resize=224,
+        validation=5000,
+        data_dir=data_dir,
+        subset=(None, images) if images < 10_000 else None,
+        device="cpu",
+        channels_last=True,
     )
     net = net.to(memory_format=torch.channels_last)
     with d2lite.autocast(torch.device("cpu"), d2lite.amp_dtype("cpu", amp)):
@@ -192,7 +199,8 @@ def record(args) -> dict:
         flush=True,
     )
 
-    test = test_set_figures(net, args.data_dir, amp=history["amp_dtype"] != "float32")
+    amp = history["amp_dtype"] != "float32"
+    test = test_set_figures(net, args.data_dir, amp, history["test"]["images"])
     if abs(test["acc"] - history["test"]["acc"]) > 1e-3:
         sys.exit(
             f"record_full_run: the checkpoint's test accuracy {test['acc']} is not the run's "
