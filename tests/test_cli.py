@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -115,7 +116,7 @@ def test_validation_each_epoch_then_the_test_set_once(tmp_path, fashion_root, ca
     out = capsys.readouterr().out
     assert out.count("val acc") == 2 + 1 and "test acc" in out  # 2 epochs + the summary line
     assert out.count("evaluated once") == 1
-    source = d2lite.load_fashion_mnist_arrays(fashion_root).source  # the run names its data
+    source = Path(d2lite.load_fashion_mnist_arrays(fashion_root).source).resolve()  # its data
     assert f"data: {source} (64 training, 32 validation, 48 test images)" in out
     assert f"checkpoint: {ckpt.resolve()}, written after every epoch" in out
     saved = json.loads(record.read_text())

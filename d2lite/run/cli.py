@@ -316,7 +316,7 @@ def _cli_budget(args, options: dict, net: nn.Module, loaders, device, world: Dis
 def _say_what_it_uses(args, loaders) -> None:
     """One line for the data (where it was read, how many images in each part), one for the
     checkpoint (which file, and whether it continues it)."""
-    source = load_fashion_mnist_arrays(args.data_dir, download=False).source
+    source = Path(load_fashion_mnist_arrays(args.data_dir, download=False).source).resolve()
     parts = zip(("training", "validation", "test"), loaders)
     counts = ", ".join(f"{len(it.dataset.images):,} {name}" for name, it in parts if it is not None)
     print(f"data: {source} ({counts} images)")
