@@ -67,3 +67,8 @@ def test_the_command_line_exits_1_and_names_the_chapter(tmp_path, capsys):
     assert check_numbers.main([str(path)]) == 1
     out = capsys.readouterr().out
     assert "04_training.ipynb: '12.5'" in out and "1 figure(s)" in out
+
+
+def test_a_citation_may_follow_a_unit():
+    text = "top-5 error 15.3%[^paper], 2.5×[^p] faster; 降低了 1.4[^paper] 个百分点，快 3 倍[^p]。"
+    assert flagged(notebook(text)) == []

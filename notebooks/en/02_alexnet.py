@@ -93,9 +93,13 @@ print(f"device: {device}, PyTorch {torch.__version__}")
 # new. LeNet was reading handwritten digits in the 1990s, but on large natural images it had never
 # beaten the hand-crafted pipelines.
 #
-# In 2012, AlexNet (Krizhevsky, Sutskever and Hinton) brought the ImageNet top-5 error down to 15.3%;
-# the runner-up scored 26.2%. Three things came together: a million labelled images (ImageNet),
+# In 2012, AlexNet (Krizhevsky, Sutskever and Hinton) brought the ImageNet top-5 error down to 15.3%[^paper];
+# the runner-up scored 26.2%[^paper]. Three things came together: a million labelled images (ImageNet),
 # GPUs that could do the arithmetic, and the design choices below, which made a deep network trainable.
+#
+# [^paper]: Figures from the AlexNet paper: A. Krizhevsky, I. Sutskever and G. E. Hinton,
+#     *ImageNet Classification with Deep Convolutional Neural Networks*, NeurIPS 2012. They are
+#     the paper's measurements, not this book's.
 #
 # ## 2.2 The design choices
 #
@@ -119,9 +123,9 @@ print(f"device: {device}, PyTorch {torch.__version__}")
 #    LeNet's 6 and 16), and 384 in the two after them.
 # 6. **Two 4096-wide dense layers**, which hold most of the parameters and are regularised with
 #    **dropout** (p = 0.5 in the paper). The tutorial says LeNet relied on weight decay alone;
-#    AlexNet kept weight decay as well: it trained with SGD, momentum 0.9 and weight decay 0.0005,
+#    AlexNet kept weight decay as well: it trained with SGD, momentum 0.9 and weight decay 0.0005[^paper],
 #    and the paper found that this small amount mattered for learning at all (it lowered the
-#    training error, not only the test error). Chapter 4 trains with the same 0.0005.
+#    training error, not only the test error). Chapter 4 trains with the same 0.0005[^paper].
 # 7. **Data augmentation.** The paper rescaled every ImageNet image so that its shorter side was 256
 #    pixels and cut out the central $256\times256$; training then used random $224\times224$ crops of
 #    it and their horizontal mirror images (plus a colour jitter along the principal components of
@@ -133,7 +137,7 @@ print(f"device: {device}, PyTorch {torch.__version__}")
 #
 # One part of the paper is left out here, as in the tutorial and d2l: **local response
 # normalisation** (LRN), which divided each ReLU output of convolutions 1 and 2 by the activity of
-# neighbouring channels at the same position. The paper credited it with 1.4 and 1.2 points off
+# neighbouring channels at the same position. The paper credited it with 1.4[^paper] and 1.2[^paper] points off
 # its top-1 and top-5 errors, but later work did not find the benefit: VGG (Simonyan and Zisserman,
 # 2014) reported that LRN did not lower the error on ImageNet while costing memory and time, and
 # batch normalisation (Ioffe and Szegedy, 2015) took over the job of keeping activations at a
@@ -372,7 +376,7 @@ print(f"AlexNet / LeNet: {table['AlexNet']['params'] / table['LeNet']['params']:
 #
 # - AlexNet has eight layers with weights (5 convolutional + 3 dense), uses ReLU (the paper's
 #   comparison was with tanh, six times slower to 25% training error on CIFAR-10), fights
-#   overfitting with dropout, weight decay (0.0005) and data augmentation (random $224\times224$
+#   overfitting with dropout, weight decay (0.0005[^paper]) and data augmentation (random $224\times224$
 #   crops of images rescaled to 256 on the short side, and their mirror images), shrinks its windows
 #   from $11\times11$ to $5\times5$ to $3\times3$, and max-pools ($3\times3$, stride 2) after
 #   convolutions 1, 2 and 5. Local response normalisation, in the paper, is left out: later work

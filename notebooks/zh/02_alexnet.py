@@ -85,9 +85,13 @@ print(f"设备：{device}，PyTorch {torch.__version__}")
 # 再把特征交给 SVM 之类的分类器。卷积神经网络并不是新东西，LeNet 在 20 世纪 90 年代就已经能识别手写数字，
 # 但在大尺寸的自然图像上，它一直没能赢过手工特征。
 #
-# 2012 年，Krizhevsky、Sutskever 和 Hinton 的 AlexNet 在 ImageNet 挑战赛上把 top-5 错误率降到了 15.3%，
-# 第二名是 26.2%。促成这次突破的有三样东西：百万量级的带标签图片（ImageNet）、
+# 2012 年，Krizhevsky、Sutskever 和 Hinton 的 AlexNet 在 ImageNet 挑战赛上把 top-5 错误率降到了 15.3%[^paper]，
+# 第二名是 26.2%[^paper]。促成这次突破的有三样东西：百万量级的带标签图片（ImageNet）、
 # 能做大规模并行计算的 GPU，以及下面这些让深层网络训练得动的设计。
+#
+# [^paper]: 这些数字出自 AlexNet 论文：A. Krizhevsky、I. Sutskever、G. E. Hinton，
+#     *ImageNet Classification with Deep Convolutional Neural Networks*，NeurIPS 2012。
+#     它们是论文的测量结果，不是本书的。
 #
 # ## 2.2 设计上的选择
 #
@@ -103,9 +107,9 @@ print(f"设备：{device}，PyTorch {torch.__version__}")
 #    窗口比步幅大，相邻窗口会有重叠。LeNet 用的是 $2\times2$ 的平均汇聚。
 # 5. **更宽**：前两个卷积层的通道数是 LeNet 的 16 倍（96 和 256，而 LeNet 是 6 和 16），之后两层更是达到 384。
 # 6. **两个 4096 宽的全连接层**，它们占了参数的绝大部分，用**暂退法**（论文取 p = 0.5）控制过拟合。
-#    原教程说 LeNet 只用了权重衰减；AlexNet 也没有放弃权重衰减：它用 SGD 训练，动量 0.9、权重衰减 0.0005，
+#    原教程说 LeNet 只用了权重衰减；AlexNet 也没有放弃权重衰减：它用 SGD 训练，动量 0.9、权重衰减 0.0005[^paper]，
 #    论文发现这一点点权重衰减对模型能否学起来很重要（它降低的是训练误差，而不只是测试误差）。
-#    第 4 章训练时用的也是 0.0005。
+#    第 4 章训练时用的也是 0.0005[^paper]。
 # 7. **数据增广**（data augmentation）：论文先把每张 ImageNet 图片缩放到短边 256 像素，再切出中央的 $256\times256$；训练时从中随机裁出
 #    $224\times224$ 的小块，并加上它们的水平翻转（另有一种沿 RGB 像素主成分方向的颜色扰动）；测试时对 10 个
 #    $224\times224$ 小块的预测取平均。本书则把整张 $28\times28$ 图片放大到 224（见第 3 章），不做数据增广。
@@ -114,7 +118,7 @@ print(f"设备：{device}，PyTorch {torch.__version__}")
 #
 # 论文里有一部分本书没有采用，原教程和 d2l 也一样：**局部响应归一化**（local response normalization，LRN），
 # 即把第 1、2 个卷积层的每个 ReLU 输出，除以同一位置上相邻通道的活跃程度。论文称它让 top-1 和 top-5 错误率
-# 分别降低了 1.4 和 1.2 个百分点，但后来的工作没有看到这种好处：VGG（Simonyan 和 Zisserman，2014）报告说，
+# 分别降低了 1.4[^paper] 和 1.2[^paper] 个百分点，但后来的工作没有看到这种好处：VGG（Simonyan 和 Zisserman，2014）报告说，
 # LRN 在 ImageNet 上并不能降低错误率，却多占内存、多花时间；批量规范化（batch normalization，Ioffe 和 Szegedy，2015）
 # 随后接过了让激活值保持稳定尺度的任务。
 #
@@ -330,7 +334,7 @@ print(f"AlexNet / LeNet：参数量 {table['AlexNet']['params'] / table['LeNet']
 # ## 小结
 #
 # - AlexNet 有 8 个带权重的层（5 个卷积层 + 3 个全连接层），用 ReLU（论文对比的是 tanh：在 CIFAR-10 上达到 25%
-#   训练错误率要慢 6 倍），用暂退法、权重衰减（0.0005）和数据增广（从短边缩放到 256 的图片中随机裁出 $224\times224$，
+#   训练错误率要慢 6 倍），用暂退法、权重衰减（0.0005[^paper]）和数据增广（从短边缩放到 256 的图片中随机裁出 $224\times224$，
 #   加上水平翻转）控制过拟合，卷积窗口从 $11\times11$ 缩小到 $5\times5$ 再到 $3\times3$，在第 1、2、5 个卷积层后做
 #   $3\times3$、步幅 2 的最大汇聚。论文中的局部响应归一化这里没有采用：后来的工作发现它没有好处，批量规范化取代了它。
 # - 一个 $1\times1\times224\times224$ 的输入依次变成 $96\times54\times54$、……、$256\times5\times5$，展平为 6400 维，与原教程的形状表完全一致。
