@@ -411,7 +411,7 @@ assert torch.allclose(w, w_torch.detach())
 # %% [markdown]
 # ## 4.6 The paper's recipe and this book's
 #
-# Krizhevsky, Sutskever and Hinton (2012) trained AlexNet on the 1.2 million ImageNet images with
+# Krizhevsky, Sutskever and Hinton (2012) trained AlexNet on the 1.2[^paper4] million ImageNet images with
 # the recipe in the left column. This book trains on Fashion-MNIST, 60,000 small grey images of
 # 10 classes, with a budget of minutes rather than days. It keeps what carries over and says why
 # for everything else:
@@ -460,6 +460,9 @@ del model
 # network starts slowly. The paper's 90 epochs could afford a slow start; a run of two epochs
 # cannot, which is why this book keeps the tutorial's Xavier initialisation.
 #
+#
+# [^paper4]: A. Krizhevsky, I. Sutskever and G. E. Hinton, *ImageNet Classification with Deep
+#     Convolutional Neural Networks*, NeurIPS 2012.
 # ## 4.7 Choosing the learning rate on the validation set
 #
 # The learning rate is the knob that matters most, and the paper's 0.01 was chosen for ImageNet,
@@ -810,11 +813,14 @@ plt.show()
 # sampling noise of a few thousand images.
 #
 # The original tutorial's run shows the other regime. After 100 epochs with batch 1 (its code cells
-# set `batch_size = 1`, `lr, num_epochs = 0.01, 100`) it printed a training loss of 0.034 and a
-# training accuracy of 0.988, beside a test accuracy of 0.923: it fitted its training images almost
-# perfectly, and the 6.5-point gap is overfitting, reached despite dropout. (Its training accuracy is
+# set `batch_size = 1`, `lr, num_epochs = 0.01, 100`) it printed a training loss of 0.034[^tutorial] and a
+# training accuracy of 0.988[^tutorial], beside a test accuracy of 0.923[^tutorial]: it fitted its training images almost
+# perfectly, and the 6.5-point[^tutorial] gap is overfitting, reached despite dropout. (Its training accuracy is
 # a running mean with dropout on, like ours, so the gap measured in eval mode would be a little
 # larger still.)
+#
+# [^tutorial]: The seed tutorial's own printed output (AlexNet on Fashion-MNIST, 100 epochs at
+#     batch 1 on a GPU): cited from that run, not measured by this book.
 #
 # ## 4.12 Batch size and speed
 #
@@ -877,7 +883,7 @@ print(f"the main run (batch {S['batch_size']}), sustained over {sum(history.seco
 #   and does nothing in eval mode. Measured on the dense layers, it slows the fitting of a small
 #   training set and narrows the gap between training and validation accuracy.
 # - Batch 1 wastes the hardware: the tutorial's 100 epochs at its reported 928 examples/s are at
-#   least 1.8 hours of training steps. Its 0.034 loss and 0.988 training accuracy beside 0.923 test
+#   least 1.8 hours of training steps. Its 0.034[^tutorial] loss and 0.988[^tutorial] training accuracy beside 0.923[^tutorial] test
 #   accuracy show a model that overfits after long training.
 # - AlexNet has long been surpassed by more efficient architectures; it is studied because it was
 #   the step from shallow networks to deep ones, and because most of its recipe (ReLU, dropout,

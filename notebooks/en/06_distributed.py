@@ -381,11 +381,14 @@ print(f"without set_epoch: {orders[0]} then {orders[1]}: the same order every ep
 # same length whatever $B$ is, so with fewer steps it travels less far per epoch. The **linear
 # scaling rule** compensates: when the batch is multiplied by $k$, multiply the learning rate by
 # $k$. Goyal et al. (2017, *Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour*) trained
-# ResNet-50 on 256 GPUs with a global batch of 8,192 and $\eta = 0.1 \cdot B / 256$ to the
+# ResNet-50 on 256[^goyal] GPUs with a global batch of 8,192[^goyal] and $\eta = 0.1 \cdot B / 256$ to the
 # accuracy of batch 256, with a **warm-up**: the rate grows linearly from the small-batch value
 # over the first 5 epochs, because the large rate is unstable while the weights are still far
 # from good ones. Beyond about 8k the rule broke down in their experiments. This book states
 # these results as context; it has not measured them.
+#
+# [^goyal]: P. Goyal et al., *Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour*, 2017:
+#     their measurements, not this book's.
 #
 # `python -m d2lite train` applies the rule: `--batch-size` is per process, and the default
 # learning rate is chapter 4's 0.01 times the number of processes (no warm-up).

@@ -352,10 +352,13 @@ print(f"不调用 set_epoch：先是 {orders[0]}，然后是 {orders[1]}：每�
 # $N$ 个进程各处理 $b$ 个样本时，一步要平均 $B = Nb$ 个梯度，每轮的步数则减少为原来的 $1/N$。用 $B$ 个样本的
 # 平均梯度做 SGD，不论 $B$ 多大，每一步迈出的距离都差不多，步数少了，每轮走的路也就短了。**线性缩放规则**
 # 用来弥补这一点：批量大小乘以 $k$，学习率也乘以 $k$。Goyal 等人（2017，*Accurate, Large Minibatch SGD:
-# Training ImageNet in 1 Hour*）在 256 块 GPU 上用 8192 的全局批量和 $\eta = 0.1 \cdot B / 256$ 训练 ResNet-50，
+# Training ImageNet in 1 Hour*）在 256[^goyal] 块 GPU 上用 8192[^goyal] 的全局批量和 $\eta = 0.1 \cdot B / 256$ 训练 ResNet-50，
 # 达到了批量 256 时的精度；他们还用了**预热**（warm-up）：在前 5 轮里，学习率从小批量时的值线性增长到目标值，
 # 因为权重离好的解还很远时，大学习率不稳定。在他们的实验中，批量超过约 8k 之后这条规则就失效了。
 # 本书只把这些结果作为背景介绍，并没有实测。
+#
+# [^goyal]: P. Goyal 等，*Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour*，2017：
+#     这是他们的测量结果，不是本书的。
 #
 # `python -m d2lite train` 采用了这条规则：`--batch-size` 指每个进程的批量大小，默认学习率是第 4 章的 0.01
 # 乘以进程数（没有预热）。
