@@ -717,3 +717,21 @@ def torch_tensor(values):
     import torch
 
     return torch.tensor(values, dtype=torch.float32)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_index_run_table_is_the_notebooks_metadata(tab, lang):
+    """The index's "how long it takes" table is read from the executed notebooks, not typed."""
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    from bilingual import SETTING_NAMES, format_seconds
+
+    page = tab.open(f"{lang}/index.html")
+    rows = page.locator("table.run-table tbody tr")
+    want = []
+    for path in sorted((ROOT / "book" / lang).glob("[0-9][0-9]_*.ipynb")):
+        meta = json.loads(path.read_text(encoding="utf-8"))["metadata"]["d2lite"]
+        want.append([SETTING_NAMES[lang][meta["setting"]], format_seconds(meta["runtime_s"], lang),
+                     meta["hardware"], str(meta["executed"])])  # fmt: skip
+    got = [row.locator("td").all_inner_texts()[1:] for row in rows.all()]
+    assert [[cell.strip() for cell in row] for row in got] == want
+    tab.assert_clean()

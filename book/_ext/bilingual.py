@@ -11,7 +11,9 @@ Loaded through `sphinx: local_extensions:` in _config.yml. It adds, on every pag
   "setting" ("quick", "cpu" or "full": which setting ran; older notebooks have only "quick",
   true/false), "hardware" (text), "executed" (date).
 
-It also drops a script listed twice on a page (see `drop_duplicate_scripts`), and provides the
+It also drops a script listed twice on a page (see `drop_duplicate_scripts`), provides the
+`run-table` directive (each chapter's setting, runtime, hardware and date, read from the executed
+notebooks' metadata: the index pages use it instead of typed figures), and the
 `translation-status` directive: a table, built at build time from git and the .py sources, of
 each chapter's last commit in each language and whether the two editions' code cells are in
 parity (tools/notebook_parity.py, the check tests/test_notebooks_sync.py runs). The page
@@ -310,9 +312,52 @@ class TranslationStatus(SphinxDirective):
         return span
 
 
+RUN_TABLE_HEAD = {
+    "en": ["Chapter", "Setting", "Runtime", "Hardware", "Executed"],
+    "zh": ["章节", "设置", "运行时间", "硬件", "执行日期"],
+}
+
+
+class RunTable(SphinxDirective):
+    """A table of every executed chapter of this edition, read from its notebook's metadata
+    ("d2lite": setting, runtime_s, hardware, executed; written by tools/execute_notebooks.py):
+    what the pages' outputs cost and where they were made, never typed by hand."""
+
+    def run(self) -> list[nodes.Node]:
+        lang = edition(self.env.app)
+        book = Path(self.env.srcdir)
+        table = nodes.table(classes=["run-table"])
+        group = nodes.tgroup(cols=5)
+        table += group
+        for width in (32, 14, 14, 26, 14):
+            group += nodes.colspec(colwidth=width)
+        head, body = nodes.thead(), nodes.tbody()
+        group += head
+        group += body
+        head += TranslationStatus._row([nodes.Text(h) for h in RUN_TABLE_HEAD[lang]])
+        notebooks_root = book.resolve().parents[1] / "notebooks" / lang
+        for path in sorted(book.glob("[0-9][0-9]_*.ipynb")):
+            self.env.note_dependency(str(path))
+            meta = json.loads(path.read_text(encoding="utf-8")).get("metadata", {})
+            meta = meta.get("d2lite", {})
+            source = notebooks_root / f"{path.stem}.py"
+            title = chapter_title(source) if source.is_file() else path.stem
+            runtime = meta.get("runtime_s")
+            cells = [
+                nodes.reference("", title, refuri=f"{path.stem}.html"),
+                nodes.Text(SETTING_NAMES[lang].get(meta.get("setting"), "–")),
+                nodes.Text(format_seconds(runtime, lang) if runtime else "–"),
+                nodes.Text(str(meta.get("hardware", "–"))),
+                nodes.Text(str(meta.get("executed", "–"))),
+            ]
+            body += TranslationStatus._row(cells)
+        return [table]
+
+
 def setup(app: Sphinx) -> dict:
     app.add_config_value("bilingual_notebooks_dir", "../../notebooks/{lang}", "html")
     app.add_directive("translation-status", TranslationStatus)
+    app.add_directive("run-table", RunTable)
     # Synchronous, in <head>, before the theme's deferred script: see the file's comment.
     app.add_js_file("theme-early.js", priority=100)
     app.connect("html-page-context", add_language_switch)
