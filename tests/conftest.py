@@ -105,6 +105,12 @@ def trained_lenet(fashion_arrays):
     return net.eval()
 
 
+def onnx_reference(net, images, size=28):
+    """What an exported model must output: PyTorch's probabilities through the same wrapper."""
+    with torch.no_grad():
+        return d2lite.export.FromDataSet(net, size)(images)
+
+
 # ----------------------------------------------------------------------------------------------
 # Synthetic IDX files
 # ----------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import sys
 
 import pytest
 import torch
+from conftest import onnx_reference
 
 import d2lite
 
@@ -32,14 +33,9 @@ def images(fashion_arrays):
     return fashion_arrays.test_images[:200].float().div(255)[:, None]
 
 
-def torch_probs(net, images, size=28):
-    with torch.no_grad():
-        return d2lite.export.FromDataSet(net, size)(images)
-
-
 def test_float32_model_matches_pytorch(trained_lenet, images, tmp_path):
     path = d2lite.export_onnx(trained_lenet, tmp_path / "m.onnx", size=28, check=images)
-    got, want = d2lite.onnx_probabilities(path, images), torch_probs(trained_lenet, images)
+    got, want = d2lite.onnx_probabilities(path, images), onnx_reference(trained_lenet, images)
     assert (got - want).abs().max().item() <= 1e-3
     assert torch.equal(got.argmax(1), want.argmax(1))
     assert got.shape == (200, 10) and torch.allclose(got.sum(1), torch.ones(200), atol=1e-5)
@@ -48,7 +44,7 @@ def test_float32_model_matches_pytorch(trained_lenet, images, tmp_path):
 def test_int8_model_agrees_and_uses_only_web_operators(trained_lenet, images, tmp_path):
     fp32 = d2lite.export_onnx(trained_lenet, tmp_path / "m.onnx", size=28)
     int8 = d2lite.export_onnx(trained_lenet, tmp_path / "m8.onnx", size=28, int8=True, check=images)
-    got, want = d2lite.onnx_probabilities(int8, images), torch_probs(trained_lenet, images)
+    got, want = d2lite.onnx_probabilities(int8, images), onnx_reference(trained_lenet, images)
     assert (got.argmax(1) == want.argmax(1)).float().mean().item() >= 0.99
     ops = {node.op_type for node in onnx.load(str(int8)).graph.node}
     assert "MatMulInteger" in ops  # the dense layers really are 8-bit

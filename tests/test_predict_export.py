@@ -13,18 +13,12 @@ import subprocess
 import sys
 
 import pytest
-import torch
-from conftest import ROOT, cli_env
+from conftest import ROOT, cli_env, onnx_reference
 from PIL import Image
 
 import d2lite
 
 pytest.importorskip("onnx", reason="the optional extra: pip install 'd2lite[onnx]'")
-
-
-def torch_probs(net, images, size=28):
-    with torch.no_grad():
-        return d2lite.export.FromDataSet(net, size)(images)
 
 
 # --- python -m d2lite predict | export ----------------------------------------------------------
@@ -55,7 +49,7 @@ def test_predict_prints_the_top_classes_and_json(
     for i in range(3):
         paths.append(tmp_path / f"garment{i}.png")
         Image.fromarray(fashion_arrays.test_images[i].numpy()).save(paths[-1])
-    want = torch_probs(trained_lenet, fashion_arrays.test_images[:3].float().div(255)[:, None])
+    want = onnx_reference(trained_lenet, fashion_arrays.test_images[:3].float().div(255)[:, None])
     names = d2lite.get_fashion_mnist_labels(want.argmax(1))
     text = cli(["predict", "--onnx", str(lenet_onnx), *map(str, paths)], fashion_root)
     assert text.returncode == 0, text.stderr

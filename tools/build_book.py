@@ -127,36 +127,34 @@ def npm_unpack(name: str, version: str, sha512: str, tmp: str) -> Path:
     return Path(tmp) / "package"
 
 
-def ensure_axe() -> Path:
-    """Return the path of axe-core's axe.min.js (for the browser test), fetching it if needed."""
-    if AXE_JS.is_file():
-        return AXE_JS
+def vendor_npm(name: str, version: str, sha512: str, target: Path, files: dict[str, str]) -> None:
+    """Fetch ``name@version`` (checked, see npm_unpack) and copy ``files`` (package path ->
+    file name) into ``target``, all or nothing: only a complete copy gets the final name."""
     with tempfile.TemporaryDirectory() as tmp:
-        package = npm_unpack("axe-core", AXE_VERSION, AXE_SHA512, tmp)
-        staging = AXE_JS.parent.with_name(AXE_JS.parent.name + ".partial")
+        package = npm_unpack(name, version, sha512, tmp)
+        staging = target.with_name(target.name + ".partial")
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
-        for name in ("axe.min.js", "LICENSE"):
-            shutil.copy2(package / name, staging / name)
-        shutil.rmtree(AXE_JS.parent, ignore_errors=True)
-        staging.rename(AXE_JS.parent)  # only a complete copy ever gets the final name
+        for source, dest in files.items():
+            shutil.copy2(package / source, staging / dest)
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
+
+
+def ensure_axe() -> Path:
+    """Return the path of axe-core's axe.min.js (for the browser test), fetching it if needed."""
+    if not AXE_JS.is_file():
+        files = {"axe.min.js": "axe.min.js", "LICENSE": "LICENSE"}
+        vendor_npm("axe-core", AXE_VERSION, AXE_SHA512, AXE_JS.parent, files)
     return AXE_JS
 
 
 def ensure_ort() -> Path:
     """Return the folder holding onnxruntime-web's WebAssembly files, fetching them if needed."""
-    if all((ORT_VENDOR / name).is_file() for name in ORT_FILES):
-        return ORT_VENDOR
-    with tempfile.TemporaryDirectory() as tmp:
-        package = npm_unpack("onnxruntime-web", ORT_VERSION, ORT_SHA512, tmp)
-        staging = ORT_VENDOR.with_name(ORT_VENDOR.name + ".partial")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        for name in ORT_FILES:
-            shutil.copy2(package / "dist" / name, staging / name)
-        shutil.copy2(package / "package.json", staging / "package.json")  # its licence: MIT
-        shutil.rmtree(ORT_VENDOR, ignore_errors=True)
-        staging.rename(ORT_VENDOR)
+    if not all((ORT_VENDOR / name).is_file() for name in ORT_FILES):
+        files = {f"dist/{name}": name for name in ORT_FILES}
+        files["package.json"] = "package.json"  # its licence: MIT
+        vendor_npm("onnxruntime-web", ORT_VERSION, ORT_SHA512, ORT_VENDOR, files)
     return ORT_VENDOR
 
 

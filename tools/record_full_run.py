@@ -42,6 +42,7 @@ import d2lite
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from common import matmul_rate  # noqa: E402  (benchmarks/common.py)
+from throughput import flops_per_example  # noqa: E402  (3 x the forward FLOPs at 224x224)
 
 RECORD = ROOT / "book" / "runs" / "full-recipe.json"
 FILTERS = ROOT / "book" / "runs" / "full-recipe-conv1.npy"
@@ -209,7 +210,7 @@ def record(args) -> dict:
     dtype = getattr(torch, history["amp_dtype"])
     steps_images = sum(ex * s for ex, s in zip(history["examples_per_sec"], history["seconds"]))
     sustained = steps_images / sum(history["seconds"])
-    per_example = d2lite_flops_per_example()
+    per_example = flops_per_example()
     matmul = matmul_rate(torch.device("cpu"), dtype, args.matmul_n)
     epochs = [
         dict(
@@ -264,12 +265,6 @@ def record(args) -> dict:
         filters=Path(args.filters).name,
         recorded=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     )
-
-
-def d2lite_flops_per_example() -> int:
-    """Training FLOPs per 224x224 example: 3 x the forward FLOPs that d2lite.trace_shapes counts."""
-    rows = d2lite.trace_shapes(d2lite.alexnet(), torch.zeros(1, 1, 224, 224))
-    return 3 * sum(r.flops for r in rows)
 
 
 def main(argv=None) -> None:
