@@ -6,7 +6,7 @@
 Each run trains a fresh AlexNet (``set_seed(seed)``, then ``init_weights``) for one pass over
 ``--images`` training images at one learning rate, with the full setting's recipe (batch 128,
 momentum 0.9, weight decay 5e-4, amp, channels_last), and scores it on the first ``--val``
-images of the 5,000 held-out validation images: exactly what section 4.7 of chapter 4 does,
+images of the 5,000 held-out validation images: exactly what section 4.6 of chapter 4 does,
 at the full setting's sizes. The test set is never read.
 
 The rule, fixed before the runs: the rate with the highest mean validation accuracy over the

@@ -1,4 +1,4 @@
-"""Refresh the outputs of the cells that show d2lite's own code (chapter 4, section 4.5).
+"""Refresh the outputs of the cells that show d2lite's own code (chapter 4, section 4.7).
 
     .venv/bin/python tools/refresh_source_cells.py
 
