@@ -67,3 +67,18 @@ def test_the_command_line_exits_1_and_names_the_chapter(tmp_path, capsys):
     assert check_numbers.main([str(path)]) == 1
     out = capsys.readouterr().out
     assert "04_training.ipynb: '12.5'" in out and "1 figure(s)" in out
+
+
+def test_an_admonitions_body_is_prose_and_a_code_blocks_is_not():
+    text = (
+        "```{note}\n**Runtime**: 225 s on a 2-core CPU.\n```\n\n"
+        "```{admonition} Speed\n:class: dropdown\nIt sustained 40.8 examples/s.\n```\n\n"
+        "```bash\npython train.py --lr 0.03 --minutes 12.5\n```\n\n"
+        "  ```python\n  x = 1.5\n  ```\n"
+    )
+    assert flagged(notebook(text)) == ["225", "40.8"]
+
+
+def test_a_code_block_inside_a_note_is_still_code():
+    text = "````{note}\nIt took 3.5 minutes:\n```bash\nsleep 2.5\n```\n````"
+    assert flagged(notebook(text)) == ["3.5"]
