@@ -67,8 +67,10 @@ def page_text(path: Path) -> str:
 
 
 def test_roles_are_parsed_as_myst_nb_parses_them():
-    text = "{glue:text}`acc:.3f`, {glue:text}`04_training::acc:.1%`, {glue}`plot`, " \
+    text = (
+        "{glue:text}`acc:.3f`, {glue:text}`04_training::acc:.1%`, {glue}`plot`, "
         "{glue:text}`04_training::acc`"
+    )
     assert roles(text) == [
         ("", "acc", ".3f"),
         ("04_training", "acc", ".1%"),
