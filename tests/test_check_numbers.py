@@ -82,3 +82,13 @@ def test_an_admonitions_body_is_prose_and_a_code_blocks_is_not():
 def test_a_code_block_inside_a_note_is_still_code():
     text = "````{note}\nIt took 3.5 minutes:\n```bash\nsleep 2.5\n```\n````"
     assert flagged(notebook(text)) == ["3.5"]
+
+
+def test_a_footnote_definition_is_a_source_over_all_its_lines():
+    text = (
+        "Goyal et al. used batches of 8,192[^goyal].\n\n"
+        "[^goyal]: P. Goyal et al., arXiv:1706.02677, 2017: 256 GPUs,\n"
+        "    batches of up to 8,192 images, 5 epochs of warm-up.\n\n"
+        "It took 3.5 minutes."
+    )
+    assert flagged(notebook(text)) == ["3.5"]

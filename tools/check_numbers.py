@@ -47,7 +47,8 @@ _REMOVE = [
     re.compile(r"`[^`\n]*`"),  # inline code
     re.compile(r"\]\([^)]*\)"),  # a link's target
     re.compile(r"<[^>\n]+>"),  # HTML tags and their attributes
-    re.compile(r"^\[\^[^\]]+\]:.*$", re.M),  # footnote definitions: where a citation is sourced
+    re.compile(r"^\[\^[^\]]+\]:.*(?:\n[ \t]+\S.*)*", re.M),  # footnote definitions, indented
+    # continuation lines included: where a citation is sourced
     re.compile(r"^#+\s*[\d.]+", re.M),  # a heading's section number
     re.compile(r"\d+\s?[×x]\s?\d+(?:\s?[×x]\s?\d+)*"),  # sizes: 224×224, 96 × 11 × 11
 ]
