@@ -92,3 +92,8 @@ def test_a_footnote_definition_is_a_source_over_all_its_lines():
         "It took 3.5 minutes."
     )
     assert flagged(notebook(text)) == ["3.5"]
+
+
+def test_a_citation_may_follow_the_unit():
+    text = "Top-5 error 15.3%[^paper], 6 倍[^paper] faster, 1.4[^paper] points, but 26.2% here."
+    assert flagged(notebook(text)) == ["26.2"]
