@@ -510,12 +510,13 @@ rec = dict(  # glued as full_epochs, full_train_images, full_hours, ... for the 
     epochs=len(full["epochs"]), train_images=full["train_images"], cpu=full["hardware"]["cpu"],
     hours=round(full["times"]["ran_seconds"] / 3600, 1), finished=full["times"]["finished"][:10],
     speed=full["speed"]["sustained_examples_per_sec"], val_acc=full["epochs"][-1]["val_acc"],
-    test_acc=full["final_test"]["acc"], test_images=full["final_test"]["images"])
+    test_acc=full["final_test"]["acc"], test_images=full["final_test"]["images"],
+    epoch_minutes=round(sum(e["seconds"] for e in full["epochs"]) / len(full["epochs"]) / 60, 1))
 for key, value in rec.items():
     d2lite.glue(f"full_{key}", value)
 print(f"the full recipe: {rec['epochs']} epochs of {rec['train_images']:,} training images on "
       f"{rec['cpu']} ({full['amp_dtype']}), {rec['hours']} h of training at {rec['speed']} "
-      f"examples/s sustained, finished {rec['finished']}")
+      f"examples/s sustained ({rec['epoch_minutes']} min an epoch), finished {rec['finished']}")
 print("validation accuracy after each epoch:", *(f"{e['val_acc']:.3f}" for e in full["epochs"]))
 print(f"test accuracy {rec['test_acc']:.3f} on {rec['test_images']:,} test images, evaluated once "
       f"(this page's model: {model['test_acc']})")
@@ -646,7 +647,7 @@ print(f"pairs among the three largest in both: {common} of 3")
 # {glue:text}`confused_full`, for {glue:text}`confused_full_share:.1%`. Of the three largest
 # mistakes of each, {glue:text}`confused_common:d` are the same pairs in both. A pair in both
 # lists is a mistake that hours more training did not remove, the kind the 28×28 pixels leave
-# open; a pair only in this page's list is one that more training did remove.
+# open; a pair only in this page's list is one that more training pushed out of the top three.
 #
 # ## Summary
 #

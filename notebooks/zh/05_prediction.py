@@ -470,12 +470,13 @@ rec = dict(  # 以 full_epochs、full_train_images、full_hours 等名字供正�
     epochs=len(full["epochs"]), train_images=full["train_images"], cpu=full["hardware"]["cpu"],
     hours=round(full["times"]["ran_seconds"] / 3600, 1), finished=full["times"]["finished"][:10],
     speed=full["speed"]["sustained_examples_per_sec"], val_acc=full["epochs"][-1]["val_acc"],
-    test_acc=full["final_test"]["acc"], test_images=full["final_test"]["images"])
+    test_acc=full["final_test"]["acc"], test_images=full["final_test"]["images"],
+    epoch_minutes=round(sum(e["seconds"] for e in full["epochs"]) / len(full["epochs"]) / 60, 1))
 for key, value in rec.items():
     d2lite.glue(f"full_{key}", value)
 print(f"完整配方：{rec['epochs']} 轮，每轮 {rec['train_images']:,} 张训练图像，在 {rec['cpu']} 上"
-      f"（{full['amp_dtype']}）训练了 {rec['hours']} 小时，持续速度每秒 {rec['speed']} 个样本，"
-      f"{rec['finished']} 完成")
+      f"（{full['amp_dtype']}）训练了 {rec['hours']} 小时，持续速度每秒 {rec['speed']} 个样本"
+      f"（每轮 {rec['epoch_minutes']} 分钟），{rec['finished']} 完成")
 print("每轮之后的验证精度：", *(f"{e['val_acc']:.3f}" for e in full["epochs"]))
 print(f"在 {rec['test_images']:,} 张测试图像上的测试精度 {rec['test_acc']:.3f}，只评估一次"
       f"（本页的模型：{model['test_acc']}）")
@@ -596,7 +597,7 @@ print(f"两者最大的三个错误中相同的类别对：3 个中有 {common} 
 # {glue:text}`confused_here_share:.1%`；完整配方最常犯的是 {glue:text}`confused_full`，占
 # {glue:text}`confused_full_share:.1%`。两者各自最大的三个错误中，有 {glue:text}`confused_common:d`
 # 对类别是相同的。两份列表里都有的类别对，是再训练好几个小时也没有消除的错误，也就是 28×28 的像素本身说不清的那种；
-# 只出现在本页列表里的类别对，则是更多的训练能够消除的错误。
+# 只出现在本页列表里的类别对，则是更多的训练把它挤出了前三的错误。
 #
 # ## 小结
 #
