@@ -72,3 +72,33 @@ def test_the_command_line_exits_1_and_names_the_chapter(tmp_path, capsys):
 def test_a_citation_may_follow_a_unit():
     text = "top-5 error 15.3%[^paper], 2.5×[^p] faster; 降低了 1.4[^paper] 个百分点，快 3 倍[^p]。"
     assert flagged(notebook(text)) == []
+
+
+def test_an_admonitions_body_is_prose_and_a_code_blocks_is_not():
+    text = (
+        "```{note}\n**Runtime**: 225 s on a 2-core CPU.\n```\n\n"
+        "```{admonition} Speed\n:class: dropdown\nIt sustained 40.8 examples/s.\n```\n\n"
+        "```bash\npython train.py --lr 0.03 --minutes 12.5\n```\n\n"
+        "  ```python\n  x = 1.5\n  ```\n"
+    )
+    assert flagged(notebook(text)) == ["225", "40.8"]
+
+
+def test_a_code_block_inside_a_note_is_still_code():
+    text = "````{note}\nIt took 3.5 minutes:\n```bash\nsleep 2.5\n```\n````"
+    assert flagged(notebook(text)) == ["3.5"]
+
+
+def test_a_footnote_definition_is_a_source_over_all_its_lines():
+    text = (
+        "Goyal et al. used batches of 8,192[^goyal].\n\n"
+        "[^goyal]: P. Goyal et al., arXiv:1706.02677, 2017: 256 GPUs,\n"
+        "    batches of up to 8,192 images, 5 epochs of warm-up.\n\n"
+        "It took 3.5 minutes."
+    )
+    assert flagged(notebook(text)) == ["3.5"]
+
+
+def test_a_citation_may_follow_the_unit():
+    text = "Top-5 error 15.3%[^paper], 6 倍[^paper] faster, 1.4[^paper] points, but 26.2% here."
+    assert flagged(notebook(text)) == ["26.2"]

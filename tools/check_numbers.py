@@ -17,7 +17,8 @@ What counts as a figure: a decimal number (0.843, 1.05), a number with thousands
 (55,000), and any number followed by a unit of time, a percentage or a ratio (25 minutes, 86 s,
 95%, 3×, 12 分钟, 2 倍). Not figures: version numbers (torch 2.14.1, Python 3.11), section and
 equation numbers (4.10, (2.3), 6.2 节), sizes (224×224), and anything in code, math, links'
-targets or HTML tags.
+targets or HTML tags. The body of a MyST admonition (```{note}, ```{admonition}, ...) is prose
+and is read; a fenced code block (```python, ```bash, ```{code-block}) is not.
 Exit status 1 when a figure is unbacked; each is listed with its chapter and context.
 """
 
@@ -32,15 +33,22 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
 
+_FENCE = re.compile(  # a fenced block: ```python ... ``` or ```{note} ... ```
+    r"^[ \t]*(?P<fence>`{3,})(?P<info>[^\n]*)\n(?P<body>.*?)^[ \t]*(?P=fence)[ \t]*$", re.S | re.M
+)
+_PROSE_DIRECTIVE = re.compile(  # MyST directives whose body a reader reads as text
+    r"\{(?:note|admonition|tip|hint|important|warning|caution|attention|danger|error|seealso|"
+    r"topic|sidebar|margin|dropdown|epigraph)\}"
+)
 _REMOVE = [
-    re.compile(r"```.*?```", re.S),  # fenced blocks (code, directives' bodies stay visible below)
     re.compile(r"\$\$.*?\$\$", re.S),  # display math
     re.compile(r"\$[^$\n]+\$"),  # inline math
     re.compile(r"\{glue(?::\w+)?\}`[^`]*`"),  # glued figures: backed by construction
     re.compile(r"`[^`\n]*`"),  # inline code
     re.compile(r"\]\([^)]*\)"),  # a link's target
     re.compile(r"<[^>\n]+>"),  # HTML tags and their attributes
-    re.compile(r"^\[\^[^\]]+\]:.*$", re.M),  # footnote definitions: where a citation is sourced
+    re.compile(r"^\[\^[^\]]+\]:.*(?:\n[ \t]+\S.*)*", re.M),  # footnote definitions, indented
+    # continuation lines included: where a citation is sourced
     re.compile(r"^#+\s*[\d.]+", re.M),  # a heading's section number
     re.compile(r"\d+\s?[×x]\s?\d+(?:\s?[×x]\s?\d+)*"),  # sizes: 224×224, 96 × 11 × 11
 ]
@@ -51,7 +59,7 @@ _FIGURE = re.compile(
     r"(?<![\w.])(?!(?:19|20)\d\ds\b)(?:"  # not a decade (the 1990s)
     rf"(?P<num>\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?|\d+\.\d+|\d+(?={_UNIT}))"
     r")(?P<rest>[\w.]*)"
-    r"(?:\s?[%×倍])?(?P<cite>\[\^[^\]]+\])?"  # a citation may follow a unit: 15.3%[^paper]
+    rf"(?:{_UNIT})?(?P<cite>\[\^[^\]]+\])?"  # 15.3%[^paper], 6 倍[^paper]: cited
 )
 _VERSION_WORDS = re.compile(
     r"(?:python|pytorch|torch|torchvision|cuda|numpy|version|jupyter book|myst-nb|itu-r|"
@@ -65,8 +73,16 @@ def _value(text: str) -> float:
     return float(text.replace(",", "").replace("_", ""))
 
 
+def _fenced(m: re.Match) -> str:
+    """An admonition's body, its options (`:class: dropdown`) left out; a code block: nothing."""
+    if not _PROSE_DIRECTIVE.match(m["info"].strip()):
+        return " "
+    return "\n" + _FENCE.sub(_fenced, re.sub(r"^:\w[\w-]*:.*$", " ", m["body"], flags=re.M))
+
+
 def prose(cell_source: str) -> str:
     """The markdown a reader reads as text: code, math, links' targets and glue roles removed."""
+    cell_source = _FENCE.sub(_fenced, cell_source)
     for pattern in _REMOVE:
         cell_source = pattern.sub(" ", cell_source)
     return cell_source

@@ -17,7 +17,10 @@ notebooks' metadata: the index pages use it instead of typed figures), and the
 `translation-status` directive: a table, built at build time from git and the .py sources, of
 each chapter's last commit in each language and whether the two editions' code cells are in
 parity (tools/notebook_parity.py, the check tests/test_notebooks_sync.py runs). The page
-book/<lang>/translation.md uses it.
+book/<lang>/translation.md uses it. The `run-table` directive is a table, built at build time
+from the same metadata as the run notes, of how every chapter of the edition ran: its setting,
+runtime, hardware, date and torch version, with the total; the home pages (book/<lang>/index.md)
+use it, so that no runtime on them is typed by hand.
 
 The editions are sibling folders in the output (_build/html/en, _build/html/zh), so every link
 is relative and the site works from disk (file://) as well as from a web server.
@@ -165,6 +168,89 @@ def add_run_note(app: Sphinx, doctree: nodes.document) -> None:
     section.insert(title_index + 1, nodes.container("", para, classes=["run-note"]))
 
 
+RUN_TABLE_TEXT = {
+    "en": {
+        "head": ("Chapter", "Setting", "Runtime", "Hardware", "Executed", "torch"),
+        "total": "All chapters",
+        "none": "No chapter has run metadata yet (run tools/execute_notebooks.py).",
+        "built": "Read from the executed notebooks' metadata when this site was built.",
+    },
+    "zh": {
+        "head": ("章节", "设置", "运行时间", "硬件", "运行日期", "torch"),
+        "total": "全部章节",
+        "none": "还没有哪一章带运行记录（请运行 tools/execute_notebooks.py）。",
+        "built": "在构建本网站时从已运行的 notebook 的元数据中读出。",
+    },
+}
+
+
+def run_metadata(path: Path, lang: str) -> dict:
+    """How one executed chapter ran, as text for a table row: the notebook's metadata "d2lite"
+    entry (written by tools/execute_notebooks.py) and the title of its first heading."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    meta = nb.get("metadata", {}).get("d2lite", {})
+    title = path.stem
+    for cell in nb.get("cells", []):
+        source = "".join(cell.get("source", []))
+        if cell.get("cell_type") == "markdown" and source.startswith("# "):
+            title = source.splitlines()[0][2:].strip()
+            break
+    setting = meta.get("setting")
+    if setting not in SETTING_NAMES[lang] and isinstance(meta.get("quick"), bool):
+        setting = "quick" if meta["quick"] else "full"
+    seconds = meta.get("runtime_s")
+    return {
+        "page": path.stem,
+        "title": title,
+        "setting": SETTING_NAMES[lang].get(setting, setting or ""),
+        "seconds": seconds if isinstance(seconds, (int, float)) else None,
+        "runtime": format_seconds(seconds, lang) if isinstance(seconds, (int, float)) else "",
+        "hardware": str(meta.get("hardware", "")),
+        "executed": str(meta.get("executed", "")),
+        "torch": str(meta.get("torch", "")),
+    }
+
+
+def run_table(folder: Path, lang: str) -> list[nodes.Node]:
+    """The table of how each chapter (folder/NN_*.ipynb) ran, with a total row, and a note."""
+    text = RUN_TABLE_TEXT[lang]
+    rows = [run_metadata(path, lang) for path in sorted(folder.glob("[0-9][0-9]_*.ipynb"))]
+    rows = [r for r in rows if r["runtime"] or r["hardware"]]
+    if not rows:
+        return [nodes.paragraph("", text["none"])]
+    table = nodes.table(classes=["run-table"])
+    group = nodes.tgroup(cols=6)
+    table += group
+    for width in (30, 12, 12, 26, 12, 8):
+        group += nodes.colspec(colwidth=width)
+    head, body = nodes.thead(), nodes.tbody()
+    group += head
+    group += body
+    head += TranslationStatus._row([nodes.Text(h) for h in text["head"]])
+    for r in rows:
+        link = nodes.reference("", r["title"], refuri=f"{r['page']}.html")
+        cells = [link] + [nodes.Text(r[k]) for k in ("setting", "runtime", "hardware", "executed")]
+        body += TranslationStatus._row(cells + [nodes.literal("", r["torch"])])
+    timed = [r["seconds"] for r in rows if r["seconds"] is not None]
+    if timed:
+        total = format_seconds(sum(timed), lang)
+        body += TranslationStatus._row(
+            [nodes.strong("", text["total"]), nodes.Text(""), nodes.strong("", total)]
+            + [nodes.Text("")] * 3
+        )
+    return [table, nodes.paragraph("", text["built"], classes=["run-table__note"])]
+
+
+class RunTable(SphinxDirective):
+    """``{run-table}``: how every chapter of this edition ran (see :func:`run_table`)."""
+
+    def run(self) -> list[nodes.Node]:
+        folder = Path(self.env.srcdir)
+        for path in sorted(folder.glob("[0-9][0-9]_*.ipynb")):
+            self.env.note_dependency(str(path))
+        return run_table(folder, edition(self.env.app))
+
+
 def drop_duplicate_scripts(app: Sphinx, pagename: str, templatename, context: dict, doctree):
     """Keep one copy of each script.
 
@@ -310,48 +396,6 @@ class TranslationStatus(SphinxDirective):
         if commit["dirty"]:
             span += nodes.Text(text["dirty"])
         return span
-
-
-RUN_TABLE_HEAD = {
-    "en": ["Chapter", "Setting", "Runtime", "Hardware", "Executed"],
-    "zh": ["章节", "设置", "运行时间", "硬件", "执行日期"],
-}
-
-
-class RunTable(SphinxDirective):
-    """A table of every executed chapter of this edition, read from its notebook's metadata
-    ("d2lite": setting, runtime_s, hardware, executed; written by tools/execute_notebooks.py):
-    what the pages' outputs cost and where they were made, never typed by hand."""
-
-    def run(self) -> list[nodes.Node]:
-        lang = edition(self.env.app)
-        book = Path(self.env.srcdir)
-        table = nodes.table(classes=["run-table"])
-        group = nodes.tgroup(cols=5)
-        table += group
-        for width in (32, 14, 14, 26, 14):
-            group += nodes.colspec(colwidth=width)
-        head, body = nodes.thead(), nodes.tbody()
-        group += head
-        group += body
-        head += TranslationStatus._row([nodes.Text(h) for h in RUN_TABLE_HEAD[lang]])
-        notebooks_root = book.resolve().parents[1] / "notebooks" / lang
-        for path in sorted(book.glob("[0-9][0-9]_*.ipynb")):
-            self.env.note_dependency(str(path))
-            meta = json.loads(path.read_text(encoding="utf-8")).get("metadata", {})
-            meta = meta.get("d2lite", {})
-            source = notebooks_root / f"{path.stem}.py"
-            title = chapter_title(source) if source.is_file() else path.stem
-            runtime = meta.get("runtime_s")
-            cells = [
-                nodes.reference("", title, refuri=f"{path.stem}.html"),
-                nodes.Text(SETTING_NAMES[lang].get(meta.get("setting"), "–")),
-                nodes.Text(format_seconds(runtime, lang) if runtime else "–"),
-                nodes.Text(str(meta.get("hardware", "–"))),
-                nodes.Text(str(meta.get("executed", "–"))),
-            ]
-            body += TranslationStatus._row(cells)
-        return [table]
 
 
 def setup(app: Sphinx) -> dict:

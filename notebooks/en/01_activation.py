@@ -280,7 +280,7 @@ fig.tight_layout()
 # %%
 d0, d1 = S["depths"][-2], S["depths"][-1]
 for name, values in first.items():
-    factor = (values[-1] / values[-2]) ** (1 / (d1 - d0))
+    factor = d2lite.glue(f"factor_{name}", float((values[-1] / values[-2]) ** (1 / (d1 - d0))))
     print(
         f"{name:>8}: each extra layer multiplies the first layer's gradient by about {factor:.2f}"
     )
@@ -294,7 +294,8 @@ for name, values in first.items():
 # not scaled down at all; what it loses is the half of the units that are switched off. For these
 # square $64\times64$ layers Xavier draws weights with variance $1/64 = 1/n_\text{in}$, which keeps a
 # gradient's size through the linear layer, so losing half of the units halves its squared size:
-# a factor of about $\sqrt{1/2}\approx 0.71$ per layer, and 0.69 is what we measured.
+# a factor of about $\sqrt{1/2}\approx 0.71$ per layer, and {glue:text}`factor_ReLU:.2f` is what we
+# measured.
 #
 # He (Kaiming) initialisation repairs exactly this, and its factor of 2 takes two lines. Let a layer
 # compute $z = \sum_{i=1}^{n_\text{in}} w_i x_i$ from ReLU outputs $x_i = \operatorname{ReLU}(u_i)$,
@@ -410,7 +411,8 @@ plot_layers(list(ACTIVATIONS), S["widget_depth"]).figure.tight_layout()
 # that should learn edges and textures.
 #
 # The ReLU curve needs a second look: its input half is almost flat, but then it rises, and the
-# output end gets about 16 times what the input end gets. A layer's weight gradient is its input
+# output end gets about {glue:text}`rise_make_stack_seed0:.0f` times what the input end gets (the
+# cell after the next paragraph prints it). A layer's weight gradient is its input
 # times the gradient arriving from above. Under Xavier both halve in squared size at every ReLU
 # layer (the missing factor of 2 of He's derivation), the input going forwards and the gradient
 # going backwards, so from layer to layer they should cancel and the profile should be flat. What
@@ -438,14 +440,19 @@ for label, builder in (("default biases", make_stack), ("zero biases", zero_bias
     for seed in range(S["repeats"]):
         g = layer_grad_norms(nn.ReLU, S["widget_depth"], seed, builder)
         ratios.append(g[-1] / g[0])  # output end / input end
-    mean = torch.tensor(ratios).log().mean().exp()  # geometric mean over the seeds
+    mean = torch.tensor(ratios).log().mean().exp().item()  # geometric mean over the seeds
+    d2lite.glue(f"rise_{builder.__name__}_seed0", float(ratios[0]))  # rise_make_stack_seed0, ...
+    d2lite.glue(f"rise_{builder.__name__}_mean", mean)
     print(f"{label}: output end / input end {ratios[0]:.2f} for seed 0 (the figure), "
           f"{mean:.2f} over {len(ratios)} seeds")
 
 # %% [markdown]
-# And the floor itself: the mean square of each block's output as one batch goes forwards.
+# And the floor itself: the mean square of each block's output as one batch goes forwards,
+# beside the level the biases' variance predicts for it.
 
 # %%
+bias_var = d2lite.glue("bias_variance", (1 / S["width"] ** 0.5) ** 2 / 3)  # U(±1/√64): 0.125²/3
+print(f"variance of the default biases, (1/√{S['width']})² / 3 = {bias_var:.4f}")
 for label, builder in (("default biases", make_stack), ("zero biases", zero_bias_stack)):
     torch.manual_seed(0)
     h, signal = torch.randn(S["batch"], S["width"]), []
@@ -457,12 +464,15 @@ for label, builder in (("default biases", make_stack), ("zero biases", zero_bias
     print(f"{label}, blocks 1, 4, 7, 10, 13, 16:", " ".join(f"{v:.4f}" for v in signal[::3]))
 
 # %% [markdown]
-# With default biases the ReLU profile rises about 16-fold (15.3 on average over five seeds);
-# with zero biases it is flat, 1.05 for the figure's seed and 1.11 on average. The forward signal
-# shows why: with default biases it halves block after block until, from about block ten on, it
-# settles near 0.005 (at the floor the pre-activations' variance $q$ satisfies $q = q/2 + 0.005$,
-# so $q = 0.01$, and ReLU keeps half of it); with zero biases it keeps halving. The biases are small, yet in a deep stack they decide the shape of the curve: "the
-# gradient at initialisation" depends on every detail of the initialisation, not only on the
+# With default biases the ReLU profile rises about {glue:text}`rise_make_stack_seed0:.0f`-fold
+# ({glue:text}`rise_make_stack_mean:.1f` on average over the seeds); with zero biases it is flat,
+# {glue:text}`rise_zero_bias_stack_seed0:.2f` for the figure's seed and
+# {glue:text}`rise_zero_bias_stack_mean:.2f` on average. The forward signal shows why: with
+# default biases it halves block after block until, from about block ten on, it settles near the
+# biases' variance, {glue:text}`bias_variance:.3f` (at the floor the pre-activations' variance
+# $q$ satisfies $q = q/2 + 0.005$, so $q = 0.01$, and ReLU keeps half of it); with zero biases it
+# keeps halving. The biases are small, yet in a deep stack they decide the shape of the curve:
+# "the gradient at initialisation" depends on every detail of the initialisation, not only on the
 # activation.
 #
 # ## Summary
@@ -476,11 +486,12 @@ for label, builder in (("default biases", make_stack), ("zero biases", zero_bias
 #   `torch.maximum(z, 0)` uses 0.5, and in practice it does not matter.
 # - In our measurement (Xavier initialisation), each extra sigmoid layer shrinks the first layer's
 #   gradient about fourfold, to around $10^{-12}$ after 20 layers; each ReLU layer shrinks it only by
-#   about 0.7, and with He initialisation hardly at all: ReLU zeroes half of its inputs, so
+#   a factor of about {glue:text}`factor_ReLU:.1f`, and with He initialisation hardly at all: ReLU zeroes half of its inputs, so
 #   $E[\operatorname{ReLU}(u)^2] = \operatorname{Var}(u)/2$, and keeping the variance takes
 #   $\operatorname{Var}(w) = 2/n_\text{in}$. At AlexNet's depth (8 layers with weights) sigmoid's
 #   first layer gets thousands of times less gradient than ReLU's.
-# - Across the layers of one ReLU network the gradient rises about 16-fold towards the output,
+# - Across the layers of one ReLU network the gradient rises about
+#   {glue:text}`rise_make_stack_seed0:.0f`-fold towards the output,
 #   because `d2lite.init_weights` leaves PyTorch's default biases; with zero biases it is flat.
 # - That is one reason AlexNet replaced sigmoid with ReLU: deeper networks still get useful
 #   gradients, and there is no exponential to compute.
@@ -565,8 +576,9 @@ assert factors["He", "ReLU"] > factors["Xavier", "ReLU"]
 # its per-layer factor is 0.95, so the answer is no: it does not fall between the other two; in
 # this measurement it loses less gradient than ReLU, which switches half of its units off. Its
 # trouble comes later, when the pre-activations grow and tanh saturates just as sigmoid does.
-# LeakyReLU with PyTorch's default slope of 0.01 behaves like ReLU here (0.68 against 0.69): a
-# slope of 0.01 passes almost nothing back through the negative half.
+# LeakyReLU with PyTorch's default slope (printed by the code: 0.01) behaves like ReLU here (the
+# two factors printed next to each other): such a small slope passes almost nothing back through
+# the negative half.
 # :::
 
 # %% tags=["hide-cell"] mystnb={"code_prompt_show": "Show the code of solution 2", "code_prompt_hide": "Hide the code of solution 2"}
@@ -576,6 +588,7 @@ print(f"tanh's largest derivative: {xs.grad.max():.4f} (x = {xs[xs.grad.argmax()
 assert abs(xs.grad.max().item() - 1) < 1e-6
 
 MORE = dict(ACTIVATIONS, tanh=nn.Tanh, LeakyReLU=nn.LeakyReLU)
+print(f"LeakyReLU's default negative slope: {nn.LeakyReLU().negative_slope}")
 more = {name: per_layer_factor(make_stack, act) for name, act in MORE.items()}
 for name, f in sorted(more.items(), key=lambda kv: kv[1]):
     print(f"{name:>10}: factor per layer {f:.2f}")

@@ -28,16 +28,15 @@
 # - how to find the most frequent mistakes and look at the images behind them;
 # - how to look inside the trained network: its first-layer filters before and after training,
 #   one image's feature maps layer by layer, and where it looks for its answer (Grad-CAM and
-#   occlusion) when two tops are easy to confuse.
+#   occlusion) when two tops are easy to confuse;
+# - how a model trained for minutes differs from the book's full recipe, trained once for hours
+#   and recorded: their filters, their per-class recall and their confusions side by side.
 #
 # ```{note}
-# **Runtime** (2 cores of an Intel Xeon CPU with AMX, 2026-12-02, loading chapter 4's checkpoint):
-#
-# - **CPU setting** (all 10,000 test images; what produced the outputs on this page): 225 s.
-#   Classifying the 10,000 test images takes nearly all of it; section 5.6 adds 10 to 40 s.
-# - **Quick setting** (192 test images; what the tests run): 14 to 30 s.
-# - **Full setting** (all 10,000 test images, as in the CPU setting, with chapter 4's full model):
-#   made for a GPU, not yet measured for this book.
+# Most of this page's time goes into classifying the test images (all 10,000 of them in the CPU
+# and full settings, 192 in the quick setting the tests run); the look inside the network adds
+# little. The time this page took, with its setting and hardware, is in the run note under the
+# title (on the website) and in the notebook's metadata under `d2lite`.
 # ```
 
 # %% tags=["hide-input"]
@@ -97,6 +96,7 @@ print(f"D2LITE_SETTING={os.environ.get('D2LITE_SETTING', '')!r}, "
       f"D2LITE_QUICK={os.environ.get('D2LITE_QUICK', '')!r} -> {SETTING} setting: {S}")
 
 # %% tags=["hide-input"]
+import datetime
 import json
 from pathlib import Path
 
@@ -128,17 +128,21 @@ print(f"{len(test_iter.dataset.images)} test images; checkpoint {CKPT} "
 # %% [markdown]
 # `d2lite.load_checkpoint` refuses a damaged file or one saved from a different architecture, and
 # returns everything that was saved: weights, epoch, training history. Chapter 4 also wrote its
-# settings to a small JSON file beside the checkpoint. If there is no checkpoint (you opened this
-# chapter first), we train a short model here so that the chapter still runs on its own.
+# settings and, after its one look at the test set, its final accuracies to a small JSON file
+# beside the checkpoint. If there is no checkpoint (you opened this chapter first), we train a
+# short *stand-in* here so that the chapter still runs on its own; it is labelled as such below,
+# and then every figure on the page describes the stand-in, not chapter 4's model.
 
 # %%
 if CKPT.exists():
     state = d2lite.load_checkpoint(CKPT, net, map_location=device)
     history = d2lite.History(**state["history"])
     meta = CKPT.with_suffix(".json")
-    settings = json.loads(meta.read_text()) if meta.exists() else {"note": "no settings file"}
+    settings = json.loads(meta.read_text()) if meta.exists() else {}
+    source = "chapter 4's model"
 else:
-    print("No checkpoint: training a short stand-in model here (chapter 4 trains the real one).")
+    print("No checkpoint: training a STAND-IN model here. It is not chapter 4's model, and every "
+          "figure below describes the stand-in (run chapter 4 first for the real one).")
     d2lite.set_seed(0)  # before building the model, so that its biases are seeded too
     net = d2lite.init_weights(d2lite.alexnet()).to(device)
     if S["fallback_budget_minutes"]:  # the CPU setting: as many images as fit the budget
@@ -149,27 +153,61 @@ else:
             S["batch_size"], resize=224, subset=(plan.n_train, S["n_test"]), device=device)
     history = d2lite.train(net, train_iter, test_iter, S["fallback_epochs"], 0.01, device,
                            momentum=0.9, amp=True, animator=False)
-    settings = dict(subset=len(train_iter.images), num_epochs=S["fallback_epochs"],
-                    setting=SETTING, quick=QUICK)
+    settings = dict(setting=SETTING, quick=QUICK, num_epochs=S["fallback_epochs"], lr=0.01,
+                    date=datetime.date.today().isoformat(), test_acc=history.test_acc[-1],
+                    device_name=d2lite.device_name(device))
+    source = "a STAND-IN trained here"
 print("trained with:", settings)
 
 # %% [markdown]
-# The history says how training went, epoch by epoch, and on which device.
+# The history says how training went, epoch by epoch, and on which device. From it and the JSON
+# file, the next cell says which run this page analyses: the line starting "this page's model"
+# names its source (chapter 4's checkpoint, or the stand-in), its setting, its epochs, the
+# training images of each epoch (counted by the history: examples per second times seconds),
+# its validation and test accuracies and the date it was trained. When the whole book runs in
+# one pass, these are the figures chapter 4 printed at its end.
 
 # %%
-for row in zip(history.epoch, history.train_loss, history.train_acc, history.test_acc):
-    print("epoch {}: loss {:.3f}, train acc {:.3f}, test acc {:.3f}".format(*row))
-print(f"trained on {history.device}")
+SETTING_NAME = {"quick": "quick", "cpu": "CPU", "full": "full"}  # for the printed line
+EVAL_NAME = {"val": "val", "test": "test"}  # which set the history's accuracies were taken on
+for e, loss, tr, ev in zip(history.epoch, history.train_loss, history.train_acc, history.test_acc):
+    print(f"epoch {e}: loss {loss:.3f}, train acc {tr:.3f}, {EVAL_NAME[history.eval_set]} acc "
+          f"{ev:.3f}")
+seen = [x * t for x, t in zip(history.examples_per_sec, history.seconds)]  # images per epoch
+n_train = settings.get("n_train") or round(seen[-1])
+val_acc = settings.get("val_acc", history.test_acc[-1] if history.eval_set == "val" else None)
+model = dict(  # glued for the prose (and for the book's home page), printed below
+    source=d2lite.glue("model_source", source),
+    setting=d2lite.glue("model_setting", SETTING_NAME.get(settings.get("setting"), "unknown")),
+    epochs=d2lite.glue("model_epochs", history.epoch[-1]),
+    train_images=d2lite.glue("model_train_images", n_train),
+    val_images=d2lite.glue("model_val_images", settings.get("validation") or 0),
+    val_acc=d2lite.glue("model_val_acc", "none" if val_acc is None else f"{val_acc:.3f}"),
+    test_acc=d2lite.glue("model_test_acc", f"{settings['test_acc']:.3f}"
+                         if "test_acc" in settings else "not recorded"),
+    date=d2lite.glue("model_date", settings.get("date", "unknown")),
+    speed=d2lite.glue("model_examples_per_sec", round(sum(seen) / sum(history.seconds), 1)),
+)
+print(f"this page's model: {model['source']}, {model['setting']} setting, {model['epochs']} "
+      f"epoch(s) of {n_train:,} training images; validation accuracy {model['val_acc']} "
+      f"({model['val_images']:,} validation images), test accuracy {model['test_acc']}; "
+      f"trained on {model['date']} on {settings.get('device_name', history.device)}, "
+      f"{model['speed']} examples/s sustained")
 if settings.get("quick"):
     print("This model comes from a QUICK run (a tiny subset, one epoch): its predictions are "
           "close to guesses. The figures below show the method, not AlexNet's quality.")
-elif settings.get("setting") == "cpu":
-    print(f"This model comes from chapter 4's CPU setting ({settings.get('num_epochs')} epochs on "
-          f"as many images as fit a {settings.get('budget_minutes')}-minute budget on "
-          f"{settings.get('device_name', 'its CPU')}). The full setting, for a GPU, shows it "
-          "10 epochs of all 60,000 images.")
+elif settings.get("setting") == "cpu" and settings.get("budget_minutes"):
+    print(f"Chapter 4's CPU setting sized this run to a {settings['budget_minutes']}-minute "
+          f"budget on {settings.get('device_name', 'its CPU')}. Section 5.7 sets the book's "
+          "full recipe, trained once for hours, beside it.")
 
 # %% [markdown]
+# So this page analyses {glue:text}`model_source` ({glue:text}`model_setting` setting):
+# {glue:text}`model_epochs:d` epoch(s) of {glue:text}`model_train_images:,` training images,
+# validation accuracy {glue:text}`model_val_acc` and test accuracy {glue:text}`model_test_acc`,
+# trained on {glue:text}`model_date`; in Jupyter, read them from the line above that starts with
+# "this page's model". Every figure below belongs to this model.
+#
 # ## 5.2 A grid of predictions
 #
 # `d2lite.predict` classifies the first test images in dataset order and returns them with their
@@ -187,12 +225,18 @@ plt.show()
 # To see every mistake at once we classify the whole test set with `d2lite.predict_all` and count,
 # for each true class $i$ and predicted class $j$, how many images fall in cell $C_{ij}$. The
 # diagonal holds the correct answers; everything else is an error, and its position names the two
-# classes involved.
+# classes involved. We classify in the number format the model was trained and evaluated in
+# (bf16 where the hardware computes it fast, as in chapter 4), and print beside our count the
+# test accuracy that the model's own run recorded: in the CPU and full settings both are taken on
+# all 10,000 test images, while the quick setting's chapter 4 tests fewer images than this page.
 
 # %%
-labels, preds = d2lite.predict_all(net, test_iter)
+amp_ctx = d2lite.autocast(device, d2lite.amp_dtype(device, settings.get("amp", True)))
+with amp_ctx:  # the number format chapter 4 evaluated in
+    labels, preds = d2lite.predict_all(net, test_iter)
 C = d2lite.confusion_matrix(labels, preds)
-print(f"{len(labels)} test images, accuracy {C.trace().item() / C.sum().item():.3f}")
+print(f"{len(labels)} test images, accuracy {C.trace().item() / C.sum().item():.3f} "
+      f"(recorded by the model's run: {model['test_acc']})")
 C
 
 # %% [markdown]
@@ -228,16 +272,21 @@ ax.invert_yaxis()
 ax.set_xlim(0, 1)
 ax.set_xlabel("accuracy on this class")
 plt.show()
+weakest = int(per_class.argmin())  # the first line below
+d2lite.glue("weakest_here", names[weakest])
+d2lite.glue("weakest_here_recall", round(per_class[weakest].item(), 3))
 for i in per_class.argsort().tolist():
     print(f"{names[i]:>12}: {per_class[i]:.3f} ({int(C[i, i])} of {int(C[i].sum())})")
 
 # %% [markdown]
-# The list runs from the weakest class up. For a model trained as in chapter 4 the bottom of it
-# belongs to the tops, usually with shirt or coat last: shirt, T-shirt, pullover and coat are
-# shaped much like one another (in chapter 3 the mean images of the four differ mostly in sleeve length and neckline),
-# and what marks a shirt, its collar and buttons, covers only a few of the 28×28 pixels. Trousers,
-# bags and the footwear classes usually sit near the top. The counts above belong to this page's
-# model; the next section says where the missing images went.
+# The list runs from the weakest class up; for this page's model that is
+# {glue:text}`weakest_here`, with a recall of {glue:text}`weakest_here_recall:.3f` (the first line
+# of the list). Expect the tops near the bottom of such a list: shirt, T-shirt, pullover and coat
+# are shaped much like one another (in chapter 3 the mean images of the four differ mostly in
+# sleeve length and neckline), and what marks a shirt, its collar and buttons, covers only a few
+# of the 28×28 pixels; trousers, bags and the footwear classes have shapes of their own. Section
+# 5.7 puts the full recipe's list beside this one; the next section says where the missing images
+# went.
 #
 # ## 5.5 The most confused pairs
 #
@@ -318,8 +367,8 @@ print(f"filters that training did not change at all: {unmoved} of {len(W)}")
 # much the second differs from it depends on how long the model trained: the relative change
 # printed below the grids says how far the weights moved, and the third grid shows the direction
 # they moved in. The changes are smooth where the filters are noise: blobs and light–dark edges at
-# various angles, the first detectors a network learns, which become visible in the filters
-# themselves only after much more training than a CPU run affords. A plain grey square in the
+# various angles, the first detectors a network learns; section 5.7 sets beside them the filters
+# of the book's full recipe, trained for hours. A plain grey square in the
 # third grid is a filter that did not move at all (the count is printed): its ReLU output was
 # zero for every training image, so no gradient ever reached it, a "dead" unit. Such filters are
 # also a check on the re-created start, since they equal it bit for bit; had we re-created the
@@ -444,6 +493,162 @@ if misses:
 # collar is at the limit of what it can show; occlusion's squares are 4×4 of the 28×28 pixels
 # (the quick setting uses larger ones), at the price of one forward pass per position.
 #
+# ## 5.7 The full recipe, trained once
+#
+# The book's full recipe, chapter 4's full setting (10 epochs over every training image left
+# after the validation split, batch 128, the learning rate of chapter 4's screen), was trained
+# once, on a CPU over many hours, and recorded in the repository's `book/runs/` folder by
+# `tools/record_full_run.py`: its command, hardware and times, its figures after every epoch, its
+# one evaluation on the test set with the confusion matrix and per-class recall, and its conv1
+# filters. `d2lite.load_record` reads them (on Colab it fetches them from the repository once),
+# and stops with a message that says where they should be if they are missing.
+
+# %%
+full = d2lite.load_record("full-recipe")  # book/runs/full-recipe.json
+W_full = torch.from_numpy(d2lite.load_record("full-recipe-conv1"))  # (96, 1, 11, 11) float32
+rec = dict(  # glued as full_epochs, full_train_images, full_hours, ... for the prose
+    epochs=len(full["epochs"]), train_images=full["train_images"], cpu=full["hardware"]["cpu"],
+    hours=round(full["times"]["ran_seconds"] / 3600, 1), finished=full["times"]["finished"][:10],
+    speed=full["speed"]["sustained_examples_per_sec"], val_acc=full["epochs"][-1]["val_acc"],
+    test_acc=full["final_test"]["acc"], test_images=full["final_test"]["images"],
+    epoch_minutes=round(sum(e["seconds"] for e in full["epochs"]) / len(full["epochs"]) / 60, 1))
+for key, value in rec.items():
+    d2lite.glue(f"full_{key}", value)
+print(f"the full recipe: {rec['epochs']} epochs of {rec['train_images']:,} training images on "
+      f"{rec['cpu']} ({full['amp_dtype']}), {rec['hours']} h of training at {rec['speed']} "
+      f"examples/s sustained ({rec['epoch_minutes']} min an epoch), finished {rec['finished']}")
+print("validation accuracy after each epoch:", *(f"{e['val_acc']:.3f}" for e in full["epochs"]))
+print(f"test accuracy {rec['test_acc']:.3f} on {rec['test_images']:,} test images, evaluated once "
+      f"(this page's model: {model['test_acc']})")
+
+# %% [markdown]
+# The full recipe trained for {glue:text}`full_epochs:d` epochs on
+# {glue:text}`full_train_images:,` images, {glue:text}`full_hours:.1f` hours on
+# {glue:text}`full_cpu:s`, and reached a test accuracy of {glue:text}`full_test_acc:.3f` on
+# {glue:text}`full_test_images:,` test images, against {glue:text}`model_test_acc` for this
+# page's model (the last line above). Now its conv1 filters beside this page's. Its start is known
+# too: the command line builds the model with `d2lite.init_weights(d2lite.alexnet(), seed=0)`, so
+# the same call gives its filters before training. One number says what the eye looks for in such
+# a grid: the correlation between neighbouring weights of a filter, left–right and up–down,
+# averaged over the 96 filters. Independent noise, as at initialisation, gives about 0; a smooth
+# filter, a blob or a soft edge, gives a value near 1.
+
+# %% mystnb={"image": {"alt": "Two grids of 96 small grey squares, the 11\u00d711 filters of the first convolution: on the left this page's model, on the right the full recipe's, each filter scaled on its own."}}
+def neighbour_correlation(w):
+    """Mean correlation of left-right and up-down neighbouring weights over the filters."""
+    w = w[:, 0].double()  # (96, 11, 11)
+    out = []
+    for a, b in ((w[:, :, :-1], w[:, :, 1:]), (w[:, :-1, :], w[:, 1:, :])):
+        a, b = a.flatten(1), b.flatten(1)
+        a, b = a - a.mean(1, keepdim=True), b - b.mean(1, keepdim=True)
+        out.append((a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1)).clamp(min=1e-12))
+    return torch.stack(out).mean().item()
+
+
+W0_full = d2lite.init_weights(d2lite.alexnet(), seed=0)[0].weight.detach()  # its start
+fig, axes = plt.subplots(1, 2, figsize=(8, 6), layout="constrained")
+for ax, w, title in zip(axes, (W, W_full), ("this page's model", "the full recipe")):
+    ax.imshow(d2lite.filter_grid(w, num_cols=8), cmap="gray", vmin=-1, vmax=1)
+    ax.set_title(title)
+    ax.axis("off")
+plt.show()
+for key, label, w, w0 in (("init", "at initialisation", W0, W0), ("here", "this page's model", W, W0),
+                          ("full", "the full recipe", W_full, W0_full)):
+    corr = d2lite.glue(f"smooth_{key}", round(neighbour_correlation(w), 2) + 0.0)  # no -0.0
+    change = d2lite.glue(f"change_{key}", round(((w - w0).norm() / w0.norm()).item(), 2))
+    print(f"{label:>18}: neighbour correlation {corr:.2f}, relative change from its start "
+          f"{change:.2f}")
+
+# %% [markdown]
+# The filters of this page's model have a neighbour correlation of {glue:text}`smooth_here:.2f`
+# and moved {glue:text}`change_here:.2f` of their initial size; the full recipe's have
+# {glue:text}`smooth_full:.2f` and moved {glue:text}`change_full:.2f` (the initialisation's
+# noise: {glue:text}`smooth_init:.2f`). The further a grid's correlation is from the noise's, the
+# more of its squares show a shape, a blob or an edge, rather than speckle. Keep the input in mind
+# when reading the shapes: every image was enlarged eight times, from 28×28 to 224×224, so the
+# network never sees detail finer than about eight of its input pixels, and an $11\times11$
+# filter spans little more than one pixel of the original.
+#
+# Next the two models' answers. The per-class recall, side by side, weakest class of the full
+# recipe first:
+
+# %% mystnb={"image": {"alt": "Horizontal bar chart of the recall of each of the ten classes, two bars per class: this page's model and the full recipe, on a scale from 0 to 1."}}
+assert full["test"]["classes"] == d2lite.TEXT_LABELS["en"]  # the record's class order
+recall_full = torch.tensor([full["test"]["per_class_recall"][c] for c in full["test"]["classes"]])
+pos = torch.arange(10).float()
+fig, ax = plt.subplots(figsize=(6, 4))
+ax.barh(pos - 0.2, per_class.tolist(), 0.4, color="tab:blue", label="this page's model")
+ax.barh(pos + 0.2, recall_full.tolist(), 0.4, color="tab:orange", label="the full recipe")
+ax.set_yticks(pos.tolist(), names)
+ax.invert_yaxis()
+ax.set_xlim(0, 1)
+ax.set_xlabel("recall (accuracy on this class)")
+ax.legend(loc="lower left", fontsize=8)
+plt.show()
+gain = recall_full - per_class
+weakest_full, most = int(recall_full.argmin()), int(gain.argmax())
+d2lite.glue("weakest_full", names[weakest_full])
+d2lite.glue("weakest_full_recall", round(recall_full[weakest_full].item(), 3))
+d2lite.glue("gain_class", names[most])
+d2lite.glue("gain_here", round(per_class[most].item(), 3))
+d2lite.glue("gain_full", round(recall_full[most].item(), 3))
+for i in recall_full.argsort().tolist():
+    print(f"{names[i]:>12}: {per_class[i]:.3f} here, {recall_full[i]:.3f} in the full recipe "
+          f"({gain[i]:+.3f})")
+
+# %% [markdown]
+# The full recipe's weakest class is {glue:text}`weakest_full`, with a recall of
+# {glue:text}`weakest_full_recall:.3f` (this page's model: {glue:text}`weakest_here`,
+# {glue:text}`weakest_here_recall:.3f`). The longer training helped
+# {glue:text}`gain_class` most, from {glue:text}`gain_here:.3f` to {glue:text}`gain_full:.3f`.
+#
+# Where do the two models' mistakes go? The two confusion matrices below show only the mistakes,
+# each row divided by its class's test images, so that the two are comparable even when they saw
+# different numbers of test images (the quick setting classifies 192). Below them, the three
+# largest shares in each.
+
+# %% mystnb={"image": {"alt": "Two heat maps side by side, this page's model and the full recipe: true classes down the side, predicted classes along the bottom, each cell the share of the true class's test images predicted as that class, mistakes only; the darker the blue, the larger the share."}}
+C_full = torch.tensor(full["test"]["confusion_matrix"])  # (10, 10) counts, rows = true class
+
+
+def mistake_shares(M):
+    """Each true class's share predicted as each other class (the diagonal set to 0)."""
+    R = M.double() / M.sum(dim=1, keepdim=True).clamp(min=1)
+    return R.fill_diagonal_(0)
+
+
+shares = {"here": mistake_shares(C), "full": mistake_shares(C_full)}
+top = max(R.max().item() for R in shares.values())
+fig, axes = plt.subplots(1, 2, figsize=(12, 5.5), layout="constrained")
+for ax, R, title in zip(axes, shares.values(), ("this page's model", "the full recipe")):
+    im = ax.imshow(R, cmap="Blues", vmin=0, vmax=top)
+    ax.set_xticks(range(10), names, rotation=45, ha="right")
+    ax.set_yticks(range(10), names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(f"{title}: mistakes, share of each true class")
+fig.colorbar(im, ax=list(axes), shrink=0.8)
+plt.show()
+largest = {}
+for key, R in shares.items():
+    cells = R.flatten().argsort(descending=True)[:3].tolist()
+    largest[key] = [divmod(k, 10) for k in cells]
+    print(("this page's model" if key == "here" else "the full recipe") + ":",
+          "; ".join(f"{names[t]} -> {names[q]} {R[t, q]:.1%}" for t, q in largest[key]))
+    t, q = largest[key][0]
+    d2lite.glue(f"confused_{key}", f"{names[t]} → {names[q]}")
+    d2lite.glue(f"confused_{key}_share", round(R[t, q].item(), 3))
+common = d2lite.glue("confused_common", len(set(largest["here"]) & set(largest["full"])))
+print(f"pairs among the three largest in both: {common} of 3")
+
+# %% [markdown]
+# The most frequent mistake of this page's model is {glue:text}`confused_here`, for
+# {glue:text}`confused_here_share:.1%` of that class's test images; the full recipe's is
+# {glue:text}`confused_full`, for {glue:text}`confused_full_share:.1%`. Of the three largest
+# mistakes of each, {glue:text}`confused_common:d` are the same pairs in both. A pair in both
+# lists is a mistake that hours more training did not remove, the kind the 28×28 pixels leave
+# open; a pair only in this page's list is one that more training pushed out of the top three.
+#
 # ## Summary
 #
 # - `d2lite.load_checkpoint` restores the weights and returns the saved epoch and history; the
@@ -461,6 +666,10 @@ if misses:
 #   `d2lite.feature_maps` returns every layer's output for an image; `d2lite.grad_cam` and
 #   `d2lite.occlusion` show where the evidence for a class lies, the first from gradients at the
 #   last convolution, the second by hiding parts of the image.
+# - `d2lite.load_record` reads the book's full recipe, trained once and recorded in `book/runs/`:
+#   its conv1 filters, per-class recall and confusion matrix stand beside this page's model's, and
+#   the neighbour correlation of the filters and the largest shares of mistakes say in numbers
+#   how the two differ.
 #
 # ## Exercises
 #
@@ -599,8 +808,9 @@ if pairs:
 # footwear read as a top) to go first: they disappear as soon as the model has learned coarse
 # shapes. The confusions among shirt, T-shirt, pullover and coat shrink last, and some remain
 # after 10 epochs, because at 28×28 pixels those classes differ in a few pixels around the collar
-# and the sleeves. Ten epochs take a GPU; on a CPU, the CPU setting with 1, 2 and 3 epochs shows
-# the same trend, each run sized to its 15-minute budget (longer when other jobs share the CPU).
+# and the sleeves. Ten epochs take a GPU or hours of a CPU (section 5.7); on a CPU, the CPU setting
+# with 1, 2 and 3 epochs shows the same trend, each run sized to chapter 4's time budget (longer
+# when other jobs share the CPU).
 # :::
 
 # %% [markdown]

@@ -37,15 +37,14 @@
 #   the speed-up.
 #
 # ```{note}
-# **Runtime**, measured on 2026-12-02 on 2 cores of an Intel Xeon (family 6 model 207), a
-# machine shared with other jobs, so the times vary:
+# **What runs** in each setting; the time this page took, with its setting and hardware, is in
+# the run note under the title (on the website) and in the notebook's metadata under `d2lite`.
 #
 # - **CPU setting** (what produced the outputs on this page): two runs of 4 steps on a global
-#   batch of 256 (1 process × 256 images, then 2 processes × 128), a few minutes on this busy
-#   machine, most of it in the two runs (the run note under the page's title gives this run's
-#   time).
+#   batch of 256 (1 process × 256 images, then 2 processes × 128); most of the page's time goes
+#   into these two runs, each of which starts its own Python processes.
 # - **Quick setting** (what the tests run): two runs of 2 steps on a global batch of 128
-#   (1 × 128 and 2 × 64), about 1.5 to 2 minutes on this busy machine (104 s).
+#   (1 × 128 and 2 × 64).
 # - **Full setting**: with 2 or more CUDA GPUs, one process per GPU (NCCL); otherwise the CPU
 #   setting's runs. Not measured: no multi-GPU machine was available for this book.
 # ```
@@ -155,9 +154,12 @@ names = ["conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"]
 total = sum(p.numel() for p in net.parameters())
 forward_flops = sum(r.flops for r in rows)  # per image
 dense = [r for r in rows if r.layer == "Linear"]
+dense_params = d2lite.glue("dense_param_share", round(sum(r.params for r in dense) / total, 3))
+dense_flops = d2lite.glue("dense_flop_share", round(sum(r.flops for r in dense) / forward_flops, 3))
+conv_flops = d2lite.glue("conv_flop_share", round(1 - dense_flops, 3))
 print(f"{total:,} parameters ({total / 1e6:.1f} M), {total * 4 / 1e6:.0f} MB in float32")
-print(f"dense layers fc6-fc8: {sum(r.params for r in dense) / total:.1%} of the parameters, "
-      f"{sum(r.flops for r in dense) / forward_flops:.1%} of the FLOPs")
+print(f"dense layers fc6-fc8: {dense_params:.1%} of the parameters, {dense_flops:.1%} of the "
+      f"FLOPs; the convolutions: {conv_flops:.1%} of the FLOPs")
 
 # %% [markdown]
 # ## 6.2 Today: a full copy per GPU
@@ -231,8 +233,9 @@ for i, (keys, nbytes) in enumerate(buckets):
     print(f"bucket {i}: {nbytes / 1e6:6.1f} MB  {', '.join(keys)}")
 
 # %% [markdown]
-# The dense layers' gradients, 92% of the bytes, are complete right at the start of the backward
-# pass, and the convolutions, which do 95% of the arithmetic, are still to come: their backward
+# The dense layers' gradients, {glue:text}`dense_param_share:.0%` of the bytes (section 6.1's
+# count), are complete right at the start of the backward pass, and the convolutions, which do
+# {glue:text}`conv_flop_share:.0%` of the arithmetic, are still to come: their backward
 # hides most of the communication. (A large tensor gets a bucket to itself, whatever the cap.
 # DDP's own rule, in its C++ `Reducer`, starts with one bucket and rebuilds the buckets after the
 # first step in the order the gradients actually arrived; DDP's logging in torch 2.14 with two
@@ -381,19 +384,30 @@ print(f"without set_epoch: {orders[0]} then {orders[1]}: the same order every ep
 # same length whatever $B$ is, so with fewer steps it travels less far per epoch. The **linear
 # scaling rule** compensates: when the batch is multiplied by $k$, multiply the learning rate by
 # $k$. Goyal et al. (2017, *Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour*) trained
-# ResNet-50 on 256[^goyal] GPUs with a global batch of 8,192[^goyal] and $\eta = 0.1 \cdot B / 256$ to the
+# ResNet-50 on 256 GPUs with a global batch of 8,192[^goyal] and $\eta = 0.1 \cdot B / 256$ to the
 # accuracy of batch 256, with a **warm-up**: the rate grows linearly from the small-batch value
-# over the first 5 epochs, because the large rate is unstable while the weights are still far
-# from good ones. Beyond about 8k the rule broke down in their experiments. This book states
+# over the first 5 epochs[^goyal], because the large rate is unstable while the weights are still
+# far from good ones. Beyond about 8k the rule broke down in their experiments. This book states
 # these results as context; it has not measured them.
 #
 # [^goyal]: P. Goyal et al., *Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour*, 2017:
 #     their measurements, not this book's.
 #
 # `python -m d2lite train` applies the rule: `--batch-size` is per process, and the default
-# learning rate is chapter 4's 0.01 times the number of processes (no warm-up).
+# learning rate is `d2lite.BASE_LR` times the number of processes (no warm-up). `BASE_LR` is the
+# rate that the full setting's learning-rate screen chose for batch 128 (chapter 4, recorded in
+# the repository's `book/runs/lr-screen-full.json`), {glue:text}`screen_lr:g`; the cell reads the
+# record and checks that the two agree.
+#
+# [^goyal]: P. Goyal et al., *Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour*,
+#     arXiv:1706.02677, 2017: ResNet-50 on ImageNet, 256 GPUs, minibatches of up to 8,192 images,
+#     a gradual warm-up over the first 5 epochs.
 
 # %%
+screen = d2lite.load_record("lr-screen-full")  # chapter 4's screen of the full setting
+chosen = d2lite.glue("screen_lr", screen["verdict"]["chosen_lr"])
+assert d2lite.BASE_LR == chosen, "BASE_LR is no longer the rate the recorded screen chose"
+print(f"the full setting's screen chose lr {chosen:g} for batch 128: d2lite.BASE_LR")
 for n in (1, 2, 4, 8):
     print(f"{n} process(es) x batch 128 = global batch {n * 128:5d}: "
           f"default lr {d2lite.BASE_LR * n:g}")
@@ -447,8 +461,9 @@ w1, w2 = (torch.load(TMP / f"{name}.pt", map_location="cpu", weights_only=True)[
 print(f"step   1 x {n * b} loss   {n} x {b} loss    |difference|")
 for step, (l1, l2) in enumerate(zip(h1["train_loss"], h2["train_loss"]), start=1):
     print(f"{step:4d}   {l1:.7f}     {l2:.7f}     {abs(l1 - l2):.1e}")
-loss_diff = max(abs(l1 - l2) for l1, l2 in zip(h1["train_loss"], h2["train_loss"]))
-weight_diff = max((w1[k] - w2[k]).abs().max().item() for k in w1)
+loss_diff = d2lite.glue("ddp_loss_diff", max(abs(l1 - l2)
+                                               for l1, l2 in zip(h1["train_loss"], h2["train_loss"])))
+weight_diff = d2lite.glue("ddp_weight_diff", max((w1[k] - w2[k]).abs().max().item() for k in w1))
 print(f"max |loss diff| {loss_diff:.1e}, max |weight diff| {weight_diff:.1e} over "
       f"{sum(v.numel() for v in w1.values()):,} weights; test accuracy {h1['test_acc'][-1]:.3f} "
       f"and {h2['test_acc'][-1]:.3f}")
@@ -458,17 +473,23 @@ if DEVICE == "cpu":  # float32 sums in a different order: agreement to rounding,
 # %% [markdown]
 # The two runs agree to float32 rounding, not bit for bit: the last line above prints the largest
 # differences. Adding the same numbers in a different order (one batch against its two halves and
-# an all-reduce) changes the last bits, and nothing more. The losses barely move in so few steps
-# (about ln 10 ≈ 2.30, a guess among ten classes): the point is that they move in step. How fast
-# was each?
+# an all-reduce) changes the last bits, and nothing more: in this run at most
+# {glue:text}`ddp_loss_diff:.1e` in a loss and {glue:text}`ddp_weight_diff:.1e` in a weight. The
+# losses barely move in so few steps (about $\ln 10 \approx 2.30$, a guess among ten classes): the
+# point is that they move in step. How fast was each?
 
 # %%
-for label, h, seconds in ((f"1 process x {n * b}", h1, seconds_one),
-                          (f"{n} processes x {b}", h2, seconds_two)):
+speed = {"nproc": d2lite.glue("ddp_nproc", n)}
+for key, label, h, seconds in (("one", f"1 process x {n * b}", h1, seconds_one),
+                               ("two", f"{n} processes x {b}", h2, seconds_two)):
     eps = h["examples_per_sec"][1:] or h["examples_per_sec"]  # the first step warms up
-    print(f"{label:>16}: {sum(eps) / len(eps):6.1f} training examples/s, {seconds:5.0f} s "
+    speed[key] = d2lite.glue(f"ddp_speed_{key}", round(sum(eps) / len(eps), 1))
+    d2lite.glue(f"ddp_seconds_{key}", round(seconds))
+    print(f"{label:>16}: {speed[key]:6.1f} training examples/s, {seconds:5.0f} s "
           f"for the whole command, on {DEVICE} ({d2lite.device_name(DEVICE)})")
-print(f"{SETTING} setting, {os.cpu_count()} cores, torch {torch.__version__}")
+ratio = d2lite.glue("ddp_ratio", round(speed["two"] / speed["one"], 2))
+print(f"{n} processes / 1 process: {ratio:.2f} times the training examples/s; {SETTING} setting, "
+      f"{os.cpu_count()} cores, torch {torch.__version__}")
 
 # %% [markdown]
 # Do not read these two lines as the speed-up of data parallelism. Both runs use the same two
@@ -476,8 +497,11 @@ print(f"{SETTING} setting, {os.cpu_count()} cores, torch {torch.__version__}")
 # `OMP_NUM_THREADS=1` for every process unless you set it). The arithmetic is the same, and the
 # two processes also all-reduce 187 MB through gloo every step, after starting a second process
 # and a process group. On this machine, shared with other jobs, the two lines change a lot from
-# run to run: in some runs the two processes came out clearly faster, in others barely faster
-# and slower over the whole command; the lines above show this run's. A likely reason, not
+# run to run. In this page's run the {glue:text}`ddp_nproc:d` processes trained at
+# {glue:text}`ddp_ratio:.2f` times the examples per second of one process
+# ({glue:text}`ddp_speed_two:.1f` against {glue:text}`ddp_speed_one:.1f`), and their whole command
+# took {glue:text}`ddp_seconds_two:d` s against {glue:text}`ddp_seconds_one:d` s for the single
+# process, start-up included. Where the two processes come out ahead, a likely reason, not
 # measured here: the two threads of one process wait for each other at the end of every
 # operation, which costs most when other jobs take the cores in turn, while two one-thread
 # processes wait for each other once a step, at the all-reduce. A real speed-up comes only from
@@ -638,8 +662,8 @@ plt.show()
 # all-reduce takes as long as the compute at 2 GPUs and nearly twice as long at 8, so 8 GPUs give 3
 # to 4 times one, even with good overlap. Over 100 Gb/s Ethernet two machines with one GPU each
 # would be *slower* than one GPU, and eight about twice as fast. The culprit is AlexNet's shape:
-# its dense layers hold 92% of the parameters, hence 92% of the bytes to send, for under 5% of the
-# arithmetic. Krizhevsky drew the same conclusion in 2014 (*One weird trick for parallelizing
+# its dense layers hold {glue:text}`dense_param_share:.0%` of the parameters, hence as large a share
+# of the bytes to send, for {glue:text}`dense_flop_share:.1%` of the arithmetic (section 6.1). Krizhevsky drew the same conclusion in 2014 (*One weird trick for parallelizing
 # convolutional neural networks*): data parallelism for the convolutions, model parallelism for the
 # dense layers. Networks built mostly of convolutions, such as ResNets, send far fewer bytes per
 # FLOP and scale better; a larger batch per GPU (more compute per byte sent) also helps. On this
@@ -660,7 +684,8 @@ plt.show()
 #   sampler shards each epoch's shared permutation; call `set_epoch` every epoch. Save the
 #   unwrapped model (no `module.` prefix) from rank 0, on a disk every machine sees.
 # - The linear scaling rule raises the learning rate with the global batch, with a warm-up
-#   (Goyal et al. 2017); `python -m d2lite train` defaults to 0.01 × the number of processes.
+#   (Goyal et al. 2017); `python -m d2lite train` defaults to `d2lite.BASE_LR`
+#   ({glue:text}`screen_lr:g`, the rate chapter 4's screen chose) × the number of processes.
 # - NCCL for GPUs, gloo for CPUs. A ring all-reduce sends about $2S$ bytes per GPU per step: for
 #   AlexNet's 187 MB that is nothing over NVLink and more than the compute over PCIe or Ethernet.
 #
@@ -698,13 +723,14 @@ plt.show()
 # :::{admonition} Solution 2: traffic per GPU as N grows
 # :class: dropdown
 # $2\frac{N-1}{N}S$ grows from $S$ (187 MB at $N = 2$) towards $2S$ (374 MB) and never beyond:
-# at 64 GPUs it is already 98% of the limit. The per-GPU traffic of a ring all-reduce does not
+# at 64 GPUs it is already {glue:text}`share_at_64:.0%` of the limit. The per-GPU traffic of a ring all-reduce does not
 # grow with the size of the job, which is why data parallelism scales to thousands of GPUs. What
 # grows is the latency: $2(N-1)$ rounds, each with a fixed start-up cost, which is why NCCL also
 # uses tree algorithms for large $N$ and small messages.
 # :::
 
 # %% tags=["hide-cell"] mystnb={"code_prompt_show": "Show the code of solution 2", "code_prompt_hide": "Hide the code of solution 2"}
+d2lite.glue("share_at_64", (64 - 1) / 64)  # 2 (N-1)/N S against the limit 2S, at N = 64
 for n_gpu in (2, 8, 64, 1024):
     sent = 2 * (n_gpu - 1) / n_gpu * grad_bytes
     print(f"N = {n_gpu:5d}: {sent / 1e6:5.0f} MB per GPU per step "
@@ -716,9 +742,10 @@ for n_gpu in (2, 8, 64, 1024):
 # Four times the images per step means four times the compute per step, while the gradients to
 # send stay 187 MB: communication weighs four times less, and the speed-up of 8 GPUs on Ethernet
 # rises from about 2 to between 4 and 8 (the code prints it). But the global batch is then $8 \times 512 = 4096$: by the
-# linear scaling rule the learning rate must grow with it (32 × chapter 4's 0.01 for batch 128),
-# with a warm-up, and there are 32 times fewer steps per epoch than with batch 128 on one GPU.
-# Whether the accuracy holds must be measured; Goyal et al. kept it up to about 8k for ResNet-50.
+# linear scaling rule the learning rate must grow with it, to 4096 / 128 = 32 times the
+# {glue:text}`screen_lr:g` of batch 128, with a warm-up, and there are 32 times fewer steps per
+# epoch than with batch 128 on one GPU (the code prints both). Whether the accuracy holds must be
+# measured; Goyal et al. kept it up to about 8k for ResNet-50.
 # :::
 
 # %% tags=["hide-cell"] mystnb={"code_prompt_show": "Show the code of solution 3", "code_prompt_hide": "Hide the code of solution 3"}
@@ -728,7 +755,8 @@ for batch in (128, 512):
     t_ms = comm_ms(8, bw)
     print(f"batch {batch} per GPU: compute {c_ms:5.1f} ms, comm {t_ms:.1f} ms -> 8 GPUs "
           f"{8 * c_ms / (c_ms + t_ms):.1f}x (no overlap) to {8 * c_ms / max(c_ms, t_ms):.1f}x "
-          f"(full overlap); global batch {8 * batch}, linear-rule lr {0.01 * 8 * batch / 128:g}")
+          f"(full overlap); global batch {8 * batch} = {8 * batch // 128} x 128, linear-rule lr "
+          f"{d2lite.BASE_LR * 8 * batch / 128:g}")
 
 # %% [markdown]
 # :::{admonition} Solution 4: data parallelism for the convolutions only

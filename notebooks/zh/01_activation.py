@@ -261,7 +261,7 @@ fig.tight_layout()
 # %%
 d0, d1 = S["depths"][-2], S["depths"][-1]
 for name, values in first.items():
-    factor = (values[-1] / values[-2]) ** (1 / (d1 - d0))
+    factor = d2lite.glue(f"factor_{name}", float((values[-1] / values[-2]) ** (1 / (d1 - d0))))
     print(f"{name:>8}：每多一层，第一层的梯度约乘以 {factor:.2f}")
 
 # %% [markdown]
@@ -271,7 +271,7 @@ for name, values in first.items():
 # ReLU 在单元激活的地方导数恰好是 1，能通过的梯度一点也不打折；它损失的只是被关掉的那一半单元。
 # 这里的层都是 $64\times64$ 的方阵，Xavier 初始化的权重方差为 $1/64 = 1/n_\text{in}$，
 # 梯度穿过全连接层时大小基本不变；关掉一半单元，梯度的平方范数就减半，所以每层的因子约为
-# $\sqrt{1/2}\approx 0.71$，实测是 0.69。
+# $\sqrt{1/2}\approx 0.71$，实测是 {glue:text}`factor_ReLU:.2f`。
 #
 # He（Kaiming）初始化修补的正是这一点，它的因子 2 两行就能推出来。设某层计算
 # $z = \sum_{i=1}^{n_\text{in}} w_i x_i$，输入是 ReLU 的输出 $x_i = \operatorname{ReLU}(u_i)$，$u_i$ 关于 0 对称，
@@ -371,7 +371,8 @@ plot_layers(list(ACTIVATIONS), S["widget_depth"]).figure.tight_layout()
 # 越靠近输入端，sigmoid 网络的梯度越小，17 个全连接层下来相差将近十个数量级。收不到梯度的层学不到东西，
 # 深的 sigmoid 网络于是训练得像一个浅得多的网络，而丢掉的恰恰是前面那些本该提取边缘、纹理等基础特征的层。
 #
-# ReLU 的曲线值得再看一眼：靠近输入的一半几乎是平的，之后却在上升，输出端的梯度约为输入端的 16 倍。
+# ReLU 的曲线值得再看一眼：靠近输入的一半几乎是平的，之后却在上升，输出端的梯度约为输入端的
+# {glue:text}`rise_make_stack_seed0:.0f` 倍（下一段之后的单元格会打印出来）。
 # 一层权重的梯度等于这一层的输入乘以从上面传回来的梯度。在 Xavier 初始化下，每经过一个 ReLU 层，两者的平方大小
 # 都减半（正是 He 的推导里缺的那个因子 2）：输入在前向中减半，梯度在反向中减半，所以逐层看应当正好抵消，曲线应当是平的。
 # 打破平衡的是偏置。`d2lite.init_weights` 和原教程一样，只重新初始化权重，偏置保留 PyTorch 的默认值，
@@ -395,14 +396,18 @@ for label, builder in (("默认偏置", make_stack), ("偏置为 0", zero_bias_s
     for seed in range(S["repeats"]):
         g = layer_grad_norms(nn.ReLU, S["widget_depth"], seed, builder)
         ratios.append(g[-1] / g[0])  # 输出端 / 输入端
-    mean = torch.tensor(ratios).log().mean().exp()  # 各随机种子的几何平均
+    mean = torch.tensor(ratios).log().mean().exp().item()  # 各随机种子的几何平均
+    d2lite.glue(f"rise_{builder.__name__}_seed0", float(ratios[0]))  # rise_make_stack_seed0 等
+    d2lite.glue(f"rise_{builder.__name__}_mean", mean)
     print(f"{label}：输出端 / 输入端，种子 0（即上图）为 {ratios[0]:.2f}，"
           f"{len(ratios)} 个种子平均 {mean:.2f}")
 
 # %% [markdown]
-# 再看那个“下限”本身：一批输入向前传播时，每个块输出的均方值。
+# 再看那个“下限”本身：一批输入向前传播时，每个块输出的均方值，旁边是由偏置的方差预测的水平。
 
 # %%
+bias_var = d2lite.glue("bias_variance", (1 / S["width"] ** 0.5) ** 2 / 3)  # U(±1/√64)：0.125²/3
+print(f"默认偏置的方差 (1/√{S['width']})² / 3 = {bias_var:.4f}")
 for label, builder in (("默认偏置", make_stack), ("偏置为 0", zero_bias_stack)):
     torch.manual_seed(0)
     h, signal = torch.randn(S["batch"], S["width"]), []
@@ -414,8 +419,11 @@ for label, builder in (("默认偏置", make_stack), ("偏置为 0", zero_bias_s
     print(f"{label}，第 1、4、7、10、13、16 块：", " ".join(f"{v:.4f}" for v in signal[::3]))
 
 # %% [markdown]
-# 保留默认偏置时，ReLU 的梯度曲线上升约 16 倍（五个种子平均 15.3）；偏置为 0 时曲线是平的，上图所用的种子为 1.05，
-# 平均 1.11。前向信号说明了原因：有默认偏置时，它一块接一块地减半，从第十块左右起稳定在 0.005 附近（到了下限，
+# 保留默认偏置时，ReLU 的梯度曲线上升约 {glue:text}`rise_make_stack_seed0:.0f` 倍（各种子平均
+# {glue:text}`rise_make_stack_mean:.1f`）；偏置为 0 时曲线是平的，上图所用的种子为
+# {glue:text}`rise_zero_bias_stack_seed0:.2f`，平均 {glue:text}`rise_zero_bias_stack_mean:.2f`。
+# 前向信号说明了原因：有默认偏置时，它一块接一块地减半，从第十块左右起稳定在偏置的方差
+# {glue:text}`bias_variance:.3f` 附近（到了下限，
 # 预激活的方差 $q$ 满足 $q = q/2 + 0.005$，即 $q = 0.01$，ReLU 保留其中一半）；偏置为 0 时它一直减半下去。
 # 偏置很小，但在深的网络里，曲线的形状由它们决定：“初始化时的梯度”取决于初始化的每一个细节，而不只是激活函数。
 #
@@ -428,10 +436,10 @@ for label, builder in (("默认偏置", make_stack), ("偏置为 0", zero_bias_s
 # - ReLU 在 0 点不可导，任何 $[0, 1]$ 中的数都是次梯度；`torch.relu` 取 0，
 #   `torch.maximum(z, 0)` 取 0.5，实际影响可以忽略。
 # - 在我们的测量中（Xavier 初始化），sigmoid 网络第一层的梯度每多一层约缩小为原来的 1/4，
-#   20 层后只剩 $10^{-12}$ 量级；ReLU 每层只缩小约 0.7 倍，配合 He 初始化则基本不衰减：ReLU 把一半输入清零，
+#   20 层后只剩 $10^{-12}$ 量级；ReLU 每层只乘以约 {glue:text}`factor_ReLU:.1f`，配合 He 初始化则基本不衰减：ReLU 把一半输入清零，
 #   $E[\operatorname{ReLU}(u)^2] = \operatorname{Var}(u)/2$，要保持方差就得取 $\operatorname{Var}(w) = 2/n_\text{in}$。
 #   在 AlexNet 的深度（8 个带权重的层）上，sigmoid 第一层得到的梯度比 ReLU 少几千倍。
-# - 在同一个 ReLU 网络里，梯度朝输出端上升约 16 倍，原因是 `d2lite.init_weights` 保留了 PyTorch 默认的偏置；
+# - 在同一个 ReLU 网络里，梯度朝输出端上升约 {glue:text}`rise_make_stack_seed0:.0f` 倍，原因是 `d2lite.init_weights` 保留了 PyTorch 默认的偏置；
 #   偏置为 0 时曲线是平的。
 # - 这就是 AlexNet 用 ReLU 取代 sigmoid 的原因之一：更深的网络也能得到有效的梯度，而且计算更省（不需要求指数）。
 #
@@ -504,8 +512,8 @@ assert factors["He", "ReLU"] > factors["Xavier", "ReLU"]
 # tanh 的导数 $1 - \tanh^2(x)$ 在 $x = 0$ 处取得最大值 1，是 sigmoid 的 0.25 的四倍；输入较小时 tanh 几乎就是
 # 恒等函数。在 Xavier 初始化下（它本来就是为 tanh 这类单元设计的），tanh 的每层因子是 0.95，所以答案是否定的：
 # 它并不介于两者之间，在这次测量中它损失的梯度比 ReLU 还少，因为 ReLU 关掉了一半单元。tanh 的麻烦在后面：
-# 预激活变大后，它会像 sigmoid 一样饱和。PyTorch 默认斜率 0.01 的 LeakyReLU 在这里和 ReLU 差不多（0.68 对
-# 0.69）：0.01 的斜率在负半轴上几乎传不回任何梯度。
+# 预激活变大后，它会像 sigmoid 一样饱和。PyTorch 默认斜率（代码打印出来的 0.01）的 LeakyReLU 在这里和 ReLU
+# 差不多（两者的因子打印在相邻两行）：这么小的斜率在负半轴上几乎传不回任何梯度。
 # :::
 
 # %% tags=["hide-cell"] mystnb={"code_prompt_show": "\u663e\u793a\u89e3\u7b54 2 \u7684\u4ee3\u7801", "code_prompt_hide": "\u9690\u85cf\u89e3\u7b54 2 \u7684\u4ee3\u7801"}
@@ -515,6 +523,7 @@ print(f"tanh 导数的最大值： {xs.grad.max():.4f} (x = {xs[xs.grad.argmax()
 assert abs(xs.grad.max().item() - 1) < 1e-6
 
 MORE = dict(ACTIVATIONS, tanh=nn.Tanh, LeakyReLU=nn.LeakyReLU)
+print(f"LeakyReLU 默认的负半轴斜率：{nn.LeakyReLU().negative_slope}")
 more = {name: per_layer_factor(make_stack, act) for name, act in MORE.items()}
 for name, f in sorted(more.items(), key=lambda kv: kv[1]):
     print(f"{name:>10}: 每层因子 {f:.2f}")

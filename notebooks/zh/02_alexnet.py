@@ -64,6 +64,7 @@ print(
 
 # %% tags=["hide-input"]
 import itertools
+import math
 import time
 
 import matplotlib.pyplot as plt
@@ -85,8 +86,8 @@ print(f"设备：{device}，PyTorch {torch.__version__}")
 # 再把特征交给 SVM 之类的分类器。卷积神经网络并不是新东西，LeNet 在 20 世纪 90 年代就已经能识别手写数字，
 # 但在大尺寸的自然图像上，它一直没能赢过手工特征。
 #
-# 2012 年，Krizhevsky、Sutskever 和 Hinton 的 AlexNet 在 ImageNet 挑战赛上把 top-5 错误率降到了 15.3%[^paper]，
-# 第二名是 26.2%[^paper]。促成这次突破的有三样东西：百万量级的带标签图片（ImageNet）、
+# 2012 年，Krizhevsky、Sutskever 和 Hinton 的 AlexNet 在 ImageNet 挑战赛上把 top-5 错误率降到了
+# 15.3%[^paper]，第二名是 26.2%[^paper]。促成这次突破的有三样东西：百万量级的带标签图片（ImageNet）、
 # 能做大规模并行计算的 GPU，以及下面这些让深层网络训练得动的设计。
 #
 # [^paper]: 这些数字出自 AlexNet 论文：A. Krizhevsky、I. Sutskever、G. E. Hinton，
@@ -99,17 +100,17 @@ print(f"设备：{device}，PyTorch {torch.__version__}")
 #
 # 1. **更深**：8 个带权重的层，即 5 个卷积层、2 个全连接隐藏层和 1 个全连接输出层。LeNet 只有 5 层。
 # 2. **用 ReLU 取代会饱和的激活函数**：计算更简单，梯度也不会随层数迅速消失（见第 1 章）。本书的 LeNet 和原教程、
-#    d2l 一样用 sigmoid，但原论文拿来对比的是 tanh：论文图 1 中，一个 4 层卷积网络在 CIFAR-10 上用 ReLU 达到 25%
-#    训练错误率的速度是用 tanh 的 6 倍。LeNet-5 本身用的也是缩放过的 tanh，$1.7159\tanh(2a/3)$。练习 4 会在 LeNet 上检验这个对比。
+#    d2l 一样用 sigmoid，但原论文拿来对比的是 tanh：论文图 1 中，一个 4 层卷积网络在 CIFAR-10 上用 ReLU 达到
+#    25%[^paper] 训练错误率的速度是用 tanh 的 6 倍[^paper]。LeNet-5 本身用的也是缩放过的 tanh，$1.7159\tanh(2a/3)$。练习 4 会在 LeNet 上检验这个对比。
 # 3. **窗口逐步缩小**：第一层卷积窗口为 $11\times11$、步幅 4。网络看到的 ImageNet 图片边长 224 像素，是 MNIST（28 像素）的 8 倍，
 #    物体也大得多，需要大窗口才能一眼看到一个完整的局部。之后窗口缩小到 $5\times5$，再到三个连续的 $3\times3$。
 # 4. **最大汇聚**：在第 1、2、5 个卷积层之后各有一个 $3\times3$、步幅 2 的最大汇聚层。
 #    窗口比步幅大，相邻窗口会有重叠。LeNet 用的是 $2\times2$ 的平均汇聚。
 # 5. **更宽**：前两个卷积层的通道数是 LeNet 的 16 倍（96 和 256，而 LeNet 是 6 和 16），之后两层更是达到 384。
 # 6. **两个 4096 宽的全连接层**，它们占了参数的绝大部分，用**暂退法**（论文取 p = 0.5）控制过拟合。
-#    原教程说 LeNet 只用了权重衰减；AlexNet 也没有放弃权重衰减：它用 SGD 训练，动量 0.9、权重衰减 0.0005[^paper]，
-#    论文发现这一点点权重衰减对模型能否学起来很重要（它降低的是训练误差，而不只是测试误差）。
-#    第 4 章训练时用的也是 0.0005[^paper]。
+#    原教程说 LeNet 只用了权重衰减；AlexNet 也没有放弃权重衰减：它用 SGD 训练，动量 0.9、权重衰减
+#    0.0005[^paper]，论文发现这一点点权重衰减对模型能否学起来很重要（它降低的是训练误差，而不只是测试误差）。
+#    第 4 章训练时用的也是论文的这个值。
 # 7. **数据增广**（data augmentation）：论文先把每张 ImageNet 图片缩放到短边 256 像素，再切出中央的 $256\times256$；训练时从中随机裁出
 #    $224\times224$ 的小块，并加上它们的水平翻转（另有一种沿 RGB 像素主成分方向的颜色扰动）；测试时对 10 个
 #    $224\times224$ 小块的预测取平均。本书则把整张 $28\times28$ 图片放大到 224（见第 3 章），不做数据增广。
@@ -132,6 +133,11 @@ print(f"设备：{device}，PyTorch {torch.__version__}")
 #
 # `d2lite.alexnet()` 按原教程的结构逐层搭好 AlexNet，只是输入是单通道的灰度图，输出是 Fashion-MNIST 的 10 类。
 # 暂退概率默认取论文中的 0.5；原教程取的是 0.9，会丢掉九成的隐藏单元，训练更慢。
+#
+# [^paper]: A. Krizhevsky、I. Sutskever、G. E. Hinton，*ImageNet Classification with Deep Convolutional
+#     Neural Networks*，NIPS 2012：ILSVRC-2012 的结果（top-5 测试错误率 15.3%，第二名 26.2%），图 1
+#     （CIFAR-10 上 ReLU 与 tanh 的对比），3.3 节（局部响应归一化：top-1 与 top-5 错误率分别降低 1.4 和
+#     1.2 个百分点），第 5 节（SGD，动量 0.9，权重衰减 0.0005）。
 
 # %%
 net = d2lite.alexnet(dropout=S["dropout"])
@@ -220,6 +226,11 @@ for name, r in zip(names, weighted):
         f"{r.flops / 1e6:>10.1f}{r.flops / total_flops:>8.1%}"
     )
 print(f"合计：{total_params:,} 个参数，每张图片前向 {total_flops / 1e9:.3f} GFLOP")
+conv_params = d2lite.glue("conv_param_share", sum(r.params for r in weighted[:5]) / total_params)
+conv_flops = d2lite.glue("conv_flop_share", sum(r.flops for r in weighted[:5]) / total_flops)
+dense_params = d2lite.glue("dense_param_share", sum(r.params for r in weighted[5:]) / total_params)
+print(f"conv1-conv5：占参数的 {conv_params:.1%}，占 FLOPs 的 {conv_flops:.1%}；"
+      f"fc6-fc8：占参数的 {dense_params:.1%}")
 
 # %% [markdown]
 # 这些数可以手算核对。卷积层的参数量是 $c_\text{out}(c_\text{in}k^2 + 1)$，FLOP 是
@@ -239,8 +250,8 @@ print(
 )
 
 # %% [markdown]
-# 把两列占比画出来，分工一目了然：卷积层只占约 8% 的参数，却做了 95% 以上的计算；
-# 全连接层正好相反。
+# 把两列占比画出来，分工一目了然：卷积层只占约 {glue:text}`conv_param_share:.0%` 的参数，却做了
+# {glue:text}`conv_flop_share:.1%` 的计算（上面最后一行）；全连接层正好相反。
 
 # %% mystnb={"image": {"alt": "AlexNet \u5404\u5e26\u6743\u91cd\u5c42\u7684\u6761\u5f62\u56fe\uff1a\u6bcf\u5c42\u5360\u53c2\u6570\u91cf\u7684\u6bd4\u4f8b\u548c\u5360\u8ba1\u7b97\u91cf\uff08FLOPs\uff09\u7684\u6bd4\u4f8b\u3002\u5377\u79ef\u5c42\u53c2\u6570\u5360\u6bd4\u5c0f\u3001\u8ba1\u7b97\u5360\u6bd4\u5927\uff0cfc6 \u548c fc7 \u6070\u597d\u76f8\u53cd\u3002"}}
 fig, ax = plt.subplots(figsize=(7, 3))
@@ -253,12 +264,35 @@ ax.set_title("AlexNet 各层的参数量与计算量")
 fig.tight_layout()
 
 # %% [markdown]
+# 原教程（和不少资料）说这两个 4096 宽的全连接层“拥有将近 1 GB 的参数”。训练要占多少内存，模型自己就能说清：
+# 以 32 位浮点存储的参数，每个参数的梯度和动量，以及反向传播需要的每一层的输出。
+
+# %%
+fc67 = {key: sum(p.numel() for i in (14, 17) for p in model[i].parameters())  # fc6 和 fc7
+        for key, model in (("here", net), ("paper", paper))}
+acts = sum(math.prod(r.output_shape) for r in rows)  # 一张图片在每一层的输出
+memory = dict(  # 供下面的注释引用
+    fc67_here=f"{fc67['here'] / 1e4:.0f} 万", fc67_here_mb=fc67["here"] * 4 / 1e6,
+    fc67_paper=f"{fc67['paper'] / 1e4:.0f} 万", fc67_paper_mb=fc67["paper"] * 4 / 1e6,
+    state_gb=3 * 60e6 * 4 / 1e9,  # 论文 6000 万个参数的权重、梯度和动量
+    acts=f"{acts / 1e4:.0f} 万", acts_mb=acts * 4 / 1e6,
+    acts_gb=acts * 4 * 128 / 1e9)  # 论文每批 128 张
+for key, value in memory.items():
+    d2lite.glue(key, value)
+print(f"fc6 + fc7：本书 {fc67['here']:,} 个参数（{memory['fc67_here_mb']:.0f} MB），"
+      f"论文布置 {fc67['paper']:,} 个（{memory['fc67_paper_mb']:.0f} MB）")
+print(f"6000 万个参数连同梯度和动量：{memory['state_gb']:.2f} GB")
+print(f"激活值：每张图片 {acts:,} 个数（{memory['acts_mb']:.1f} MB），"
+      f"每批 128 张共 {memory['acts_gb']:.2f} GB")
+
+# %% [markdown]
 # ```{note}
-# 原教程（和不少资料）说这两个 4096 宽的全连接层“拥有将近 1 GB 的参数”。按上表实际数一下：
-# 本书模型的 fc6 与 fc7 共约 4300 万个参数，以 32 位浮点存储约 172 MB；原论文的 fc6 有 9216 个输入，
-# 两层合计约 5450 万个参数、218 MB。训练时还要为每个参数保存梯度和动量，论文的整个网络约有 6000 万个参数，
-# 参数、梯度、动量三份合计约 0.7 GB。激活值也差不多要这么多：把上面形状追踪中各层的输出加起来，每张图片约 134 万个数（5.4 MB），
-# 反向传播需要保留其中的大部分，论文每批 128 张图片，合计约 0.7 GB。两者相加，还没算计算时的临时空间，
+# 实际数一下就知道不是这样：本书模型的 fc6 与 fc7 共约 {glue:text}`fc67_here`个参数，以 32 位浮点存储约
+# {glue:text}`fc67_here_mb:.0f` MB；原论文的 fc6 有 9216 个输入，两层合计约 {glue:text}`fc67_paper`个参数、
+# {glue:text}`fc67_paper_mb:.0f` MB。训练时还要为每个参数保存梯度和动量，论文的整个网络约有 6000 万个参数，
+# 参数、梯度、动量三份合计约 {glue:text}`state_gb:.1f` GB。激活值也差不多要这么多：把上面形状追踪中各层的输出加起来，
+# 每张图片约 {glue:text}`acts`个数（{glue:text}`acts_mb:.1f` MB），反向传播需要保留其中的大部分，论文每批 128 张图片，
+# 合计约 {glue:text}`acts_gb:.1f` GB。两者相加，还没算计算时的临时空间，
 # 就已接近一块 GTX 580 的 3 GB 的一半。论文明确说，正是这 3 GB 显存限制了能训练的网络规模，
 # 把每一层拆到两块显卡上，每块卡的负担就减半了。
 # ```
@@ -324,24 +358,26 @@ for key, label in labels.items():
     a, b = (f"{t[key]:,}" if isinstance(t[key], int) else t[key] for t in table.values())
     html += f"<tr><td>{label}</td><td>{a}</td><td>{b}</td></tr>"
 display(HTML(f"<table>{html}</table>"))
-print(f"AlexNet / LeNet：参数量 {table['AlexNet']['params'] / table['LeNet']['params']:.0f} 倍，"
-      f"计算量 {table['AlexNet']['flops'] / table['LeNet']['flops']:.0f} 倍")
+ratios = {key: d2lite.glue(f"{key}_ratio", table["AlexNet"][key] / table["LeNet"][key])
+          for key in ("params", "flops")}
+print(f"AlexNet / LeNet：参数量 {ratios['params']:.0f} 倍，计算量 {ratios['flops']:.0f} 倍")
 
 # %% [markdown]
-# 参数量多了约 760 倍，每张图片的计算量多了两千多倍。这样规模的网络，只有在 ImageNet 这样大的数据集和 GPU 这样的算力面前才有意义，
+# 参数量多了约 {glue:text}`params_ratio:.0f` 倍，每张图片的计算量多了 {glue:text}`flops_ratio:.0f` 倍。这样规模的网络，只有在 ImageNet 这样大的数据集和 GPU 这样的算力面前才有意义，
 # 这也是它直到 2012 年才出现的原因。
 #
 # ## 小结
 #
-# - AlexNet 有 8 个带权重的层（5 个卷积层 + 3 个全连接层），用 ReLU（论文对比的是 tanh：在 CIFAR-10 上达到 25%
-#   训练错误率要慢 6 倍），用暂退法、权重衰减（0.0005[^paper]）和数据增广（从短边缩放到 256 的图片中随机裁出 $224\times224$，
+# - AlexNet 有 8 个带权重的层（5 个卷积层 + 3 个全连接层），用 ReLU（论文对比的是 tanh：在 CIFAR-10 上达到
+#   25%[^paper] 训练错误率要慢 6 倍[^paper]），用暂退法、权重衰减（0.0005[^paper]）和数据增广（从短边缩放到 256 的图片中随机裁出 $224\times224$，
 #   加上水平翻转）控制过拟合，卷积窗口从 $11\times11$ 缩小到 $5\times5$ 再到 $3\times3$，在第 1、2、5 个卷积层后做
 #   $3\times3$、步幅 2 的最大汇聚。论文中的局部响应归一化这里没有采用：后来的工作发现它没有好处，批量规范化取代了它。
 # - 一个 $1\times1\times224\times224$ 的输入依次变成 $96\times54\times54$、……、$256\times5\times5$，展平为 6400 维，与原教程的形状表完全一致。
 #   按论文的布置（$227\times227$ 输入、conv1 不填充），第一层输出 $55\times55$，fc6 收到 $6\times6\times256 = 9216$ 个值。
 # - 本书的模型共有 46,764,746 个参数，每张图片的前向计算为 1.876 GFLOP（PyTorch 的 FLOP 计数器）。
-#   全连接层占了约 92% 的参数，卷积层则占了 95% 以上的计算量。
-# - 与 LeNet 相比，AlexNet 的参数量约多 760 倍，计算量多两千多倍。
+#   全连接层占了约 {glue:text}`dense_param_share:.0%` 的参数，卷积层则占了 {glue:text}`conv_flop_share:.1%`
+#   的计算量。
+# - 与 LeNet 相比，AlexNet 的参数量约多 {glue:text}`params_ratio:.0f` 倍，计算量多 {glue:text}`flops_ratio:.0f` 倍。
 #
 # ## 练习
 #
@@ -367,7 +403,7 @@ print(f"AlexNet / LeNet：参数量 {table['AlexNet']['params'] / table['LeNet']
 # 最大汇聚层依次得到 53、26、12。卷积层本身接受任何尺寸，所以直到 Flatten 那一行都不会报错：到达 fc6 的是
 # $256 \times 12 \times 12 = 36{,}864$ 个特征，而 fc6 是按 6400 个输入建的，矩阵乘法于是失败。
 # `d2lite.AlexNet.forward` 里的输入尺寸检查按步幅 4 计算，所以 $224\times224$ 的输入照样放行；形状追踪（像代码
-# 这样逐层运行）才能看出真正出错的位置。fc6 需要 36,864 个输入，光它自己就要约 1.51 亿个权重。
+# 这样逐层运行）才能看出真正出错的位置。fc6 需要 36,864 个输入，光它自己就要约 {glue:text}`fc6_stride2`个权重。
 # :::
 
 # %% tags=["hide-cell"] mystnb={"code_prompt_show": "\u663e\u793a\u89e3\u7b54 1 \u7684\u4ee3\u7801", "code_prompt_hide": "\u9690\u85cf\u89e3\u7b54 1 \u7684\u4ee3\u7801"}
@@ -383,12 +419,14 @@ for layer in net_s2:
     if not isinstance(layer, (nn.ReLU, nn.Dropout)):
         print(f"{type(layer).__name__:>10} -> {tuple(h.shape)}")
 assert h.shape[1] == 256 * 12 * 12  # Flatten 输出 36,864 个特征，fc6 需要 6400 个
+weights = d2lite.glue("fc6_stride2", f"{h.shape[1] * 4096 / 1e8:.2f} 亿")
+print(f"{h.shape[1]:,} 个输入的 fc6：{h.shape[1] * 4096:,} 个权重（{weights}）")
 
 # %% [markdown]
 # :::{admonition} 解答 2：去掉 fc6 和 fc7
 # :class: dropdown
 # 把 6400 个特征直接接到 10 个输出，可以省下 42,976,768 个参数，占整个网络的 91.9%；但每张图像的计算量只
-# 减少了 18.8 亿 FLOPs 中的 8590 万，即 4.6%。参数集中在全连接层，计算集中在卷积层。头部这么小的网络，每一步
+# 减少了 {glue:text}`flops_total` FLOPs 中的 {glue:text}`flops_saved`，即 4.6%。参数集中在全连接层，计算集中在卷积层。头部这么小的网络，每一步
 # 只会快一点点，却失去了 fc6、fc7 带来的容量（暂退法约束的正是这部分容量）。
 # :::
 
@@ -401,6 +439,9 @@ p1, f1 = sum(r.params for r in short_rows), sum(r.flops for r in short_rows)
 print(f"参数量：{p0:,} -> {p1:,}（减少 {p0 - p1:,}，{(p0 - p1) / p0:.1%}）")
 print(f"计算量：{f0:,} -> {f1:,} FLOPs（减少 {f0 - f1:,}，{(f0 - f1) / f0:.1%}）")
 assert p0 - p1 == 6400 * 4096 + 4096 + 4096 * 4096 + 4096 + 4096 * 10 + 10 - (6400 * 10 + 10)
+saved = d2lite.glue("flops_saved", f"{(f0 - f1) / 1e4:.0f} 万")
+of_all = d2lite.glue("flops_total", f"{f0 / 1e8:.1f} 亿")
+print(f"换成中文的单位：{of_all} FLOPs 中的 {saved}")
 
 # %% [markdown]
 # :::{admonition} 解答 3：原论文的输入和类别数
@@ -408,8 +449,8 @@ assert p0 - p1 == 6400 * 4096 + 4096 + 4096 * 4096 + 4096 + 4096 * 10 + 10 - (64
 # 3 个输入通道、1000 个类别时，模型有 50,844,008 个参数，比本书的多 4,079,262 个：第一个卷积层多了
 # $96 \times 2 \times 11^2 = 23{,}232$ 个（多两个输入通道），最后一层多了 $4096 \times 990 + 990 = 4{,}056{,}030$
 # 个（多 990 个类别），代码检查了这个和。原论文报告的是约 6000 万。差距主要来自 fc6：论文中它看到的是
-# $6\times6\times256$ 的特征图，9216 个输入、3770 万个权重；本书的结构给出的是 $5\times5\times256$，6400 个输入、
-# 2620 万个权重。按 2.4 节的论文布置，模型有 62,378,344 个参数；双 GPU 拆分时，conv2、conv4 和 conv5 只看得到
+# $6\times6\times256$ 的特征图，9216 个输入、{glue:text}`fc6_paper`个权重；本书的结构给出的是
+# $5\times5\times256$，6400 个输入、{glue:text}`fc6_here`个权重。按 2.4 节的论文布置，模型有 62,378,344 个参数；双 GPU 拆分时，conv2、conv4 和 conv5 只看得到
 # 同一块 GPU 上那一半的上层通道，这三层的权重因此减半，剩下 60,965,224 个，正是论文所说的“6000 万”。
 # :::
 
@@ -424,16 +465,22 @@ assert n_big - n_ours == conv1_extra + fc8_extra
 n_paper = sum(p.numel() for p in paper.parameters())  # 2.4 节的论文布置
 split = sum(paper[i].weight.numel() // 2 for i in (3, 8, 10))  # conv2、4、5 只看得到一半通道
 print(f"论文布置：{n_paper:,} 个参数，双 GPU 拆分后 {n_paper - split:,} 个")
+fc6_w = {key: d2lite.glue(key, f"{model[14].weight.numel() / 1e4:.0f} 万")
+         for key, model in (("fc6_paper", paper), ("fc6_here", net))}
+print(f"fc6 的权重：论文布置 {fc6_w['fc6_paper']}，本书 {fc6_w['fc6_here']}")
 
 # %% [markdown]
 # :::{admonition} 解答 4：LeNet 上的 sigmoid、tanh 与 ReLU
 # :class: dropdown
-# 结果和论文不一样。从同样的初始化出发，tanh 最先把训练错误率降到 25% 以下，用了 90 步；ReLU 用了 175 步；
-# sigmoid 训练了 400 步还没做到（最近 20 个小批量的错误率仍有 42%）。在 LeNet 上，差距大的是 sigmoid，它的导数从不超过 0.25；
+# 从同样的初始化出发，把训练错误率降到 25% 以下，tanh 用了 {glue:text}`steps_tanh:d` 步，ReLU 用了
+# {glue:text}`steps_ReLU:d` 步，sigmoid 用了 {glue:text}`steps_sigmoid:d` 步（到 `train_steps` 为止；
+# 这时它最近 20 个小批量的错误率是 {glue:text}`err_sigmoid:.0%`）；tanh 和 ReLU 之中，先做到的是
+# {glue:text}`first_of_two`；tanh 的步数是 ReLU 的 {glue:text}`tanh_over_relu:.1f` 倍，
+# 而论文图 1 里 tanh 用的时间是 ReLU 的 6 倍[^paper]。在 LeNet 上，差距大的是 sigmoid，它的导数从不超过 0.25；
 # tanh 和 ReLU 都能以斜率 1 把梯度传回去，而且在为 tanh 这类单元设计的 Xavier 初始化下，tanh 每层损失的梯度
-# 甚至更少（见第 1 章解答 2）。论文的 6 倍来自另一个网络、另一个数据集，每个网络的学习率也是分别调过的；
+# 甚至更少（见第 1 章解答 2）。论文的 6 倍[^paper]来自另一个网络、另一个数据集，每个网络的学习率也是分别调过的；
 # ReLU 的优势会随着深度增加、随着预激活大到让 tanh 饱和而变大。每种激活函数只跑了一次，只是一个样本：
-# 换别的随机种子，步数会变动几十步，但先后顺序不变。
+# 换别的随机种子，步数会变，变多少要多跑几次才知道。
 # :::
 
 # %% tags=["hide-cell"] mystnb={"code_prompt_show": "\u663e\u793a\u89e3\u7b54 4 \u7684\u4ee3\u7801", "code_prompt_hide": "\u9690\u85cf\u89e3\u7b54 4 \u7684\u4ee3\u7801"}
@@ -459,6 +506,11 @@ start = time.perf_counter()
 steps = {}
 for name, act in (("sigmoid", nn.Sigmoid), ("tanh", nn.Tanh), ("ReLU", nn.ReLU)):
     steps[name], err = steps_to_25_percent(act)
+    d2lite.glue(f"steps_{name}", steps[name])
+    d2lite.glue(f"err_{name}", err)
     print(f"{name:>8}：{steps[name]:>4} 步，最近 20 个小批量的训练错误率 {err:.2f}")
+d2lite.glue("first_of_two", "tanh" if steps["tanh"] < steps["ReLU"] else
+            "ReLU" if steps["ReLU"] < steps["tanh"] else "两者同时（平局）")
+d2lite.glue("tanh_over_relu", steps["tanh"] / steps["ReLU"])
 print(f"三次训练在 {device} 上共用 {time.perf_counter() - start:.0f} 秒")
 assert steps["sigmoid"] >= max(steps["tanh"], steps["ReLU"])

@@ -26,15 +26,14 @@
 # - 构造混淆矩阵，并从中读出每个类别的精度；
 # - 找出最常见的错误，并查看这些错误背后的图像；
 # - 查看训练好的网络内部：第一层卷积核在训练前后的样子、一张图像逐层的特征图，
-#   以及两类上衣容易混淆时网络凭图像的哪个部位作答（Grad-CAM 和遮挡实验）。
+#   以及两类上衣容易混淆时网络凭图像的哪个部位作答（Grad-CAM 和遮挡实验）；
+# - 只训练了几分钟的模型，和本书完整配方（训练了好几个小时、只训练一次并记录下来）的模型有什么不同：
+#   把两者的卷积核、每个类别的召回率和混淆情况并排比较。
 #
 # ```{note}
-# **运行时间**（带 AMX 的 2 核 Intel Xeon CPU，2026-12-02，加载第 4 章的检查点）：
-#
-# - **CPU 设置**（全部 10000 张测试图像；本页的输出来自它）：348 秒。时间几乎都花在对 10000 张测试图像分类上，
-#   5.6 节另加 10 到 40 秒。
-# - **快速设置**（192 张测试图像；测试用）：14 到 30 秒。
-# - **完整设置**（和 CPU 设置一样是全部 10000 张测试图像，模型来自第 4 章的完整设置）：为 GPU 准备，本书尚未实测。
+# 本页的时间大多花在对测试图像分类上（CPU 设置和完整设置是全部 10000 张，测试用的快速设置是 192 张）；
+# 查看网络内部只多花一点时间。本页实际的用时、设置和硬件，写在网站上标题下方的运行说明里，
+# 也记录在 notebook 元数据的 `d2lite` 项中。
 # ```
 
 # %% tags=["hide-input"]
@@ -93,6 +92,7 @@ print(f"D2LITE_SETTING={os.environ.get('D2LITE_SETTING', '')!r}，"
       f"D2LITE_QUICK={os.environ.get('D2LITE_QUICK', '')!r} -> {SETTING} 设置：{S}")
 
 # %% tags=["hide-input"]
+import datetime
 import json
 from pathlib import Path
 
@@ -123,17 +123,20 @@ print(f"{len(test_iter.dataset.images)} 张测试图像；检查点 {CKPT} "
 
 # %% [markdown]
 # `d2lite.load_checkpoint` 会拒绝损坏的文件和来自其他网络结构的文件，并返回当初保存的全部内容：
-# 权重、轮数、训练历史。第 4 章还在检查点旁写了一个记录训练设置的小 JSON 文件。
-# 如果检查点不存在（比如你直接打开了这一章），就在这里临时训练一个小模型，保证本章能独立运行。
+# 权重、轮数、训练历史。第 4 章还在检查点旁写了一个小 JSON 文件，记录训练设置，并在唯一一次评估测试集之后
+# 补上最终的各项精度。如果检查点不存在（比如你直接打开了这一章），就在这里临时训练一个**替代模型**，
+# 保证本章能独立运行；下面的输出会注明这一点，这时本页的所有数字说的都是替代模型，而不是第 4 章的模型。
 
 # %%
 if CKPT.exists():
     state = d2lite.load_checkpoint(CKPT, net, map_location=device)
     history = d2lite.History(**state["history"])
     meta = CKPT.with_suffix(".json")
-    settings = json.loads(meta.read_text()) if meta.exists() else {"note": "没有设置文件"}
+    settings = json.loads(meta.read_text()) if meta.exists() else {}
+    source = "第 4 章的模型"
 else:
-    print("没有检查点：在这里临时训练一个替代模型（真正的模型由第 4 章训练）。")
+    print("没有检查点：在这里临时训练一个替代模型（STAND-IN）。它不是第 4 章的模型，"
+          "下面所有的数字说的都是这个替代模型（先运行第 4 章才能得到真正的模型）。")
     d2lite.set_seed(0)  # 先设种子再建模型，偏置的初始值也就固定了
     net = d2lite.init_weights(d2lite.alexnet()).to(device)
     if S["fallback_budget_minutes"]:  # CPU 设置：预算内跑得完多少张就用多少张
@@ -144,27 +147,58 @@ else:
             S["batch_size"], resize=224, subset=(plan.n_train, S["n_test"]), device=device)
     history = d2lite.train(net, train_iter, test_iter, S["fallback_epochs"], 0.01, device,
                            momentum=0.9, amp=True, animator=False)
-    settings = dict(subset=len(train_iter.images), num_epochs=S["fallback_epochs"],
-                    setting=SETTING, quick=QUICK)
+    settings = dict(setting=SETTING, quick=QUICK, num_epochs=S["fallback_epochs"], lr=0.01,
+                    date=datetime.date.today().isoformat(), test_acc=history.test_acc[-1],
+                    device_name=d2lite.device_name(device))
+    source = "在这里临时训练的替代模型（STAND-IN）"
 print("训练设置：", settings)
 
 # %% [markdown]
-# 训练历史记录了每一轮的情况，以及训练用的是哪台设备。
+# 训练历史记录了每一轮的情况，以及训练用的是哪台设备。下一个单元格根据它和 JSON 文件说明本页分析的是哪一次训练：
+# 以“本页的模型”开头的那一行写明模型的来源（第 4 章的检查点，还是替代模型）、设置、轮数、每轮的训练图像数
+# （由训练历史算出：每秒样本数乘以秒数）、验证精度和测试精度，以及训练的日期。整本书一次运行完时，
+# 这些就是第 4 章末尾打印的那些数字。
 
 # %%
-for row in zip(history.epoch, history.train_loss, history.train_acc, history.test_acc):
-    print("第 {} 轮：损失 {:.3f}，训练精度 {:.3f}，测试精度 {:.3f}".format(*row))
-print(f"训练设备：{history.device}")
+SETTING_NAME = {"quick": "快速", "cpu": "CPU", "full": "完整"}  # 用于打印的那一行
+EVAL_NAME = {"val": "验证", "test": "测试"}  # 训练历史里的精度是在哪个集合上测的
+for e, loss, tr, ev in zip(history.epoch, history.train_loss, history.train_acc, history.test_acc):
+    print(f"第 {e} 轮：损失 {loss:.3f}，训练精度 {tr:.3f}，{EVAL_NAME[history.eval_set]}精度 "
+          f"{ev:.3f}")
+seen = [x * t for x, t in zip(history.examples_per_sec, history.seconds)]  # 每轮的图像数
+n_train = settings.get("n_train") or round(seen[-1])
+val_acc = settings.get("val_acc", history.test_acc[-1] if history.eval_set == "val" else None)
+model = dict(  # 供正文（以及本书首页）引用，下面也打印出来
+    source=d2lite.glue("model_source", source),
+    setting=d2lite.glue("model_setting", SETTING_NAME.get(settings.get("setting"), "未知")),
+    epochs=d2lite.glue("model_epochs", history.epoch[-1]),
+    train_images=d2lite.glue("model_train_images", n_train),
+    val_images=d2lite.glue("model_val_images", settings.get("validation") or 0),
+    val_acc=d2lite.glue("model_val_acc", "无" if val_acc is None else f"{val_acc:.3f}"),
+    test_acc=d2lite.glue("model_test_acc", f"{settings['test_acc']:.3f}"
+                         if "test_acc" in settings else "未记录"),
+    date=d2lite.glue("model_date", settings.get("date", "未知")),
+    speed=d2lite.glue("model_examples_per_sec", round(sum(seen) / sum(history.seconds), 1)),
+)
+print(f"本页的模型：{model['source']}，{model['setting']}设置，{model['epochs']} 轮，"
+      f"每轮 {n_train:,} 张训练图像；验证精度 {model['val_acc']}"
+      f"（{model['val_images']:,} 张验证图像），测试精度 {model['test_acc']}；"
+      f"{model['date']} 在 {settings.get('device_name', history.device)} 上训练，"
+      f"持续速度每秒 {model['speed']} 个样本")
 if settings.get("quick"):
     print("这个模型来自快速运行（很小的子集、只训练 1 轮），它的预测和瞎猜差不多。"
           "下面的图演示的是分析方法，并不代表 AlexNet 的真实水平。")
-elif settings.get("setting") == "cpu":
-    print(f"这个模型来自第 4 章的 CPU 设置（在 {settings.get('device_name', '那台 CPU')} 上按 "
-          f"{settings.get('budget_minutes')} 分钟的预算确定训练图像数量，"
-          f"训练 {settings.get('num_epochs')} 轮）。"
-          "给 GPU 准备的完整设置则用全部 60000 张图像训练 10 轮。")
+elif settings.get("setting") == "cpu" and settings.get("budget_minutes"):
+    print(f"第 4 章的 CPU 设置按 {settings.get('device_name', '那台 CPU')} 上 "
+          f"{settings['budget_minutes']} 分钟的预算确定了这次训练的规模。"
+          "5.7 节把本书训练了好几个小时的完整配方放在它旁边比较。")
 
 # %% [markdown]
+# 也就是说，本页分析的是{glue:text}`model_source`（{glue:text}`model_setting`设置）：
+# 训练 {glue:text}`model_epochs:d` 轮，每轮 {glue:text}`model_train_images:,` 张训练图像，
+# 验证精度 {glue:text}`model_val_acc`，测试精度 {glue:text}`model_test_acc`，训练日期
+# {glue:text}`model_date`；在 Jupyter 里，请看上面以“本页的模型”开头的那一行。下面的每个数字都属于这个模型。
+#
 # ## 5.2 预测结果一览
 #
 # `d2lite.predict` 按数据集顺序对前几张测试图像做预测，并把图像和标签一起返回；`d2lite.show_predictions`
@@ -181,11 +215,17 @@ plt.show()
 # 为了一次看清所有错误，我们用 `d2lite.predict_all` 对整个测试集做预测，再统计每个真实类别 $i$
 # 被预测成类别 $j$ 的图像数，记作 $C_{ij}$。对角线上是答对的，其余格子都是错误，
 # 格子的位置正好说明是哪两个类别弄混了。对角线之和除以总数就是精度（也叫准确率）。
+# 分类时使用模型训练和评估时的数值格式（和第 4 章一样，硬件算得快时用 bf16），并在我们数出的精度旁边
+# 打印模型那次训练自己记录的测试精度：CPU 设置和完整设置下两者都基于全部 10000 张测试图像，
+# 快速设置下第 4 章测试的图像比本页少。
 
 # %%
-labels, preds = d2lite.predict_all(net, test_iter)
+amp_ctx = d2lite.autocast(device, d2lite.amp_dtype(device, settings.get("amp", True)))
+with amp_ctx:  # 与第 4 章评估时相同的数值格式
+    labels, preds = d2lite.predict_all(net, test_iter)
 C = d2lite.confusion_matrix(labels, preds)
-print(f"{len(labels)} 张测试图像，精度 {C.trace().item() / C.sum().item():.3f}")
+print(f"{len(labels)} 张测试图像，精度 {C.trace().item() / C.sum().item():.3f}"
+      f"（模型那次训练记录的：{model['test_acc']}）")
 C
 
 # %% [markdown]
@@ -221,14 +261,18 @@ ax.invert_yaxis()
 ax.set_xlim(0, 1)
 ax.set_xlabel("该类别上的精度")
 plt.show()
+weakest = int(per_class.argmin())  # 下面列表的第一行
+d2lite.glue("weakest_here", names[weakest])
+d2lite.glue("weakest_here_recall", round(per_class[weakest].item(), 3))
 for i in per_class.argsort().tolist():
     print(f"{names[i]:>6}：{per_class[i]:.3f}（{int(C[i].sum())} 张中答对 {int(C[i, i])} 张）")
 
 # %% [markdown]
-# 上面的列表从最弱的类别排起。按第 4 章的方法训练出的模型，排在末尾的是上衣，垫底的通常是衬衫或外套：
+# 上面的列表从最弱的类别排起；本页的模型最弱的是{glue:text}`weakest_here`，召回率
+# {glue:text}`weakest_here_recall:.3f`（列表的第一行）。这类列表的末尾通常是上衣：
 # 衬衫、T恤、套衫和外套的外形彼此相近（第 3 章里这四类的平均图像主要只在袖长和领口上不同），
-# 而衬衫自己的特征，比如领子和纽扣，在 28×28 的图上只占寥寥几个像素。裤子、包和几种鞋通常排在前面。
-# 上面的数字属于本页的模型；下一节说明认错的图像都去了哪里。
+# 而衬衫自己的特征，比如领子和纽扣，在 28×28 的图上只占寥寥几个像素；裤子、包和几种鞋则各有自己的外形。
+# 5.7 节把完整配方的列表放在这一份旁边；下一节说明认错的图像都去了哪里。
 #
 # ## 5.5 最容易混淆的类别
 #
@@ -302,8 +346,8 @@ print(f"训练完全没有改变的卷积核：{len(W)} 个中有 {unmoved} 个"
 # %% [markdown]
 # Xavier 初始化独立地抽取每个权重，所以第一组网格纯粹是噪声。第二组与它差别多大，取决于模型训练了多久：
 # 网格下方打印的相对变化说明权重移动了多远，第三组网格则显示它们朝哪个方向移动。在卷积核本身仍像噪声的地方，
-# 变化量却是平滑的：斑块，以及各种角度的明暗边缘，这正是网络最先学会的检测器；要让它们在卷积核本身上显现出来，
-# 需要的训练远远多于 CPU 上这一趟。第三组里纯灰色的方块是完全没有移动的卷积核（个数打印在图下）：
+# 变化量却是平滑的：斑块，以及各种角度的明暗边缘，这正是网络最先学会的检测器；5.7 节把训练了好几个小时的
+# 完整配方的卷积核放在它们旁边。第三组里纯灰色的方块是完全没有移动的卷积核（个数打印在图下）：
 # 它在每张训练图像上的 ReLU 输出都是 0，梯度从来没有传到它那里，成了一个“死”单元。这样的卷积核也顺便检验了
 # 重建的初始权重：它们与之逐位相同。假如重建得不对，就不会有一个相同，而且这个比值会接近 1.41，就像两次互不相关的随机抽取那样。
 #
@@ -411,6 +455,150 @@ if misses:
 # 12×12 网格放大来的，领子这么小的细节已经到了它能显示的极限；遮挡实验的方块是 28×28 原图上的 4×4 像素
 # （快速设置用的方块更大），代价是每个位置都要做一次前向计算。
 #
+# ## 5.7 完整配方：只训练一次
+#
+# 本书的完整配方，也就是第 4 章的完整设置（在划出验证集后剩下的全部训练图像上训练 10 轮，批量 128，
+# 学习率取第 4 章筛选出的那个），在一台 CPU 上花了好几个小时训练了一次，并由 `tools/record_full_run.py`
+# 记录在仓库的 `book/runs/` 文件夹里：它的命令、硬件和用时，每一轮之后的各项数字，它在测试集上唯一一次评估的
+# 混淆矩阵和每个类别的召回率，以及它的 conv1 卷积核。`d2lite.load_record` 读取这些记录（在 Colab 上会从仓库下载一次）；
+# 记录不存在时，它会报错并说明应该到哪里去找。
+
+# %%
+full = d2lite.load_record("full-recipe")  # book/runs/full-recipe.json
+W_full = torch.from_numpy(d2lite.load_record("full-recipe-conv1"))  # (96, 1, 11, 11) float32
+rec = dict(  # 以 full_epochs、full_train_images、full_hours 等名字供正文引用
+    epochs=len(full["epochs"]), train_images=full["train_images"], cpu=full["hardware"]["cpu"],
+    hours=round(full["times"]["ran_seconds"] / 3600, 1), finished=full["times"]["finished"][:10],
+    speed=full["speed"]["sustained_examples_per_sec"], val_acc=full["epochs"][-1]["val_acc"],
+    test_acc=full["final_test"]["acc"], test_images=full["final_test"]["images"],
+    epoch_minutes=round(sum(e["seconds"] for e in full["epochs"]) / len(full["epochs"]) / 60, 1))
+for key, value in rec.items():
+    d2lite.glue(f"full_{key}", value)
+print(f"完整配方：{rec['epochs']} 轮，每轮 {rec['train_images']:,} 张训练图像，在 {rec['cpu']} 上"
+      f"（{full['amp_dtype']}）训练了 {rec['hours']} 小时，持续速度每秒 {rec['speed']} 个样本"
+      f"（每轮 {rec['epoch_minutes']} 分钟），{rec['finished']} 完成")
+print("每轮之后的验证精度：", *(f"{e['val_acc']:.3f}" for e in full["epochs"]))
+print(f"在 {rec['test_images']:,} 张测试图像上的测试精度 {rec['test_acc']:.3f}，只评估一次"
+      f"（本页的模型：{model['test_acc']}）")
+
+# %% [markdown]
+# 完整配方训练了 {glue:text}`full_epochs:d` 轮，每轮 {glue:text}`full_train_images:,` 张图像，
+# 在 {glue:text}`full_cpu:s` 上用了 {glue:text}`full_hours:.1f` 小时，在
+# {glue:text}`full_test_images:,` 张测试图像上的测试精度是 {glue:text}`full_test_acc:.3f`，
+# 本页的模型则是 {glue:text}`model_test_acc`（见上面最后一行）。先把它的 conv1 卷积核和本页模型的并排放在一起。
+# 它的起点也知道：命令行用 `d2lite.init_weights(d2lite.alexnet(), seed=0)` 建模型，同样的调用就能得到
+# 它训练前的卷积核。看这样的网格时，眼睛找的东西可以用一个数来量：一个卷积核里左右相邻、上下相邻的权重之间的相关系数，
+# 再对 96 个卷积核取平均。独立的噪声（初始化时就是这样）约为 0；平滑的卷积核，比如一个斑块或一条柔和的边缘，接近 1。
+
+# %% mystnb={"image": {"alt": "\u4e24\u7ec4\u5377\u79ef\u6838\u7f51\u683c\uff0c\u6bcf\u7ec4 96 \u4e2a\u7070\u8272\u5c0f\u65b9\u5757\uff0c\u662f\u7b2c\u4e00\u4e2a\u5377\u79ef\u5c42\u7684 11\u00d711 \u5377\u79ef\u6838\uff1a\u5de6\u8fb9\u662f\u672c\u9875\u7684\u6a21\u578b\uff0c\u53f3\u8fb9\u662f\u5b8c\u6574\u914d\u65b9\uff0c\u6bcf\u4e2a\u5377\u79ef\u6838\u5355\u72ec\u7f29\u653e\u3002"}}
+def neighbour_correlation(w):
+    """各卷积核中左右相邻、上下相邻权重的相关系数的平均值。"""
+    w = w[:, 0].double()  # (96, 11, 11)
+    out = []
+    for a, b in ((w[:, :, :-1], w[:, :, 1:]), (w[:, :-1, :], w[:, 1:, :])):
+        a, b = a.flatten(1), b.flatten(1)
+        a, b = a - a.mean(1, keepdim=True), b - b.mean(1, keepdim=True)
+        out.append((a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1)).clamp(min=1e-12))
+    return torch.stack(out).mean().item()
+
+
+W0_full = d2lite.init_weights(d2lite.alexnet(), seed=0)[0].weight.detach()  # 它的起点
+fig, axes = plt.subplots(1, 2, figsize=(8, 6), layout="constrained")
+for ax, w, title in zip(axes, (W, W_full), ("本页的模型", "完整配方")):
+    ax.imshow(d2lite.filter_grid(w, num_cols=8), cmap="gray", vmin=-1, vmax=1)
+    ax.set_title(title)
+    ax.axis("off")
+plt.show()
+for key, label, w, w0 in (("init", "初始化时", W0, W0), ("here", "本页的模型", W, W0),
+                          ("full", "完整配方", W_full, W0_full)):
+    corr = d2lite.glue(f"smooth_{key}", round(neighbour_correlation(w), 2) + 0.0)  # 不要 -0.0
+    change = d2lite.glue(f"change_{key}", round(((w - w0).norm() / w0.norm()).item(), 2))
+    print(f"{label:>6}：相邻权重的相关系数 {corr:.2f}，"
+          f"相对起点的变化 {change:.2f}")
+
+# %% [markdown]
+# 本页模型的卷积核，相邻权重的相关系数是 {glue:text}`smooth_here:.2f`，相对起点移动了
+# {glue:text}`change_here:.2f`；完整配方的是 {glue:text}`smooth_full:.2f`，移动了
+# {glue:text}`change_full:.2f`（初始化时的噪声：{glue:text}`smooth_init:.2f`）。一组网格的相关系数离噪声越远，
+# 其中显出形状（斑块或边缘）而不是杂点的方块就越多。看这些形状时要记住输入是什么样的：每张图都从 28×28
+# 放大了 8 倍到 224×224，所以网络看不到比大约 8 个输入像素更细的细节，一个 $11	imes11$ 的卷积核
+# 在原图上只覆盖一个多像素。
+#
+# 接下来比较两个模型的回答。先把每个类别的召回率并排列出，完整配方最弱的类别排在最前：
+
+# %% mystnb={"image": {"alt": "\u6a2a\u5411\u6761\u5f62\u56fe\uff1a\u5341\u4e2a\u7c7b\u522b\u5404\u81ea\u7684\u53ec\u56de\u7387\uff0c\u6bcf\u4e2a\u7c7b\u522b\u4e24\u6839\u6761\uff1a\u672c\u9875\u7684\u6a21\u578b\u548c\u5b8c\u6574\u914d\u65b9\uff0c\u523b\u5ea6\u4ece 0 \u5230 1\u3002"}}
+assert full["test"]["classes"] == d2lite.TEXT_LABELS["en"]  # 记录里类别的顺序
+recall_full = torch.tensor([full["test"]["per_class_recall"][c] for c in full["test"]["classes"]])
+pos = torch.arange(10).float()
+fig, ax = plt.subplots(figsize=(6, 4))
+ax.barh(pos - 0.2, per_class.tolist(), 0.4, color="tab:blue", label="本页的模型")
+ax.barh(pos + 0.2, recall_full.tolist(), 0.4, color="tab:orange", label="完整配方")
+ax.set_yticks(pos.tolist(), names)
+ax.invert_yaxis()
+ax.set_xlim(0, 1)
+ax.set_xlabel("召回率（该类别上的精度）")
+ax.legend(loc="lower left", fontsize=8)
+plt.show()
+gain = recall_full - per_class
+weakest_full, most = int(recall_full.argmin()), int(gain.argmax())
+d2lite.glue("weakest_full", names[weakest_full])
+d2lite.glue("weakest_full_recall", round(recall_full[weakest_full].item(), 3))
+d2lite.glue("gain_class", names[most])
+d2lite.glue("gain_here", round(per_class[most].item(), 3))
+d2lite.glue("gain_full", round(recall_full[most].item(), 3))
+for i in recall_full.argsort().tolist():
+    print(f"{names[i]:>6}：本页 {per_class[i]:.3f}，完整配方 {recall_full[i]:.3f}"
+          f"（{gain[i]:+.3f}）")
+
+# %% [markdown]
+# 完整配方最弱的类别是{glue:text}`weakest_full`，召回率 {glue:text}`weakest_full_recall:.3f`
+# （本页的模型：{glue:text}`weakest_here`，{glue:text}`weakest_here_recall:.3f`）。更长的训练对
+# {glue:text}`gain_class`帮助最大，召回率从 {glue:text}`gain_here:.3f` 升到 {glue:text}`gain_full:.3f`。
+#
+# 两个模型认错的图像都去了哪里？下面两个混淆矩阵只显示错误，每一行除以该类别的测试图像数，
+# 这样即使两个模型看的测试图像数不同（快速设置只分类 192 张），也能互相比较。图下列出各自最大的三个比例。
+
+# %% mystnb={"image": {"alt": "\u5e76\u6392\u7684\u4e24\u5e45\u70ed\u529b\u56fe\uff1a\u672c\u9875\u7684\u6a21\u578b\u548c\u5b8c\u6574\u914d\u65b9\u3002\u7eb5\u8f74\u662f\u771f\u5b9e\u7c7b\u522b\uff0c\u6a2a\u8f74\u662f\u9884\u6d4b\u7c7b\u522b\uff0c\u6bcf\u4e2a\u683c\u5b50\u662f\u8be5\u771f\u5b9e\u7c7b\u522b\u7684\u6d4b\u8bd5\u56fe\u50cf\u88ab\u9884\u6d4b\u6210\u8be5\u7c7b\u522b\u7684\u6bd4\u4f8b\uff0c\u53ea\u663e\u793a\u9519\u8bef\uff1b\u84dd\u8272\u8d8a\u6df1\uff0c\u6bd4\u4f8b\u8d8a\u5927\u3002"}}
+C_full = torch.tensor(full["test"]["confusion_matrix"])  # (10, 10) 的计数，行是真实类别
+
+
+def mistake_shares(M):
+    """每个真实类别被预测成其他各类别的比例（对角线置 0）。"""
+    R = M.double() / M.sum(dim=1, keepdim=True).clamp(min=1)
+    return R.fill_diagonal_(0)
+
+
+shares = {"here": mistake_shares(C), "full": mistake_shares(C_full)}
+top = max(R.max().item() for R in shares.values())
+fig, axes = plt.subplots(1, 2, figsize=(12, 5.5), layout="constrained")
+for ax, R, title in zip(axes, shares.values(), ("本页的模型", "完整配方")):
+    im = ax.imshow(R, cmap="Blues", vmin=0, vmax=top)
+    ax.set_xticks(range(10), names, rotation=45, ha="right")
+    ax.set_yticks(range(10), names)
+    ax.set_xlabel("预测类别")
+    ax.set_ylabel("真实类别")
+    ax.set_title(f"{title}：错误占该真实类别的比例")
+fig.colorbar(im, ax=list(axes), shrink=0.8)
+plt.show()
+largest = {}
+for key, R in shares.items():
+    cells = R.flatten().argsort(descending=True)[:3].tolist()
+    largest[key] = [divmod(k, 10) for k in cells]
+    print(("本页的模型" if key == "here" else "完整配方") + "：",
+          "；".join(f"{names[t]} -> {names[q]} {R[t, q]:.1%}" for t, q in largest[key]))
+    t, q = largest[key][0]
+    d2lite.glue(f"confused_{key}", f"{names[t]} → {names[q]}")
+    d2lite.glue(f"confused_{key}_share", round(R[t, q].item(), 3))
+common = d2lite.glue("confused_common", len(set(largest["here"]) & set(largest["full"])))
+print(f"两者最大的三个错误中相同的类别对：3 个中有 {common} 个")
+
+# %% [markdown]
+# 本页模型最常犯的错误是 {glue:text}`confused_here`，占该类别测试图像的
+# {glue:text}`confused_here_share:.1%`；完整配方最常犯的是 {glue:text}`confused_full`，占
+# {glue:text}`confused_full_share:.1%`。两者各自最大的三个错误中，有 {glue:text}`confused_common:d`
+# 对类别是相同的。两份列表里都有的类别对，是再训练好几个小时也没有消除的错误，也就是 28×28 的像素本身说不清的那种；
+# 只出现在本页列表里的类别对，则是更多的训练把它挤出了前三的错误。
+#
 # ## 小结
 #
 # - `d2lite.load_checkpoint` 恢复权重，并返回保存时的轮数和训练历史；旁边的 JSON 文件记录训练设置。
@@ -423,6 +611,9 @@ if misses:
 # - 网络内部：`d2lite.filter_grid` 展示 conv1 的卷积核，它们从 Xavier 噪声出发（用第 4 章的随机种子可以精确重建），
 #   随着训练而移动；`d2lite.feature_maps` 返回一张图像在每一层的输出；`d2lite.grad_cam` 和 `d2lite.occlusion`
 #   显示某个类别的证据在哪里，前者靠最后一个卷积层上的梯度，后者靠遮住图像的一部分。
+# - `d2lite.load_record` 读取本书只训练了一次、记录在 `book/runs/` 里的完整配方：把它的 conv1 卷积核、
+#   每个类别的召回率和混淆矩阵与本页的模型并排比较，用卷积核相邻权重的相关系数和最大的几个错误比例，
+#   以数字说明两者的差别。
 #
 # ## 练习
 #
@@ -539,7 +730,8 @@ if pairs:
 # 再在这里逐个载入并计算混淆矩阵；把三个按行归一化的矩阵并排画出来，比较起来最方便。可以预期，外形毫不相似的
 # 类别之间的错误（把包认成裤子、把鞋认成上衣）最先消失：模型一学会粗略的形状，它们就没有了。衬衫、T恤、
 # 套衫和外套之间的混淆减少得最慢，10 轮之后仍会剩下一些，因为在 28×28 像素下，这几类只在领口和袖子附近差几个像素。
-# 训练 10 轮需要 GPU；在 CPU 上，用 CPU 设置分别训练 1、2、3 轮也能看出同样的趋势，每次的训练规模按 15 分钟的预算确定（机器上还有别的任务时会更久）。
+# 训练 10 轮需要 GPU，或者 CPU 上好几个小时（5.7 节）；在 CPU 上，用 CPU 设置分别训练 1、2、3 轮也能看出同样的趋势，
+# 每次的训练规模按第 4 章的时间预算确定（机器上还有别的任务时会更久）。
 # :::
 
 # %% [markdown]

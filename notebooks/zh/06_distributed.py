@@ -33,14 +33,12 @@
 # - $N$ 块 GPU 能带来多少加速：以 AlexNet 为例在纸上算一算，通信什么时候会吃掉加速。
 #
 # ```{note}
-# **运行时间**（2026-12-02 在一台 2 核 Intel Xeon（family 6 model 207）CPU 上实测；这台机器同时在跑
-# 别的任务，所以时间会有波动）：
+# **各设置运行什么**；本页实际的用时、设置和硬件，写在网站上标题下方的运行说明里，也记录在 notebook 元数据的
+# `d2lite` 项中。
 #
 # - **CPU 设置**（本页的输出来自它）：两次训练，各 4 步，全局批量 256（先是 1 个进程 × 256 张图，再是
-#   2 个进程 × 128 张），在这台繁忙的机器上要几分钟，大部分花在这两次训练上；本页这次实际用了多久，
-#   见网页标题下方的“运行时间”。
-# - **快速设置**（测试用）：两次训练，各 2 步，全局批量 128（1 × 128 与 2 × 64），在这台繁忙的机器上约一分半到两分钟
-#   （英文版 104 秒）。
+#   2 个进程 × 128 张）；本页的时间大部分花在这两次训练上，每次都要启动自己的 Python 进程。
+# - **快速设置**（测试用）：两次训练，各 2 步，全局批量 128（1 × 128 与 2 × 64）。
 # - **完整设置**：有 2 块或更多 CUDA GPU 时每块 GPU 一个进程（NCCL），否则与 CPU 设置相同。
 #   尚未实测：本书没有可用的多 GPU 机器。
 # ```
@@ -142,9 +140,12 @@ names = ["conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"]
 total = sum(p.numel() for p in net.parameters())
 forward_flops = sum(r.flops for r in rows)  # 每张图像
 dense = [r for r in rows if r.layer == "Linear"]
+dense_params = d2lite.glue("dense_param_share", round(sum(r.params for r in dense) / total, 3))
+dense_flops = d2lite.glue("dense_flop_share", round(sum(r.flops for r in dense) / forward_flops, 3))
+conv_flops = d2lite.glue("conv_flop_share", round(1 - dense_flops, 3))
 print(f"{total:,} 个参数（{total / 1e6:.1f} M），float32 下 {total * 4 / 1e6:.0f} MB")
-print(f"全连接层 fc6-fc8：占参数的 {sum(r.params for r in dense) / total:.1%}，"
-      f"占 FLOPs 的 {sum(r.flops for r in dense) / forward_flops:.1%}")
+print(f"全连接层 fc6-fc8：占参数的 {dense_params:.1%}，占 FLOPs 的 {dense_flops:.1%}；"
+      f"卷积层占 FLOPs 的 {conv_flops:.1%}")
 
 # %% [markdown]
 # ## 6.2 今天：每块 GPU 一份完整的模型
@@ -214,7 +215,8 @@ for i, (keys, nbytes) in enumerate(buckets):
     print(f"桶 {i}：{nbytes / 1e6:6.1f} MB  {', '.join(keys)}")
 
 # %% [markdown]
-# 全连接层的梯度占了 92% 的字节，在反向传播一开始就全部算好了；而承担 95% 计算量的卷积层还在后面：
+# 全连接层的梯度占了 {glue:text}`dense_param_share:.0%` 的字节（6.1 节的统计），在反向传播一开始就全部算好了；
+# 而承担 {glue:text}`conv_flop_share:.0%` 计算量的卷积层还在后面：
 # 它们的反向传播能把大部分通信掩盖掉。（一个很大的张量会独占一个桶，不管上限是多少。DDP 自己的规则写在
 # C++ 的 `Reducer` 里：一开始只有一个桶，第一步之后再按梯度实际到达的顺序重建各个桶；在 torch 2.14 下
 # 用两个 gloo 进程查看 DDP 的日志，重建后恰好是这三个桶：67.3、104.9 和 14.9 MB。）
@@ -352,18 +354,23 @@ print(f"不调用 set_epoch：先是 {orders[0]}，然后是 {orders[1]}：每�
 # $N$ 个进程各处理 $b$ 个样本时，一步要平均 $B = Nb$ 个梯度，每轮的步数则减少为原来的 $1/N$。用 $B$ 个样本的
 # 平均梯度做 SGD，不论 $B$ 多大，每一步迈出的距离都差不多，步数少了，每轮走的路也就短了。**线性缩放规则**
 # 用来弥补这一点：批量大小乘以 $k$，学习率也乘以 $k$。Goyal 等人（2017，*Accurate, Large Minibatch SGD:
-# Training ImageNet in 1 Hour*）在 256[^goyal] 块 GPU 上用 8192[^goyal] 的全局批量和 $\eta = 0.1 \cdot B / 256$ 训练 ResNet-50，
-# 达到了批量 256 时的精度；他们还用了**预热**（warm-up）：在前 5 轮里，学习率从小批量时的值线性增长到目标值，
-# 因为权重离好的解还很远时，大学习率不稳定。在他们的实验中，批量超过约 8k 之后这条规则就失效了。
+# Training ImageNet in 1 Hour*）在 256 块 GPU 上用 8,192[^goyal] 的全局批量和 $\eta = 0.1 \cdot B / 256$
+# 训练 ResNet-50，达到了批量 256 时的精度；他们还用了**预热**（warm-up）：在前 5 轮[^goyal]里，学习率从小批量时的值
+# 线性增长到目标值，因为权重离好的解还很远时，大学习率不稳定。在他们的实验中，批量超过约 8k 之后这条规则就失效了。
 # 本书只把这些结果作为背景介绍，并没有实测。
 #
-# [^goyal]: P. Goyal 等，*Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour*，2017：
-#     这是他们的测量结果，不是本书的。
+# `python -m d2lite train` 采用了这条规则：`--batch-size` 指每个进程的批量大小，默认学习率是 `d2lite.BASE_LR`
+# 乘以进程数（没有预热）。`BASE_LR` 是完整设置的学习率筛选（第 4 章，记录在仓库的 `book/runs/lr-screen-full.json` 里）
+# 为批量 128 选出的学习率 {glue:text}`screen_lr:g`；下面的单元格读取这份记录，并检查两者一致。
 #
-# `python -m d2lite train` 采用了这条规则：`--batch-size` 指每个进程的批量大小，默认学习率是第 4 章的 0.01
-# 乘以进程数（没有预热）。
+# [^goyal]: P. Goyal 等，*Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour*，arXiv:1706.02677，2017：
+#     在 ImageNet 上训练 ResNet-50，256 块 GPU，小批量最大 8,192 张图像，前 5 轮逐渐预热。
 
 # %%
+screen = d2lite.load_record("lr-screen-full")  # 第 4 章对完整设置做的学习率筛选
+chosen = d2lite.glue("screen_lr", screen["verdict"]["chosen_lr"])
+assert d2lite.BASE_LR == chosen, "BASE_LR 已经不是记录里筛选出的学习率"
+print(f"完整设置的筛选为批量 128 选出的学习率 {chosen:g}：即 d2lite.BASE_LR")
 for n in (1, 2, 4, 8):
     print(f"{n} 个进程 × 批量 128 = 全局批量 {n * 128:5d}："
           f"默认学习率 {d2lite.BASE_LR * n:g}")
@@ -414,8 +421,9 @@ w1, w2 = (torch.load(TMP / f"{name}.pt", map_location="cpu", weights_only=True)[
 print(f"步   1 × {n * b} 的损失   {n} × {b} 的损失    |差|")
 for step, (l1, l2) in enumerate(zip(h1["train_loss"], h2["train_loss"]), start=1):
     print(f"{step:2d}   {l1:.7f}      {l2:.7f}      {abs(l1 - l2):.1e}")
-loss_diff = max(abs(l1 - l2) for l1, l2 in zip(h1["train_loss"], h2["train_loss"]))
-weight_diff = max((w1[k] - w2[k]).abs().max().item() for k in w1)
+loss_diff = d2lite.glue("ddp_loss_diff", max(abs(l1 - l2)
+                                               for l1, l2 in zip(h1["train_loss"], h2["train_loss"])))
+weight_diff = d2lite.glue("ddp_weight_diff", max((w1[k] - w2[k]).abs().max().item() for k in w1))
 print(f"损失的最大差 {loss_diff:.1e}，权重的最大差 {weight_diff:.1e}（共 "
       f"{sum(v.numel() for v in w1.values()):,} 个权重）；测试精度 {h1['test_acc'][-1]:.3f} "
       f"和 {h2['test_acc'][-1]:.3f}")
@@ -423,26 +431,33 @@ if DEVICE == "cpu":  # float32 按不同的顺序求和：在舍入误差以内�
     assert loss_diff < 1e-5 and weight_diff < 1e-4
 
 # %% [markdown]
-# 两次训练在 float32 的舍入误差以内一致，但不是逐位相同：损失和权重的最大差见上面输出的最后一行。差别来自把同样的数
+# 两次训练在 float32 的舍入误差以内一致，但不是逐位相同：损失和权重的最大差见上面输出的最后一行，这次分别是
+# {glue:text}`ddp_loss_diff:.1e` 和 {glue:text}`ddp_weight_diff:.1e`。差别来自把同样的数
 # 按不同的顺序相加（一整个批量，对比它的两半再加一次全归约），只改变最后几位，别无其他。步数这么少，损失几乎没动
-# （约为 ln 10 ≈ 2.30，相当于在十个类别里瞎猜）：要看的是两者每一步都动得一样。各自跑得多快？
+# （约为 $\ln 10 \approx 2.30$，相当于在十个类别里瞎猜）：要看的是两者每一步都动得一样。各自跑得多快？
 
 # %%
-for label, h, seconds in ((f"1 个进程 × {n * b}", h1, seconds_one),
-                          (f"{n} 个进程 × {b}", h2, seconds_two)):
+speed = {"nproc": d2lite.glue("ddp_nproc", n)}
+for key, label, h, seconds in (("one", f"1 个进程 × {n * b}", h1, seconds_one),
+                               ("two", f"{n} 个进程 × {b}", h2, seconds_two)):
     eps = h["examples_per_sec"][1:] or h["examples_per_sec"]  # 第一步是预热
-    print(f"{label:>10}：每秒 {sum(eps) / len(eps):6.1f} 个训练样本，整条命令 {seconds:5.0f} 秒，"
+    speed[key] = d2lite.glue(f"ddp_speed_{key}", round(sum(eps) / len(eps), 1))
+    d2lite.glue(f"ddp_seconds_{key}", round(seconds))
+    print(f"{label:>10}：每秒 {speed[key]:6.1f} 个训练样本，整条命令 {seconds:5.0f} 秒，"
           f"设备 {DEVICE}（{d2lite.device_name(DEVICE)}）")
-print(f"{SETTING} 设置，{os.cpu_count()} 个核心，torch {torch.__version__}")
+ratio = d2lite.glue("ddp_ratio", round(speed["two"] / speed["one"], 2))
+print(f"{n} 个进程 / 1 个进程：每秒训练样本数是 {ratio:.2f} 倍；{SETTING} 设置，"
+      f"{os.cpu_count()} 个核心，torch {torch.__version__}")
 
 # %% [markdown]
 # 别把这两行当成数据并行的加速比。两次训练用的是同样的两个核心：要么一个进程开两个线程，要么两个进程各开一个线程
 # （除非你自己设置，`torchrun` 会给每个进程设 `OMP_NUM_THREADS=1`）。要做的计算一样多，而两个进程每一步还要通过
-# gloo 全归约 187 MB，开始前还要多启动一个进程、建立进程组。所以在本页这次运行里，两个进程每秒处理的训练样本只比
-# 一个进程多一点，整条命令反而更慢（见上面输出的每秒样本数和秒数）。
+# gloo 全归约 187 MB，开始前还要多启动一个进程、建立进程组。在本页这次运行里，{glue:text}`ddp_nproc:d` 个进程
+# 每秒处理的训练样本是一个进程的 {glue:text}`ddp_ratio:.2f` 倍（{glue:text}`ddp_speed_two:.1f` 对
+# {glue:text}`ddp_speed_one:.1f`），整条命令（连同启动）用了 {glue:text}`ddp_seconds_two:d` 秒，
+# 单个进程则是 {glue:text}`ddp_seconds_one:d` 秒。
 #
-# 这台机器同时在跑别的任务，这两行数字每次都不一样，换个时候再跑，有时两个进程会明显更快。一个可能的原因（这里没有
-# 实测）：一个进程的两个线程在每个运算结束时都要互相等待，别的任务轮流占用核心时，这种等待的代价格外大；两个单线程
+# 这台机器同时在跑别的任务，这两行数字每次都不一样。两个进程领先时，一个可能的原因（这里没有实测）：一个进程的两个线程在每个运算结束时都要互相等待，别的任务轮流占用核心时，这种等待的代价格外大；两个单线程
 # 的进程每一步只在全归约时互相等待一次。真正的加速只能来自各自带着自己硬件的进程：一块 GPU，或者一台机器。
 # 在 2 个 CPU 核心上，本节要说明的是正确性。
 #
@@ -588,8 +603,8 @@ plt.show()
 # 在这些假设下，AlexNet 的数据并行在 NVLink 上是划算的：全归约不到一毫秒，只有计算时间的十分之一，
 # 8 块 GPU 接近一块的 8 倍。走 PCIe 时，2 块 GPU 的全归约就和计算一样长，8 块时接近计算的两倍，所以即使重叠得很好，
 # 8 块 GPU 也只有一块的 3 到 4 倍。走 100 Gb/s 以太网时，两台各有一块 GPU 的机器反而*比*一块 GPU *慢*，
-# 8 块也只快一倍左右。问题出在 AlexNet 的结构上：它的全连接层占了 92% 的参数，也就占了 92% 要发送的字节，
-# 却只承担不到 5% 的计算。Krizhevsky 在 2014 年得出了同样的结论（*One weird trick for parallelizing
+# 8 块也只快一倍左右。问题出在 AlexNet 的结构上：它的全连接层占了 {glue:text}`dense_param_share:.0%`
+# 的参数，要发送的字节也占这么多，却只承担 {glue:text}`dense_flop_share:.1%` 的计算（6.1 节）。Krizhevsky 在 2014 年得出了同样的结论（*One weird trick for parallelizing
 # convolutional neural networks*）：卷积层用数据并行，全连接层用模型并行。以卷积为主的网络（比如 ResNet）
 # 每个 FLOP 要发送的字节少得多，扩展性更好；加大每块 GPU 的批量（每发送一个字节对应更多的计算）也有帮助。
 # 本机的 2 个 CPU 进程与这些都无关：它们共用同样的两个核心，本来就不该指望有加速（见 6.7 节）。
@@ -606,7 +621,7 @@ plt.show()
 #   分成分片；每轮都要调用 `set_epoch`。由 rank 0 保存去掉包装的模型（没有 `module.` 前缀），
 #   并放在每台机器都能访问的磁盘上。
 # - 线性缩放规则让学习率随全局批量增大，并配合预热（Goyal 等人，2017）；`python -m d2lite train`
-#   的默认学习率是 0.01 × 进程数。
+#   的默认学习率是 `d2lite.BASE_LR`（{glue:text}`screen_lr:g`，第 4 章的筛选选出的学习率）× 进程数。
 # - GPU 用 NCCL，CPU 用 gloo。环形全归约每步在每块 GPU 上发送约 $2S$ 字节：对 AlexNet 的 187 MB 来说，
 #   走 NVLink 不值一提，走 PCIe 或以太网则比计算还久。
 #
@@ -636,11 +651,12 @@ plt.show()
 # :::{admonition} 解答 2：每块 GPU 的通信量随 N 的变化
 # :class: dropdown
 # $2\frac{N-1}{N}S$ 从 $S$（$N = 2$ 时为 187 MB）增长到 $2S$（374 MB）为止，再也不会超过：64 块 GPU 时已经达到
-# 极限的 98%。环形全归约在每块 GPU 上的通信量不随作业规模增长，这就是数据并行能扩展到上千块 GPU 的原因。
+# 极限的 {glue:text}`share_at_64:.0%`。环形全归约在每块 GPU 上的通信量不随作业规模增长，这就是数据并行能扩展到上千块 GPU 的原因。
 # 增长的是延迟：$2(N-1)$ 轮，每轮都有固定的启动开销，所以在 $N$ 很大、消息很小时，NCCL 还会改用树形算法。
 # :::
 
 # %% mystnb={"code_prompt_hide": "\u9690\u85cf\u89e3\u7b54 2 \u7684\u4ee3\u7801", "code_prompt_show": "\u663e\u793a\u89e3\u7b54 2 \u7684\u4ee3\u7801"} tags=["hide-cell"]
+d2lite.glue("share_at_64", (64 - 1) / 64)  # N = 64 时 2 (N-1)/N S 与极限 2S 之比
 for n_gpu in (2, 8, 64, 1024):
     sent = 2 * (n_gpu - 1) / n_gpu * grad_bytes
     print(f"N = {n_gpu:5d}：每块 GPU 每步 {sent / 1e6:5.0f} MB"
@@ -651,8 +667,9 @@ for n_gpu in (2, 8, 64, 1024):
 # :class: dropdown
 # 每步的图像多了 3 倍，每步的计算量也变成 4 倍，而要发送的梯度仍是 187 MB：通信的分量只剩四分之一，
 # 8 块 GPU 走以太网的加速比从约 2 倍提高到 4 到 8 倍之间（代码会打印出来）。但全局批量随之变成 $8 \times 512 = 4096$：
-# 按线性缩放规则，学习率要跟着增大（第 4 章批量 128 时 0.01 的 32 倍），并配合预热；每轮的步数也只有一块 GPU、
-# 批量 128 时的 1/32。精度能否保持要靠实测；Goyal 等人在 ResNet-50 上一直保持到约 8k。
+# 按线性缩放规则，学习率要跟着增大，变成批量 128 时的 {glue:text}`screen_lr:g` 的 4096 / 128 = 32 倍，并配合预热；
+# 每轮的步数也只有一块 GPU、批量 128 时的 1/32（代码把两者都打印出来）。精度能否保持要靠实测；
+# Goyal 等人在 ResNet-50 上一直保持到约 8k。
 # :::
 
 # %% mystnb={"code_prompt_hide": "\u9690\u85cf\u89e3\u7b54 3 \u7684\u4ee3\u7801", "code_prompt_show": "\u663e\u793a\u89e3\u7b54 3 \u7684\u4ee3\u7801"} tags=["hide-cell"]
@@ -662,7 +679,8 @@ for batch in (128, 512):
     t_ms = comm_ms(8, bw)
     print(f"每块 GPU 批量 {batch}：计算 {c_ms:5.1f} 毫秒，通信 {t_ms:.1f} 毫秒 -> 8 块 GPU "
           f"{8 * c_ms / (c_ms + t_ms):.1f} 倍（不重叠）到 {8 * c_ms / max(c_ms, t_ms):.1f} 倍"
-          f"（完全重叠）；全局批量 {8 * batch}，按线性规则学习率 {0.01 * 8 * batch / 128:g}")
+          f"（完全重叠）；全局批量 {8 * batch} = {8 * batch // 128} × 128，按线性规则学习率 "
+          f"{d2lite.BASE_LR * 8 * batch / 128:g}")
 
 # %% [markdown]
 # :::{admonition} 解答 4：只对卷积层做数据并行
