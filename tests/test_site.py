@@ -713,6 +713,54 @@ def test_demo_reads_a_drawing_and_says_when_there_is_no_model(browser, base_url)
     context.close()
 
 
+SITE_MODEL = ROOT / "models" / "alexnet-fashion-mnist-int8.onnx"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_demo_page_states_the_site_models_record(tab, lang):
+    """The accuracy under "The model" is the record's, written at build time, not typed."""
+    record = json.loads(SITE_MODEL.with_suffix(".json").read_text())
+    page = tab.open(f"{lang}/demo.html")
+    text = " ".join(page.locator("p.model-record").all_inner_texts())
+    for value in (record["test_acc_int8"], record["test_acc_float32"]):
+        assert f"{value:.1%}" in text
+    assert f"{record['test_images']:,}" in text and record["measured"]["date"] in text
+    tab.assert_clean()
+
+
+def test_demo_runs_the_site_model_as_recorded(browser, base_url):
+    """The committed AlexNet itself, as the built site serves it, on a sample test image: the
+    page's probabilities are onnxruntime's in Python on the page's input, its class the one
+    d2lite.predict_image gives for the file."""
+    import d2lite
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    tab = Page(context, base_url)
+    page = tab.open("en/demo.html")
+    root = page.locator("#d2lite-demo")
+    page.wait_for_function("document.querySelector('#d2lite-demo').dataset.state === 'idle'")
+    page.click(".demo-load")
+    page.wait_for_function(
+        "['ready', 'error'].includes(document.querySelector('#d2lite-demo').dataset.state)",
+        timeout=120_000,
+    )
+    sample = page.locator(".demo-sample img").nth(6).get_attribute("src").split("/")[-1]
+    page.locator(".demo-sample").nth(6).click()  # the shirt: the class it finds hardest
+    page.wait_for_function(
+        "['answered', 'error'].includes(document.querySelector('#d2lite-demo').dataset.state)",
+        timeout=120_000,
+    )
+    assert root.get_attribute("data-state") == "answered", page.inner_text(".demo-status")
+    seen = torch_tensor(json.loads(root.get_attribute("data-input"))).reshape(1, 1, 28, 28)
+    probs = torch_tensor(json.loads(root.get_attribute("data-probs")))
+    python = d2lite.onnx_probabilities(SITE_MODEL, seen)[0]
+    assert (probs - python).abs().max().item() < 1e-3
+    top = d2lite.predict_image(SITE_MODEL, SAMPLES / sample, top=1)  # decoded by Pillow
+    assert d2lite.get_fashion_mnist_labels([int(probs.argmax())]) == [top[0][0]]
+    tab.assert_clean()
+    context.close()
+
+
 def torch_tensor(values):
     import torch
 

@@ -20,7 +20,9 @@ parity (tools/notebook_parity.py, the check tests/test_notebooks_sync.py runs). 
 book/<lang>/translation.md uses it. The `run-table` directive is a table, built at build time
 from the same metadata as the run notes, of how every chapter of the edition ran: its setting,
 runtime, hardware, date and torch version, with the total; the home pages (book/<lang>/index.md)
-use it, so that no runtime on them is typed by hand.
+use it, so that no runtime on them is typed by hand. The `model-record` directive states the
+site model's measured test accuracy and file from models/alexnet-fashion-mnist-int8.json (the
+demo pages use it).
 
 The editions are sibling folders in the output (_build/html/en, _build/html/zh), so every link
 is relative and the site works from disk (file://) as well as from a web server.
@@ -251,6 +253,47 @@ class RunTable(SphinxDirective):
         return run_table(folder, edition(self.env.app))
 
 
+MODEL_RECORD = Path(__file__).resolve().parents[2] / "models" / "alexnet-fashion-mnist-int8.json"
+MODEL_RECORD_TEXT = {
+    "en": {
+        "none": "This copy of the project has no model record yet (models/alexnet-fashion-mnist-"
+        "int8.json, written by tools/record_site_model.py after the export).",
+        "acc": "On all {n:,} test images the 8-bit model classifies {int8:.1%} correctly, the "
+        "32-bit checkpoint it came from {fp32:.1%}; the two give the same class for {agree:.2%} "
+        "of the images.",
+        "file": "The file: {mb:.1f} MB, exported from epoch {epoch} of the full recipe's run; "
+        "measured on {cpu} with onnxruntime {ort} on {date}.",
+    },
+    "zh": {
+        "none": "本项目的这份副本还没有模型记录（models/alexnet-fashion-mnist-int8.json，导出后由 "
+        "tools/record_site_model.py 写出）。",
+        "acc": "在全部 {n:,} 张测试图像上，8 位模型分类正确的比例是 {int8:.1%}，它所来自的 32 位检查点"
+        "是 {fp32:.1%}；两者给出相同类别的图像占 {agree:.2%}。",
+        "file": "模型文件：{mb:.1f} MB，导出自完整方案那次训练的第 {epoch} 轮；于 {date} 在 {cpu} 上"
+        "用 onnxruntime {ort} 测得。",
+    },
+}
+
+
+class ModelRecord(SphinxDirective):
+    """``{model-record}``: the site model's measured accuracy and file, read at build time from
+    the record tools/record_site_model.py wrote beside it (never typed into the page)."""
+
+    def run(self) -> list[nodes.Node]:
+        text = MODEL_RECORD_TEXT[edition(self.env.app)]
+        self.env.note_dependency(str(MODEL_RECORD))
+        if not MODEL_RECORD.is_file():
+            return [nodes.paragraph("", text["none"], classes=["model-record"])]
+        r = json.loads(MODEL_RECORD.read_text(encoding="utf-8"))
+        m = r["measured"]
+        acc = text["acc"].format(n=r["test_images"], int8=r["test_acc_int8"],
+                                 fp32=r["test_acc_float32"], agree=r["agreement"])
+        file = text["file"].format(mb=r["bytes"] / 1e6, epoch=r["checkpoint"]["epoch"],
+                                   cpu=m["cpu"], ort=m["onnxruntime"], date=m["date"])
+        return [nodes.paragraph("", acc, classes=["model-record"]),
+                nodes.paragraph("", file, classes=["model-record"])]
+
+
 def drop_duplicate_scripts(app: Sphinx, pagename: str, templatename, context: dict, doctree):
     """Keep one copy of each script.
 
@@ -402,6 +445,7 @@ def setup(app: Sphinx) -> dict:
     app.add_config_value("bilingual_notebooks_dir", "../../notebooks/{lang}", "html")
     app.add_directive("translation-status", TranslationStatus)
     app.add_directive("run-table", RunTable)
+    app.add_directive("model-record", ModelRecord)
     # Synchronous, in <head>, before the theme's deferred script: see the file's comment.
     app.add_js_file("theme-early.js", priority=100)
     app.connect("html-page-context", add_language_switch)

@@ -32,7 +32,7 @@ class BudgetPlan:
     num_epochs: int
     batch_size: int
     n_train: int  # training images per epoch (a multiple of batch_size)
-    n_test: int  # test images evaluated after each epoch
+    n_test: int  # images evaluated after each epoch (the validation images, or the test images)
     train_examples_per_sec: float
     eval_examples_per_sec: float
     estimate_s: float  # the run's expected wall time at the measured speeds
@@ -42,7 +42,7 @@ class BudgetPlan:
     def __str__(self) -> str:
         size = (
             f"{self.num_epochs} epoch(s) of {self.n_train:,} training images (batch "
-            f"{self.batch_size}) + {self.n_test:,} test images per epoch"
+            f"{self.batch_size}) + {self.n_test:,} evaluated images per epoch"
         )
         verdict = "fit" if self.fits else "do NOT fit (the smallest run)"
         return (

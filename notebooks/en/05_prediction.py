@@ -174,7 +174,7 @@ for e, loss, tr, ev in zip(history.epoch, history.train_loss, history.train_acc,
     print(f"epoch {e}: loss {loss:.3f}, train acc {tr:.3f}, {EVAL_NAME[history.eval_set]} acc "
           f"{ev:.3f}")
 seen = [x * t for x, t in zip(history.examples_per_sec, history.seconds)]  # images per epoch
-n_train = settings.get("n_train") or round(seen[-1])
+n_train = settings.get("train_images") or round(seen[-1])
 val_acc = settings.get("val_acc", history.test_acc[-1] if history.eval_set == "val" else None)
 model = dict(  # glued for the prose (and for the book's home page), printed below
     source=d2lite.glue("model_source", source),

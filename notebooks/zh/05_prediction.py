@@ -166,7 +166,7 @@ for e, loss, tr, ev in zip(history.epoch, history.train_loss, history.train_acc,
     print(f"第 {e} 轮：损失 {loss:.3f}，训练精度 {tr:.3f}，{EVAL_NAME[history.eval_set]}精度 "
           f"{ev:.3f}")
 seen = [x * t for x, t in zip(history.examples_per_sec, history.seconds)]  # 每轮的图像数
-n_train = settings.get("n_train") or round(seen[-1])
+n_train = settings.get("train_images") or round(seen[-1])
 val_acc = settings.get("val_acc", history.test_acc[-1] if history.eval_set == "val" else None)
 model = dict(  # 供正文（以及本书首页）引用，下面也打印出来
     source=d2lite.glue("model_source", source),
