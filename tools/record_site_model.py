@@ -61,7 +61,9 @@ def predictions(net: torch.nn.Module, model: Path, images: torch.Tensor, batch: 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--checkpoint", type=Path, default=CHECKPOINT, help="the run it was exported from")
+    p.add_argument(
+        "--checkpoint", type=Path, default=CHECKPOINT, help="the run it was exported from"
+    )
     p.add_argument("--onnx", type=Path, default=MODEL, help="the int8 model")
     p.add_argument("--data-dir", default=None, help="Fashion-MNIST (default: $D2LITE_DATA, data/)")
     args = p.parse_args(argv)
@@ -79,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
         model=args.onnx.name,
         bytes=args.onnx.stat().st_size,
         sha256=sha256(args.onnx),
-        checkpoint=dict(name=args.checkpoint.name, epoch=state["epoch"], sha256=sha256(args.checkpoint)),
+        checkpoint=dict(
+            name=args.checkpoint.name, epoch=state["epoch"], sha256=sha256(args.checkpoint)
+        ),
         test_images=len(labels),
         test_acc_int8=round((int8 == labels).double().mean().item(), 4),
         test_acc_float32=round((fp32 == labels).double().mean().item(), 4),

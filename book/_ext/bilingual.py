@@ -267,10 +267,10 @@ MODEL_RECORD_TEXT = {
     "zh": {
         "none": "本项目的这份副本还没有模型记录（models/alexnet-fashion-mnist-int8.json，导出后由 "
         "tools/record_site_model.py 写出）。",
-        "acc": "在全部 {n:,} 张测试图像上，8 位模型分类正确的比例是 {int8:.1%}，它所来自的 32 位检查点"
-        "是 {fp32:.1%}；两者给出相同类别的图像占 {agree:.2%}。",
-        "file": "模型文件：{mb:.1f} MB，导出自完整方案那次训练的第 {epoch} 轮；于 {date} 在 {cpu} 上"
-        "用 onnxruntime {ort} 测得。",
+        "acc": "在全部 {n:,} 张测试图像上，8 位模型分类正确的比例是 {int8:.1%}，"
+        "它所来自的 32 位检查点是 {fp32:.1%}；两者给出相同类别的图像占 {agree:.2%}。",
+        "file": "模型文件：{mb:.1f} MB，导出自完整方案那次训练的第 {epoch} 轮；"
+        "于 {date} 在 {cpu} 上用 onnxruntime {ort} 测得。",
     },
 }
 
@@ -286,12 +286,23 @@ class ModelRecord(SphinxDirective):
             return [nodes.paragraph("", text["none"], classes=["model-record"])]
         r = json.loads(MODEL_RECORD.read_text(encoding="utf-8"))
         m = r["measured"]
-        acc = text["acc"].format(n=r["test_images"], int8=r["test_acc_int8"],
-                                 fp32=r["test_acc_float32"], agree=r["agreement"])
-        file = text["file"].format(mb=r["bytes"] / 1e6, epoch=r["checkpoint"]["epoch"],
-                                   cpu=m["cpu"], ort=m["onnxruntime"], date=m["date"])
-        return [nodes.paragraph("", acc, classes=["model-record"]),
-                nodes.paragraph("", file, classes=["model-record"])]
+        acc = text["acc"].format(
+            n=r["test_images"],
+            int8=r["test_acc_int8"],
+            fp32=r["test_acc_float32"],
+            agree=r["agreement"],
+        )
+        file = text["file"].format(
+            mb=r["bytes"] / 1e6,
+            epoch=r["checkpoint"]["epoch"],
+            cpu=m["cpu"],
+            ort=m["onnxruntime"],
+            date=m["date"],
+        )
+        return [
+            nodes.paragraph("", acc, classes=["model-record"]),
+            nodes.paragraph("", file, classes=["model-record"]),
+        ]
 
 
 def drop_duplicate_scripts(app: Sphinx, pagename: str, templatename, context: dict, doctree):
@@ -340,11 +351,19 @@ def last_commit(root: Path, path: Path) -> dict | None:
     try:
         out = subprocess.run(
             ["git", "log", "-1", "--format=%H%x09%h%x09%cs%x09%s", "--", str(path)],
-            cwd=root, capture_output=True, text=True, check=True, timeout=30,
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--", str(path)],
-            cwd=root, capture_output=True, text=True, check=True, timeout=30,
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
@@ -409,8 +428,9 @@ class TranslationStatus(SphinxDirective):
             cells.append(mark)
             body += self._row(cells)
         summary = text["some_differ"].format(n=differing) if differing else text["all_same"]
-        verdict = nodes.paragraph("", "", nodes.strong("", summary),
-                                  classes=["translation-status__verdict"])
+        verdict = nodes.paragraph(
+            "", "", nodes.strong("", summary), classes=["translation-status__verdict"]
+        )
         return [verdict, table, nodes.paragraph("", text["built"])]
 
     @staticmethod
