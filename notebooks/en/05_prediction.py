@@ -31,6 +31,7 @@
 #   occlusion) when two tops are easy to confuse;
 # - how a model trained for minutes differs from the book's full recipe, trained once for hours
 #   and recorded: their filters, their per-class recall and their confusions side by side.
+# - how to bring your own picture into the data set's form, and where that stops working.
 #
 # ```{note}
 # Most of this page's time goes into classifying the test images (all 10,000 of them in the CPU
@@ -648,7 +649,125 @@ print(f"pairs among the three largest in both: {common} of 3")
 # mistakes of each, {glue:text}`confused_common:d` are the same pairs in both. A pair in both
 # lists is a mistake that hours more training did not remove, the kind the 28×28 pixels leave
 # open; a pair only in this page's list is one that more training pushed out of the top three.
+
+# %% [markdown]
+# ## 5.8 Your own image
 #
+# The network has only ever seen Fashion-MNIST's images: one garment, its longer side 28 pixels,
+# centred, light on a black background. A photo of your own is none of that, so it is first
+# brought into that form, by the steps that made the data set (Xiao et al., 2017). So that this
+# page needs no file of yours, the next cell makes a "photo" from a test image: the garment dark on
+# light paper, enlarged, off centre, in a warm light, with a little sensor noise. It takes the
+# first test image of this page's model's best class (5.4) that the model gets right, so that
+# whatever changes below is caused by the photo, not by the garment.
+
+# %%
+import numpy as np
+
+best = int(per_class.argmax())  # this page's model's best class (5.4)
+hits = ((labels == best) & (preds == best)).nonzero()  # its test images classified right
+i = int(hits[0]) if len(hits) else int((labels == best).nonzero()[0])  # the first of them
+garment = test_iter.dataset.images[i].float().div(255).cpu()  # (28, 28), light on black
+rng = torch.Generator().manual_seed(0)
+
+
+def photograph(garment, light=0.0):
+    """A 300 x 400 RGB "photo": the garment enlarged to 200 x 200, dark on light paper at
+    (40, 150); ``light``: how much darker the paper gets towards the left (uneven lighting)."""
+    big = F.interpolate(garment[None, None], size=(200, 200), mode="bilinear")[0, 0].clamp(0, 1)
+    paper = 0.9 - light * torch.linspace(1, 0, 400).expand(300, 400)
+    photo = paper.clone()
+    photo[40:240, 150:350] *= 1 - 0.85 * big  # the garment darkens the paper
+    photo = (photo + 0.004 * torch.randn(300, 400, generator=rng)).clamp(0, 1)
+    return torch.stack([photo, 0.97 * photo, 0.9 * photo], dim=-1).numpy()  # a warm colour cast
+
+
+photo = photograph(garment)
+print(f"test image {i} ({names[best]}), as a {photo.shape[0]}x{photo.shape[1]} RGB photo")
+
+# %% [markdown]
+# The four steps, written out. Each is one or two lines of NumPy; at the end the cell checks its
+# result against `d2lite.prepare_image`, the library's version, which `python -m d2lite predict`
+# and the [demo page](demo.md) use (the page runs a JavaScript port of it, tested against it).
+
+# %%
+grey = photo @ np.array([0.299, 0.587, 0.114])  # 1. one brightness (ITU-R 601 weights)
+border = np.concatenate([grey[0], grey[-1], grey[1:-1, 0], grey[1:-1, -1]])
+background = np.median(border)  # the paper, read from the picture's edge
+light_on_dark = 1 - grey if background > 0.5 else grey  # 2. light garment on a dark ground
+ground = min(background, 1 - background)
+stretched = np.clip((light_on_dark - ground) / (light_on_dark.max() - ground), 0, 1)  # 3. 0..1
+rows = np.flatnonzero((stretched > 0.05).any(axis=1))  # 4. the garment's bounding box ...
+cols = np.flatnonzero((stretched > 0.05).any(axis=0))
+crop = stretched[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+h, w = (int(n * 28 / max(crop.shape) + 0.5) for n in crop.shape)  # ... longer side to 28 ...
+small = F.adaptive_avg_pool2d(torch.from_numpy(crop)[None, None], (h, w))[0, 0]  # by averaging
+mine = torch.zeros(28, 28, dtype=torch.float64)
+top, left = (28 - h + 1) // 2, (28 - w + 1) // 2  # ... centred on a black square
+mine[top:top + h, left:left + w] = small
+prepared = d2lite.prepare_image(photo)[0]
+print(f"background {background:.3f}, garment {crop.shape[0]}x{crop.shape[1]} pixels -> {h}x{w}; "
+      f"largest difference from d2lite.prepare_image: {(mine - prepared).abs().max():.1e}")
+print(f"mean difference from the original test image: {(prepared - garment).abs().mean():.3f}")
+
+# %% [markdown]
+# The result is close to the test image it was made from, not equal to it: enlarging, noise and
+# area averaging each leave a trace (the last line above says how much, as a mean difference in
+# brightness on a 0 to 1 scale).
+#
+# Where are the limits? Two photos of the same garment that a person reads without effort: one
+# under uneven light, the paper darker on one side, and one turned by 90°. The network classifies
+# all three; the figure shows each photo, what the network sees, and its top answer.
+
+# %%
+cases = {"the photo": photo,
+         "uneven light": photograph(garment, light=0.25),
+         "turned by 90°": np.rot90(photo).copy()}
+EN = d2lite.TEXT_LABELS["en"]  # predict_image names the classes in English
+answers = {}
+for k, p in cases.items():
+    c, prob = d2lite.predict_image(net, p, top=1)[0]
+    answers[k] = (names[EN.index(c)], prob)
+    print(f"{k:>14}: {answers[k][0]} ({prob:.2f})")
+
+# %% mystnb={"image": {"alt": "Two rows of three panels. Top: the made-up photo, its grey version, and the light-on-dark version the steps produce. Bottom: the 28x28 input the network sees for the photo, for the photo under uneven light and for the photo turned by 90 degrees, each titled with the network's top class and its probability."}}
+fig, axes = plt.subplots(2, 3, figsize=(9, 6))
+for ax, img, title in zip(axes[0], (photo, grey, stretched),
+                          ("the photo", "1. grey", "2-3. light on dark, 0 to 1")):
+    ax.imshow(img, cmap="gray", vmin=0, vmax=1)
+    ax.set_title(title)
+for ax, (k, p) in zip(axes[1], cases.items()):
+    c, prob = answers[k]
+    ax.imshow(d2lite.prepare_image(p)[0], cmap="gray", vmin=0, vmax=1)
+    ax.set_title(f"{k}: {c} ({prob:.2f})", color="green" if c == names[best] else "red")
+for ax in axes.flat:
+    ax.axis("off")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# What the three answers say, computed from them:
+
+# %%
+right = sum(c == names[best] for c, _ in answers.values())
+own_verdict = d2lite.glue("own_verdict", (
+    f"The garment is of the class {names[best]}; the network answers "
+    + "; ".join(f"{k}: {c} ({prob:.2f})" for k, (c, prob) in answers.items())
+    + f". It is right for {right} of the 3."))
+print(own_verdict)
+
+# %% [markdown]
+# {glue:text}`own_verdict` The steps undo what they were made for: colour, size, position, and
+# which of garment and background is light. They cannot undo what the data set never varied.
+# Uneven light moves the background away from one grey, so part of the paper may count as garment
+# and the bounding box grows; a garment turned on its side is a shape the network never saw,
+# because every Fashion-MNIST image is upright. A real photo adds more: a person wearing the
+# garment, folds and shadows, a busy background, several garments at once. For those, the answer
+# means little, however confident its probability. The [demo page](demo.md) runs the book's full
+# recipe in your browser on a drawing or a photo of your own; from a terminal,
+# `python -m d2lite predict my_shoe.jpg` does the same.
+
+# %% [markdown]
 # ## Summary
 #
 # - `d2lite.load_checkpoint` restores the weights and returns the saved epoch and history; the
@@ -670,6 +789,9 @@ print(f"pairs among the three largest in both: {common} of 3")
 #   its conv1 filters, per-class recall and confusion matrix stand beside this page's model's, and
 #   the neighbour correlation of the filters and the largest shares of mistakes say in numbers
 #   how the two differ.
+# - `d2lite.prepare_image` brings any picture into Fashion-MNIST's form (grey, light on dark,
+#   stretched, cropped, scaled and centred); it cannot undo what the data set never varied, such
+#   as uneven light or a garment on its side.
 #
 # ## Exercises
 #

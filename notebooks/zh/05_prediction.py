@@ -29,6 +29,7 @@
 #   以及两类上衣容易混淆时网络凭图像的哪个部位作答（Grad-CAM 和遮挡实验）；
 # - 只训练了几分钟的模型，和本书完整配方（训练了好几个小时、只训练一次并记录下来）的模型有什么不同：
 #   把两者的卷积核、每个类别的召回率和混淆情况并排比较。
+# - 怎样把你自己的图片变成数据集的形式，以及这种做法在哪里失效。
 #
 # ```{note}
 # 本页的时间大多花在对测试图像分类上（CPU 设置和完整设置是全部 10000 张，测试用的快速设置是 192 张）；
@@ -598,7 +599,118 @@ print(f"两者最大的三个错误中相同的类别对：3 个中有 {common} 
 # {glue:text}`confused_full_share:.1%`。两者各自最大的三个错误中，有 {glue:text}`confused_common:d`
 # 对类别是相同的。两份列表里都有的类别对，是再训练好几个小时也没有消除的错误，也就是 28×28 的像素本身说不清的那种；
 # 只出现在本页列表里的类别对，则是更多的训练把它挤出了前三的错误。
+
+# %% [markdown]
+# ## 5.8 你自己的图片
 #
+# 网络见过的只有 Fashion-MNIST 的图像：一件服装，长边 28 个像素，居中，黑色背景上的浅色物体。你自己拍的照片
+# 完全不是这个样子，所以要先按照制作这个数据集的步骤（Xiao 等，2017）把它变成同样的形式。为了让本页不依赖你的文件，
+# 下一个单元格用一张测试图像“拍”一张照片：浅色纸上的深色服装，放大、偏离中心，光线偏暖，再加一点传感器噪声。
+# 它选的是本页模型表现最好的类别（5.4 节）中第一张被模型分对的测试图像，这样下面的任何变化都来自照片本身，
+# 而不是服装。
+
+# %%
+import numpy as np
+
+best = int(per_class.argmax())  # 本页模型表现最好的类别（5.4 节）
+hits = ((labels == best) & (preds == best)).nonzero()  # 该类别中被分对的测试图像
+i = int(hits[0]) if len(hits) else int((labels == best).nonzero()[0])  # 取其中第一张
+garment = test_iter.dataset.images[i].float().div(255).cpu()  # (28, 28)，黑底浅色
+rng = torch.Generator().manual_seed(0)
+
+
+def photograph(garment, light=0.0):
+    """一张 300 x 400 的 RGB“照片”：服装放大到 200 x 200，深色，放在浅色纸上的 (40, 150) 处；
+    ``light``：纸张向左变暗的程度（光照不均）。"""
+    big = F.interpolate(garment[None, None], size=(200, 200), mode="bilinear")[0, 0].clamp(0, 1)
+    paper = 0.9 - light * torch.linspace(1, 0, 400).expand(300, 400)
+    photo = paper.clone()
+    photo[40:240, 150:350] *= 1 - 0.85 * big  # 服装让纸变暗
+    photo = (photo + 0.004 * torch.randn(300, 400, generator=rng)).clamp(0, 1)
+    return torch.stack([photo, 0.97 * photo, 0.9 * photo], dim=-1).numpy()  # 偏暖的色调
+
+
+photo = photograph(garment)
+print(f"测试图像 {i}（{names[best]}），做成一张 {photo.shape[0]}x{photo.shape[1]} 的 RGB 照片")
+
+# %% [markdown]
+# 下面把四个步骤逐一写出来，每步只有一两行 NumPy 代码；最后，单元格把结果与库里的 `d2lite.prepare_image`
+# 核对。`python -m d2lite predict` 和[演示页](demo.md)用的都是这个函数（演示页运行的是它的 JavaScript 移植版，
+# 并经过与它的对照测试）。
+
+# %%
+grey = photo @ np.array([0.299, 0.587, 0.114])  # 1. 只留亮度（ITU-R 601 的权重）
+border = np.concatenate([grey[0], grey[-1], grey[1:-1, 0], grey[1:-1, -1]])
+background = np.median(border)  # 纸的亮度，从图片边缘读出
+light_on_dark = 1 - grey if background > 0.5 else grey  # 2. 深色背景上的浅色服装
+ground = min(background, 1 - background)
+stretched = np.clip((light_on_dark - ground) / (light_on_dark.max() - ground), 0, 1)  # 3. 拉伸到 0..1
+rows = np.flatnonzero((stretched > 0.05).any(axis=1))  # 4. 服装的外接矩形……
+cols = np.flatnonzero((stretched > 0.05).any(axis=0))
+crop = stretched[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+h, w = (int(n * 28 / max(crop.shape) + 0.5) for n in crop.shape)  # ……长边缩放到 28……
+small = F.adaptive_avg_pool2d(torch.from_numpy(crop)[None, None], (h, w))[0, 0]  # 用区域平均
+mine = torch.zeros(28, 28, dtype=torch.float64)
+top, left = (28 - h + 1) // 2, (28 - w + 1) // 2  # ……放在黑色方块的正中
+mine[top:top + h, left:left + w] = small
+prepared = d2lite.prepare_image(photo)[0]
+print(f"背景 {background:.3f}，服装 {crop.shape[0]}x{crop.shape[1]} 像素 -> {h}x{w}；"
+      f"与 d2lite.prepare_image 的最大差异：{(mine - prepared).abs().max():.1e}")
+print(f"与原测试图像的平均差异：{(prepared - garment).abs().mean():.3f}")
+
+# %% [markdown]
+# 结果和做照片用的那张测试图像很接近，但并不相同：放大、噪声和区域平均都会留下痕迹（上面最后一行给出了差多少，
+# 是 0 到 1 的亮度上的平均差异）。
+#
+# 局限在哪里？同一件服装再拍两张人一眼就能认出的照片：一张光照不均匀，纸的一边更暗；另一张转了 90°。
+# 网络对三张照片分别分类；下图给出每张照片、网络看到的输入和它的首选答案。
+
+# %%
+cases = {"原照片": photo,
+         "光照不均": photograph(garment, light=0.25),
+         "转了 90°": np.rot90(photo).copy()}
+EN = d2lite.TEXT_LABELS["en"]  # predict_image 用英文类别名
+answers = {}
+for k, p in cases.items():
+    c, prob = d2lite.predict_image(net, p, top=1)[0]
+    answers[k] = (names[EN.index(c)], prob)
+    print(f"{k:>8}：{answers[k][0]}（{prob:.2f}）")
+
+# %% mystnb={"image": {"alt": "两行各三幅图。上行：做出来的照片、它的灰度版本，以及各步骤得到的黑底浅色版本。下行：网络看到的 28x28 输入，分别来自原照片、光照不均的照片和转了 90 度的照片，标题是网络的首选类别和它的概率。"}}
+fig, axes = plt.subplots(2, 3, figsize=(9, 6))
+for ax, img, title in zip(axes[0], (photo, grey, stretched),
+                          ("原照片", "1. 灰度", "2-3. 黑底浅色，0 到 1")):
+    ax.imshow(img, cmap="gray", vmin=0, vmax=1)
+    ax.set_title(title)
+for ax, (k, p) in zip(axes[1], cases.items()):
+    c, prob = answers[k]
+    ax.imshow(d2lite.prepare_image(p)[0], cmap="gray", vmin=0, vmax=1)
+    ax.set_title(f"{k}：{c}（{prob:.2f}）", color="green" if c == names[best] else "red")
+for ax in axes.flat:
+    ax.axis("off")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# 根据这三个答案计算出的结论：
+
+# %%
+right = sum(c == names[best] for c, _ in answers.values())
+own_verdict = d2lite.glue("own_verdict", (
+    f"这件服装属于“{names[best]}”类；网络的回答是："
+    + "；".join(f"{k}，{c}（{prob:.2f}）" for k, (c, prob) in answers.items())
+    + f"。3 张中答对 {right} 张。"))
+print(own_verdict)
+
+# %% [markdown]
+# {glue:text}`own_verdict` 这些步骤能消除的，正是它们针对的差别：颜色、大小、位置，以及服装和背景哪个更亮。
+# 数据集里从未变化过的东西，它们消除不了。光照不均会让背景不再是同一种灰，一部分纸就可能被当成服装，外接矩形随之变大；
+# 侧放的服装是网络从没见过的形状，因为 Fashion-MNIST 的每张图像都是正放的。真实照片的问题还更多：有人穿着的衣服、
+# 褶皱和阴影、杂乱的背景、同时出现好几件服装。遇到这些情况，不管概率显得多么有把握，答案都没有什么意义。
+# [演示页](demo.md)在你的浏览器里运行本书的完整配方，可以识别你画的图或你自己的照片；在终端里，
+# `python -m d2lite predict my_shoe.jpg` 做的是同样的事。
+
+# %% [markdown]
 # ## 小结
 #
 # - `d2lite.load_checkpoint` 恢复权重，并返回保存时的轮数和训练历史；旁边的 JSON 文件记录训练设置。
@@ -614,6 +726,8 @@ print(f"两者最大的三个错误中相同的类别对：3 个中有 {common} 
 # - `d2lite.load_record` 读取本书只训练了一次、记录在 `book/runs/` 里的完整配方：把它的 conv1 卷积核、
 #   每个类别的召回率和混淆矩阵与本页的模型并排比较，用卷积核相邻权重的相关系数和最大的几个错误比例，
 #   以数字说明两者的差别。
+# - `d2lite.prepare_image` 把任意图片变成 Fashion-MNIST 的形式（灰度、黑底浅色、拉伸、裁剪、缩放、居中）；
+#   数据集里从未变化过的东西，比如光照不均或侧放的服装，它消除不了。
 #
 # ## 练习
 #
