@@ -53,7 +53,8 @@ run/checkpoints.py  files that survive a crash: CHECKPOINT_FORMAT, CheckpointErr
 run/resume.py    going on exactly where a run stopped: its checkpoint, mid-epoch positions
 run/signals.py   ending early and cleanly, on Ctrl-C or SIGTERM: SIGTERM_EXIT_STATUS
 run/trainer.py   the lesson's loop run for real: train, TrainingDivergedError
-run/budget.py    a run sized to a time budget: BudgetPlan, measure_speed, plan_budget
+run/budget.py    a run sized to a time budget: BudgetPlan, measure_speed, plan_budget; the
+                 choice shared by a chapter's two editions: share_choice, shared_choice
 run/predict_export.py  python -m d2lite predict | export
 run/cli.py       python -m d2lite train (and the other commands): CLI_SETTINGS, BASE_LR, main
 
@@ -61,6 +62,8 @@ Settings (environment variables, read when a function is called, never at import
     D2LITE_DATA   folder that holds Fashion-MNIST (searched before the project's `data/`).
     D2LITE_SETTING  which of a chapter's settings runs: "quick", "cpu" or "full"; see setting().
     D2LITE_QUICK  "1" is short for D2LITE_SETTING=quick (small subset, short run: tests and CI).
+    D2LITE_DECISIONS  a JSON file where a chapter's speed-dependent choices are shared by its two
+                  editions (set by tools/execute_notebooks.py); see shared_choice().
 
 Importing d2lite has no side effects (no seeding, no plotting backend, no download) and stays
 cheap: matplotlib's pyplot, IPython and torchvision are imported by the functions that use them.
@@ -129,7 +132,13 @@ from d2lite.prediction import (
     show_predictions,
 )
 from d2lite.records import load_record
-from d2lite.run.budget import BudgetPlan, measure_speed, plan_budget
+from d2lite.run.budget import (
+    BudgetPlan,
+    measure_speed,
+    plan_budget,
+    share_choice,
+    shared_choice,
+)
 from d2lite.run.checkpoints import (
     CHECKPOINT_FORMAT,
     CheckpointError,
@@ -180,6 +189,6 @@ __all__ = [
     "save_checkpoint", "load_checkpoint",
     "SIGTERM_EXIT_STATUS",
     "train", "TrainingDivergedError",
-    "BudgetPlan", "measure_speed", "plan_budget",
+    "BudgetPlan", "measure_speed", "plan_budget", "share_choice", "shared_choice",
     "CLI_SETTINGS", "BASE_LR", "main",
 ]  # fmt: skip

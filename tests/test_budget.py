@@ -6,6 +6,8 @@ state and model compared before and after measuring.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from conftest import (
@@ -67,3 +69,19 @@ def test_measure_speed_leaves_the_model_mode_and_random_state_alone():
     assert torch.equal(torch.rand(3), expected)  # the shuffles and dropout masks were undone
     assert all(torch.equal(p, b) for p, b in zip(net.parameters(), before))
     assert not net.training
+
+
+def test_a_shared_choice_round_trips_through_d2lite_decisions(tmp_path, monkeypatch):
+    monkeypatch.delenv("D2LITE_DECISIONS", raising=False)
+    d2lite.share_choice("plan", {"n_train": 1})  # without the variable: nothing kept
+    assert d2lite.shared_choice("plan") is None
+    path = tmp_path / "decisions" / "04_training.json"
+    monkeypatch.setenv("D2LITE_DECISIONS", str(path))
+    assert d2lite.shared_choice("plan") is None  # no file yet
+    d2lite.share_choice("plan", {"n_train": 18_816})
+    d2lite.share_choice("cnn_epochs", 45)
+    assert d2lite.shared_choice("plan") == {"n_train": 18_816}
+    assert d2lite.shared_choice("cnn_epochs") == 45
+    plan = d2lite.BudgetPlan(600, 2, 128, 18_816, 5_000, 68.3, 205.7, 600.0, "cpu", True)
+    d2lite.share_choice("plan", dataclasses.asdict(plan))
+    assert d2lite.BudgetPlan(**d2lite.shared_choice("plan")) == plan  # what chapter 4 rebuilds

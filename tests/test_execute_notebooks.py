@@ -88,3 +88,38 @@ def test_no_printed_setting_falls_back_to_the_environment(tmp_path, monkeypatch)
     monkeypatch.setenv("D2LITE_QUICK", "1")
     meta = _run_params(tmp_path, "no setting printed here")
     assert meta["setting"] is None and meta["quick"] is True
+
+
+CHOOSER = """\
+# %%
+import random
+import d2lite
+value = d2lite.shared_choice("n")  # None unless the other edition recorded it
+value = random.random() if value is None else value
+d2lite.share_choice("n", value)
+print(value)
+"""
+
+
+def test_a_chapters_second_edition_reuses_the_firsts_choice(tmp_path, monkeypatch):
+    """Both editions of a chapter executed by one command print the same speed-dependent choice
+    (here a random number stands in for a measured speed); the next command chooses afresh,
+    unless --reuse-decisions."""
+    monkeypatch.setattr(execute_notebooks, "ROOT", tmp_path)
+    monkeypatch.setattr(execute_notebooks, "DECISIONS", tmp_path / "_build" / "decisions")
+    for lang in ("zh", "en"):
+        (tmp_path / "notebooks" / lang).mkdir(parents=True)
+        (tmp_path / "notebooks" / lang / "07_probe.py").write_text(CHOOSER)
+
+    def run(*flags: str) -> list[str]:
+        assert execute_notebooks.main([*flags]) == 0
+        return [
+            nbformat.read(tmp_path / "book" / lang / "07_probe.ipynb", 4).cells[0].outputs[0].text
+            for lang in ("zh", "en")
+        ]
+
+    first = run()
+    assert first[0] == first[1]
+    again = run()
+    assert again[0] == again[1] != first[0]
+    assert run("--reuse-decisions") == again

@@ -15,7 +15,11 @@ For each chapter it
 2. executes that .ipynb in place in a fresh kernel that runs *this* interpreter
    (sys.executable, i.e. the venv's python, whatever kernelspecs ~/.local holds), with the
    notebook's folder as working directory and D2LITE_SETTING / D2LITE_QUICK / D2LITE_DATA
-   passed through;
+   passed through, and D2LITE_DECISIONS set to _build/decisions/NN_topic.json: the first
+   edition of a chapter executed by this command records its speed-dependent choices there (how
+   many images fit the time budget...: d2lite.share_choice) and the other edition reuses them,
+   so that both show the same run (--reuse-decisions keeps an earlier command's file, for
+   editions executed by separate commands);
 3. records how it ran in ``metadata["d2lite"]`` (runtime, hardware, torch, the setting the
    notebook chose as its parameters cell printed it, quick, date) and
    prints the runtime. Output that warns of a missing glyph is reported and fails the run.
@@ -42,6 +46,7 @@ from jupytext.combine import combine_inputs_with_outputs
 from nbconvert.preprocessors import CellExecutionError, ExecutePreprocessor
 
 ROOT = Path(__file__).resolve().parents[1]
+DECISIONS = ROOT / "_build" / "decisions"  # one JSON file per chapter: d2lite.shared_choice
 LANGS = ("zh", "en")
 PAIRING = "book///ipynb,notebooks///py:percent"  # also in jupytext.toml
 TIMEOUT_S = 4 * 3600  # per cell: full-mode training on a CPU is long; quick mode takes seconds
@@ -202,6 +207,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only write the paired .ipynb files (keep their old outputs)",
     )
+    parser.add_argument(
+        "--reuse-decisions",
+        action="store_true",
+        help="reuse the speed-dependent choices an earlier command recorded in _build/decisions "
+        "(when a chapter's two editions are executed by separate commands)",
+    )
     args = parser.parse_args(argv)
     sources = collect(args.paths, args.lang)
     if not sources:
@@ -216,11 +227,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     failed = False
     total = 0.0
+    started = set()  # chapters whose first edition this command has executed
     for py in sources:
         ipynb, nb = write_paired(py)
         if args.no_execute:
             print(f"wrote {ipynb.relative_to(ROOT)}")
             continue
+        decisions = DECISIONS / f"{py.stem}.json"
+        if py.stem not in started and not args.reuse_decisions:
+            decisions.unlink(missing_ok=True)  # a chapter's first edition chooses afresh
+        started.add(py.stem)
+        os.environ["D2LITE_DECISIONS"] = str(decisions)  # the kernel inherits it
         try:
             seconds, glyphs = execute(ipynb, nb)
         except CellExecutionError as err:

@@ -4,14 +4,23 @@
     train_iter, test_iter = d2lite.load_data_fashion_mnist(128, 224, subset=(plan.n_train, None))
 
 Chapter 4's CPU setting uses it, so that a run fits 15 minutes on whatever CPU runs it.
+
+Such a choice depends on the machine's speed at that moment, so the book's two editions of a
+chapter, executed one after the other, would each measure and choose a little differently.
+``share_choice`` and ``shared_choice`` let the second reuse the first's choice, so that both
+show the same run: tools/execute_notebooks.py points ``$D2LITE_DECISIONS`` at one JSON file per
+chapter. Without it (Jupyter, Colab, the tests) every run chooses for itself.
 """
 
 from __future__ import annotations
 
 import copy
+import json
+import os
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -163,3 +172,24 @@ def plan_budget(
         f"{device} ({device_name(device)})",
         estimate <= budget_s * 1.001,
     )
+
+
+def shared_choice(name: str) -> Any:
+    """The value this chapter's other edition recorded under ``name`` with :func:`share_choice`
+    in the same execution pass, or None (no ``$D2LITE_DECISIONS``, or nothing recorded)."""
+    path = os.environ.get("D2LITE_DECISIONS")
+    if not path or not Path(path).is_file():
+        return None
+    return json.loads(Path(path).read_text()).get(name)
+
+
+def share_choice(name: str, value: Any) -> None:
+    """Record a speed-dependent choice (JSON: a number, a dict...) for this chapter's other
+    edition, in ``$D2LITE_DECISIONS``; nothing without it."""
+    path = os.environ.get("D2LITE_DECISIONS")
+    if not path:
+        return
+    path = Path(path)
+    saved = json.loads(path.read_text()) if path.is_file() else {}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(saved | {name: value}, indent=1) + "\n")

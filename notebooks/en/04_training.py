@@ -89,11 +89,11 @@ CPU = dict(
     channels_last=True,
     screen_lrs=(0.01, 0.03, 0.1),  # the first grid; it grows by about 3x at a winning edge
     screen_seeds=(0, 1),
-    screen_images=3_072,  # 24 steps of batch 128 per run: 6 runs fit about 6 minutes
+    screen_images=3_072,  # 24 steps of batch 128 per run
     screen_val=500,
     cnn_seconds=150,  # the small CNN's training steps: a quarter of the main run's budget
     dropout_ps=(0.0, 0.5, 0.9),
-    head_images=2_000,  # 9 heads of 4 epochs fit about 4 minutes on 2 cores
+    head_images=2_000,  # 9 heads of 4 epochs on these features
     head_val=1_000,
     head_epochs=4,
     head_seeds=(0, 1, 2),
@@ -134,6 +134,7 @@ print(f"D2LITE_SETTING={os.environ.get('D2LITE_SETTING', '')!r}, "
 
 # %% tags=["hide-input"]
 import copy
+import dataclasses
 import datetime
 import inspect
 import json
@@ -398,8 +399,9 @@ assert torch.allclose(w, w_torch.detach())
 # The rule, fixed before looking: **take the rate with the highest mean validation accuracy.** If
 # it is the smallest or largest rate tried, the grid grows at that end by a factor of about 3. A
 # run that diverges counts as 0. The full setting does not screen on this page: it uses the
-# record of a longer screen, shown below. The CPU setting screens runs of 24 steps, which favour
-# large rates, the fastest movers at first.
+# record of a longer screen, shown below. The CPU setting screens runs of 24 steps: enough to
+# tell a rate that diverges or hardly moves, too few for the others to separate much, so read
+# the spread beside the means.
 
 # %%
 screen_train, screen_val_all, _ = d2lite.load_data_fashion_mnist_split(
@@ -535,8 +537,11 @@ Code(inspect.getsource(d2lite.train_epoch), language="python")
 
 # %%
 if S["budget_minutes"]:  # the CPU setting: as many training images as fit the budget here
-    plan = d2lite.plan_budget(net, train_iter, val_iter, S["budget_minutes"], S["num_epochs"],
-                              device=device, amp=S["amp"], channels_last=S["channels_last"])
+    shared = d2lite.shared_choice("plan")  # the other edition's plan, when the book is built
+    plan = d2lite.BudgetPlan(**shared) if shared else d2lite.plan_budget(
+        net, train_iter, val_iter, S["budget_minutes"], S["num_epochs"], device=device,
+        amp=S["amp"], channels_last=S["channels_last"])
+    d2lite.share_choice("plan", dataclasses.asdict(plan))  # so both editions train on the same
     train_iter, val_iter, test_iter = d2lite.load_data_fashion_mnist_split(
         S["batch_size"], resize=224, validation=S["validation"], subset=(plan.n_train, None),
         device=device, channels_last=S["channels_last"])
@@ -658,11 +663,13 @@ small = d2lite.init_weights(d2lite.lenet(activation="relu")).to(device)
 opt = torch.optim.SGD(small.parameters(), lr=LR, momentum=S["momentum"],
                       weight_decay=S["weight_decay"])
 budget = S["cnn_seconds"] or sum(history.seconds)  # seconds of training steps
+epochs = d2lite.shared_choice("cnn_epochs")  # the other edition's count, when the book is built
 small_curve, spent, seen = [], 0.0, 0
-while spent < budget:  # whole epochs, until the budget is spent
+while (spent < budget) if epochs is None else (len(small_curve) < epochs):  # whole epochs
     stats = d2lite.train_epoch(small, small_train, nn.CrossEntropyLoss(), opt, device)
     spent, seen = spent + stats.seconds, seen + stats.examples
     small_curve.append((spent, d2lite.evaluate_accuracy_gpu(small, small_val)))
+d2lite.share_choice("cnn_epochs", len(small_curve))
 print(f"LeNet: {len(small_curve)} epochs, {seen / spent:,.0f} examples/s, val acc "
       f"{small_curve[-1][1]:.3f} after {spent:.0f} s")
 

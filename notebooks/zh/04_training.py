@@ -85,11 +85,11 @@ CPU = dict(
     channels_last=True,
     screen_lrs=(0.01, 0.03, 0.1),  # 最初的网格；最好的学习率落在边上时，网格在那一端扩大约 3 倍
     screen_seeds=(0, 1),
-    screen_images=3_072,  # 每次 24 步，批量 128：6 次约 6 分钟
+    screen_images=3_072,  # 每次 24 步，批量 128
     screen_val=500,
     cnn_seconds=150,  # 小 CNN 的训练步骤时间：主训练预算的四分之一
     dropout_ps=(0.0, 0.5, 0.9),
-    head_images=2_000,  # 2 个核心上 9 次、每次 4 轮，约 4 分钟
+    head_images=2_000,  # 在这些特征上训练 9 次，每次 4 轮
     head_val=1_000,
     head_epochs=4,
     head_seeds=(0, 1, 2),
@@ -130,6 +130,7 @@ print(f"D2LITE_SETTING={os.environ.get('D2LITE_SETTING', '')!r}，"
 
 # %% tags=["hide-input"]
 import copy
+import dataclasses
 import datetime
 import inspect
 import json
@@ -372,8 +373,8 @@ assert torch.allclose(w, w_torch.detach())
 # 各跑一次，种子之间的差距（最大减最小）告诉我们，差多少才算真有区别。
 #
 # 规则在看结果之前就定好：**取平均验证精度最高的学习率。** 如果它是试过的最小或最大的学习率，网格就在那一端扩大约
-# 3 倍。发散的训练按 0 计。完整设置不在本页筛选，而是用一次更长的筛选的记录（见下文）。CPU 设置每次只训练 24 步；
-# 这么短的筛选偏爱大学习率，因为它们起步最快。
+# 3 倍。发散的训练按 0 计。完整设置不在本页筛选，而是用一次更长的筛选的记录（见下文）。CPU 设置每次只训练 24 步：
+# 足以分辨出发散或几乎不动的学习率，其余的学习率却拉不开多少差距，所以要把平均值和种子间的差距放在一起看。
 
 # %%
 screen_train, screen_val_all, _ = d2lite.load_data_fashion_mnist_split(
@@ -503,8 +504,11 @@ Code(inspect.getsource(d2lite.train_epoch), language="python")
 
 # %%
 if S["budget_minutes"]:  # CPU 设置：取这里在预算内跑得完的训练图像数
-    plan = d2lite.plan_budget(net, train_iter, val_iter, S["budget_minutes"], S["num_epochs"],
-                              device=device, amp=S["amp"], channels_last=S["channels_last"])
+    shared = d2lite.shared_choice("plan")  # 构建本书时，另一种语言版本已做出的规划
+    plan = d2lite.BudgetPlan(**shared) if shared else d2lite.plan_budget(
+        net, train_iter, val_iter, S["budget_minutes"], S["num_epochs"], device=device,
+        amp=S["amp"], channels_last=S["channels_last"])
+    d2lite.share_choice("plan", dataclasses.asdict(plan))  # 让两个语言版本用同样的数据训练
     train_iter, val_iter, test_iter = d2lite.load_data_fashion_mnist_split(
         S["batch_size"], resize=224, validation=S["validation"], subset=(plan.n_train, None),
         device=device, channels_last=S["channels_last"])
@@ -620,11 +624,13 @@ small = d2lite.init_weights(d2lite.lenet(activation="relu")).to(device)
 opt = torch.optim.SGD(small.parameters(), lr=LR, momentum=S["momentum"],
                       weight_decay=S["weight_decay"])
 budget = S["cnn_seconds"] or sum(history.seconds)  # 训练步骤的秒数
+epochs = d2lite.shared_choice("cnn_epochs")  # 构建本书时，另一种语言版本训练的轮数
 small_curve, spent, seen = [], 0.0, 0
-while spent < budget:  # 整轮整轮地训练，直到用完预算
+while (spent < budget) if epochs is None else (len(small_curve) < epochs):  # 整轮整轮地训练
     stats = d2lite.train_epoch(small, small_train, nn.CrossEntropyLoss(), opt, device)
     spent, seen = spent + stats.seconds, seen + stats.examples
     small_curve.append((spent, d2lite.evaluate_accuracy_gpu(small, small_val)))
+d2lite.share_choice("cnn_epochs", len(small_curve))
 print(f"LeNet：{len(small_curve)} 轮，每秒 {seen / spent:,.0f} 个样本，"
       f"{spent:.0f} 秒后验证精度 {small_curve[-1][1]:.3f}")
 
