@@ -400,7 +400,7 @@ print(f"without set_epoch: {orders[0]} then {orders[1]}: the same order every ep
 # record and checks that the two agree.
 #
 # [^goyal]: P. Goyal et al., *Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour*,
-#     arXiv:1706.02677, 2017: ResNet-50 on ImageNet, 256 GPUs, minibatches of up to 8,192 images,
+#     [arXiv](https://arxiv.org/abs/1706.02677), 2017: ResNet-50 on ImageNet, 256 GPUs, minibatches of up to 8,192 images,
 #     a gradual warm-up over the first 5 epochs.
 
 # %%

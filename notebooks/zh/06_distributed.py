@@ -363,7 +363,7 @@ print(f"不调用 set_epoch：先是 {orders[0]}，然后是 {orders[1]}：每�
 # 乘以进程数（没有预热）。`BASE_LR` 是完整设置的学习率筛选（第 4 章，记录在仓库的 `book/runs/lr-screen-full.json` 里）
 # 为批量 128 选出的学习率 {glue:text}`screen_lr:g`；下面的单元格读取这份记录，并检查两者一致。
 #
-# [^goyal]: P. Goyal 等，*Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour*，arXiv:1706.02677，2017：
+# [^goyal]: P. Goyal 等，*Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour*，[arXiv](https://arxiv.org/abs/1706.02677)，2017：
 #     在 ImageNet 上训练 ResNet-50，256 块 GPU，小批量最大 8,192 张图像，前 5 轮逐渐预热。
 
 # %%
