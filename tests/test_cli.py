@@ -144,3 +144,22 @@ def test_validation_0_is_the_tutorials_test_set_every_epoch(tmp_path, fashion_ro
     assert "test acc" in out and "val acc" not in out and "evaluated once" not in out
     saved = json.loads(record.read_text())
     assert saved["eval_set"] == "test" and "test" not in saved
+
+
+def test_resume_goes_on_at_the_checkpoints_rate_unless_lr_is_given(tmp_path, fashion_root, capsys):
+    """--resume without --lr keeps the run's rate (not the default); with --lr and more epochs
+    it is a continuation at that rate, said in one line."""
+    ckpt = tmp_path / "run.pt"
+    args = ["train", "--data-dir", str(fashion_root), "--subset", "64,32", "--validation", "32"]
+    args += ["--batch-size", "32", "--amp", "fp32", "--progress", "off", "--checkpoint", str(ckpt)]
+    lr_of = lambda: torch.load(ckpt, weights_only=True)["optimizer"]["param_groups"][0]["lr"]  # noqa: E731
+    assert d2lite.main([*args, "--epochs", "1", "--lr", "0.03"]) == 0 and lr_of() == 0.03
+    capsys.readouterr()
+    assert d2lite.main([*args, "--epochs", "2", "--resume"]) == 0
+    out = capsys.readouterr().out
+    assert "lr 0.03 (the checkpoint's)" in out and "learning rate" not in out
+    assert lr_of() == 0.03 and torch.load(ckpt, weights_only=True)["epoch"] == 2
+    assert d2lite.main([*args, "--epochs", "3", "--resume", "--lr", "0.003"]) == 0
+    out = capsys.readouterr().out
+    assert "learning rate 0.003 from here on (the checkpoint's run trained at 0.03)" in out
+    assert lr_of() == 0.003 and torch.load(ckpt, weights_only=True)["epoch"] == 3

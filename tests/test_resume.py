@@ -78,6 +78,37 @@ def test_resume_prints_where_it_continues(tmp_path, capsys):
     assert f"resumed from {ckpt} after epoch 1" in capsys.readouterr().out
 
 
+def test_a_continuation_at_another_rate_is_the_run_a_scheduler_makes(tmp_path, capsys):
+    """2 epochs at lr, then --resume with 3 epochs at lr / 10: the same weights and history as
+    one run whose MultiStepLR divides the rate by 10 after epoch 2 (momentum kept)."""
+    lr = 0.05
+    net_a = fresh()
+    opt = torch.optim.SGD(net_a.parameters(), lr=lr, momentum=0.9)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[2], gamma=0.1)
+    straight = train_cpu(net_a, *loaders(), 3, lr, optimizer=opt, scheduler=sched)
+
+    ckpt = tmp_path / "run.pt"
+    train_cpu(fresh(), *loaders(), 2, lr, checkpoint=ckpt)
+    net_c = fresh(seed=5)
+    continued = train_cpu(
+        net_c, *loaders(), 3, lr * 0.1, checkpoint=ckpt, resume=True, verbose=True
+    )
+    assert metrics(continued) == metrics(straight)
+    assert same_weights(net_c, net_a)
+    out = capsys.readouterr().out
+    assert (
+        f"learning rate {lr * 0.1:g} from here on (the checkpoint's run trained at {lr:g})" in out
+    )
+
+
+def test_a_plain_resume_keeps_the_rate_and_says_nothing_of_it(tmp_path, capsys):
+    ckpt = tmp_path / "run.pt"
+    train_cpu(fresh(), *loaders(), 1, 0.03, checkpoint=ckpt)
+    train_cpu(fresh(), *loaders(), 2, 0.03, checkpoint=ckpt, resume=True, verbose=True)
+    assert "learning rate" not in capsys.readouterr().out
+    assert torch.load(ckpt, weights_only=True)["optimizer"]["param_groups"][0]["lr"] == 0.03
+
+
 # ----------------------------------------------------------------------------------------------
 # Mid-epoch checkpoints (issue 15)
 # ----------------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from d2lite.loaders import load_data_fashion_mnist, load_data_fashion_mnist_spli
 from d2lite.metrics import History
 from d2lite.models import InputSizeError, alexnet, init_weights
 from d2lite.run.budget import plan_budget
-from d2lite.run.checkpoints import CheckpointError
+from d2lite.run.checkpoints import CheckpointError, _read_state
 from d2lite.run.progress import Progress
 from d2lite.run.resume import _parse_every
 from d2lite.run.trainer import TrainingDivergedError, train
@@ -220,7 +220,12 @@ def _cli_parser():
         metavar="N|DURATION",
         help="also write it inside epochs: every N steps, or e.g. 10min",
     )
-    p.add_argument("--resume", action="store_true", help="continue from --checkpoint")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from --checkpoint, at its learning rate unless --lr is given; with more "
+        "--epochs than its run had, a continuation (e.g. --epochs 12 --lr 0.001)",
+    )
     p.add_argument(
         "--seed", type=int, default=0, help="seed of the weights, the data order and dropout"
     )
@@ -350,6 +355,15 @@ def _final_test(net: nn.Module, test_iter, device, args, history: History) -> di
     return {"acc": acc, "loss": loss, "images": n}
 
 
+def _checkpoint_lr(path: str) -> float | None:
+    """The rate the checkpoint's run trained at last (None: no checkpoint yet). --resume without
+    --lr goes on at it; with --lr it goes on at the rate given (a continuation)."""
+    if not Path(path).is_file():
+        return None
+    optimizer = _read_state(Path(path), "cpu").get("optimizer") or {}
+    return (optimizer.get("param_groups") or [{}])[0].get("lr")
+
+
 def _cli_train(args, parser) -> int:
     options = _cli_options(args, parser)
     world, device = init_distributed(args.device)
@@ -359,12 +373,15 @@ def _cli_train(args, parser) -> int:
     if options["budget_minutes"] and options["epochs"]:
         loaders = _cli_budget(args, options, net, loaders, device, world)
     global_batch = options["batch_size"] * world.world_size
-    lr = args.lr or BASE_LR * world.world_size
+    resumed_lr = _checkpoint_lr(args.checkpoint) if args.resume and not args.lr else None
+    lr = args.lr or resumed_lr or BASE_LR * world.world_size
     if world.is_main:
         _say_what_it_uses(args, loaders)
         rule = (
             "as given"
             if args.lr
+            else "the checkpoint's"
+            if resumed_lr
             else f"= {BASE_LR} x {world.world_size} process(es), the linear scaling rule"
         )
         print(

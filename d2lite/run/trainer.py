@@ -94,7 +94,10 @@ def train(
       convolution kernels (not after ``set_seed(..., deterministic=True)``).
     - ``checkpoint``: a file written atomically after every epoch (model, optimizer, scaler,
       epoch, history, RNG states). With ``resume=True`` training continues from it up to
-      ``num_epochs`` in total, and gives the same result as an uninterrupted run. Before the
+      ``num_epochs`` in total, and gives the same result as an uninterrupted run. A resume
+      trains at ``lr``: given another rate than the checkpoint's (and no ``scheduler``), it
+      continues at that rate and says so, keeping the momentum; more ``num_epochs`` than the
+      checkpoint's run had make a continuation (for example 2 more epochs at lr / 10). Before the
       first step its folder is created and checked writable, and ``<checkpoint>.lock`` (pid,
       host, start time) keeps a second run off the same file (:class:`CheckpointLockError`;
       the lock of a killed run does not count). A write that fails (full disk...) raises
@@ -142,6 +145,8 @@ def train(
         start_epoch, position = 0, None  # position: where a mid-epoch checkpoint stopped
         if resume:
             history, start_epoch, position = ckpt.resume(history, len(train_iter), verbose)
+            if scheduler is None:
+                _continue_at(optimizer, lr, verbose)
         animator = _make_animator(animator if world.is_main else None, num_epochs, history)
         if verbose:
             print(_training_on(device, dtype, world, train_iter, lr))
@@ -347,6 +352,20 @@ def _check_shards(train_iter: Iterable, world: Distributed) -> None:
             f"the processes have different numbers of training batches "
             f"({lengths}, by rank): give every process an equal shard."
         )
+
+
+def _continue_at(optimizer: torch.optim.Optimizer, lr: float, verbose: bool) -> None:
+    """After a resume, train at ``lr``: the checkpoint's rate for a plain resume, another one
+    for a *continuation* (say lr / 10 for more epochs once validation accuracy levels off, the
+    AlexNet paper's rule). The optimizer state just loaded holds the checkpoint's rate, so it
+    is overwritten and the change said; the momentum buffers are kept."""
+    saved = optimizer.param_groups[0]["lr"]
+    if saved == lr:
+        return
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    if verbose:
+        print(f"learning rate {lr:g} from here on (the checkpoint's run trained at {saved:g})")
 
 
 def _training_on(
