@@ -98,10 +98,6 @@ print(f"device: {device}, PyTorch {torch.__version__}")
 # 15.3%[^paper]; the runner-up scored 26.2%[^paper]. Three things came together: a million labelled images (ImageNet),
 # GPUs that could do the arithmetic, and the design choices below, which made a deep network trainable.
 #
-# [^paper]: Figures from the AlexNet paper: A. Krizhevsky, I. Sutskever and G. E. Hinton,
-#     *ImageNet Classification with Deep Convolutional Neural Networks*, NeurIPS 2012. They are
-#     the paper's measurements, not this book's.
-#
 # ## 2.2 The design choices
 #
 # The recipe is LeNet's: convolutions extract features, pooling shrinks the maps, dense layers

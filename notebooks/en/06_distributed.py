@@ -390,9 +390,6 @@ print(f"without set_epoch: {orders[0]} then {orders[1]}: the same order every ep
 # far from good ones. Beyond about 8k the rule broke down in their experiments. This book states
 # these results as context; it has not measured them.
 #
-# [^goyal]: P. Goyal et al., *Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour*, 2017:
-#     their measurements, not this book's.
-#
 # `python -m d2lite train` applies the rule: `--batch-size` is per process, and the default
 # learning rate is `d2lite.BASE_LR` times the number of processes (no warm-up). `BASE_LR` is the
 # rate that the full setting's learning-rate screen chose for batch 128 (chapter 4, recorded in

@@ -90,10 +90,6 @@ print(f"设备：{device}，PyTorch {torch.__version__}")
 # 15.3%[^paper]，第二名是 26.2%[^paper]。促成这次突破的有三样东西：百万量级的带标签图片（ImageNet）、
 # 能做大规模并行计算的 GPU，以及下面这些让深层网络训练得动的设计。
 #
-# [^paper]: 这些数字出自 AlexNet 论文：A. Krizhevsky、I. Sutskever、G. E. Hinton，
-#     *ImageNet Classification with Deep Convolutional Neural Networks*，NeurIPS 2012。
-#     它们是论文的测量结果，不是本书的。
-#
 # ## 2.2 设计上的选择
 #
 # AlexNet 与 LeNet 的思路相同：卷积层提取特征，汇聚层（pooling layer，也常译作“池化层”）缩小尺寸，全连接层做分类。不同之处在于：
