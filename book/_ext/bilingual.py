@@ -293,7 +293,7 @@ class ModelRecord(SphinxDirective):
             agree=r["agreement"],
         )
         file = text["file"].format(
-            mb=r["bytes"] / 1e6,
+            mb=r["bytes"] / 2**20,
             epoch=r["checkpoint"]["epoch"],
             cpu=m["cpu"],
             ort=m["onnxruntime"],
