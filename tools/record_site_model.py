@@ -16,7 +16,6 @@ import argparse
 import datetime as dt
 import hashlib
 import json
-import platform
 import sys
 from pathlib import Path
 
@@ -36,13 +35,6 @@ def sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if sys.platform == "linux" else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def predictions(net: torch.nn.Module, model: Path, images: torch.Tensor, batch: int = 250):
@@ -90,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         agreement=round((int8 == fp32).double().mean().item(), 4),
         predictions_int8="".join(map(str, int8.tolist())),
         measured=dict(
-            cpu=cpu_name(),
+            cpu=d2lite.device_name("cpu"),
             torch=torch.__version__,
             onnxruntime=__import__("onnxruntime").__version__,
             date=dt.date.today().isoformat(),
