@@ -222,9 +222,11 @@ def save_checkpoint(
     return path
 
 
-def _read_state(path: Path, map_location) -> dict:
+def _read_state(path: Path, map_location, mmap: bool = False) -> dict:
+    """The checkpoint's dict, checked; ``mmap``: tensors stay on disk until touched (cheap when
+    only a small entry is read)."""
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        state = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
         state["model"]  # noqa: B018 - a dict without weights is not a checkpoint
     except Exception as err:  # noqa: BLE001 - unpickling errors come in many types
         # Only PyTorch's first sentence: the rest advises weights_only=False, unsafe here.

@@ -360,7 +360,7 @@ def _checkpoint_lr(path: str) -> float | None:
     --lr goes on at it; with --lr it goes on at the rate given (a continuation)."""
     if not Path(path).is_file():
         return None
-    optimizer = _read_state(Path(path), "cpu").get("optimizer") or {}
+    optimizer = _read_state(Path(path), "cpu", mmap=True).get("optimizer") or {}  # not the weights
     return (optimizer.get("param_groups") or [{}])[0].get("lr")
 
 
