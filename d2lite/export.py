@@ -18,6 +18,7 @@ Needs the optional packages ``onnx`` and ``onnxruntime`` (``pip install "d2lite[
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -102,10 +103,17 @@ def export_onnx(
     return path
 
 
-def onnx_probabilities(path: str | os.PathLike, images: torch.Tensor) -> torch.Tensor:
-    """Run the exported model at ``path`` on a (B, 1, 28, 28) batch with onnxruntime."""
+@functools.lru_cache(maxsize=2)
+def _session(path: str, version: tuple[int, int]):
     (ort,) = _require("onnxruntime")
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+
+
+def onnx_probabilities(path: str | os.PathLike, images: torch.Tensor) -> torch.Tensor:
+    """Run the exported model at ``path`` on a (B, 1, 28, 28) batch with onnxruntime. The
+    session is kept for the next call on the same file, until the file changes."""
+    stat = Path(path).stat()
+    session = _session(str(Path(path).resolve()), (stat.st_mtime_ns, stat.st_size))
     (out,) = session.run([OUTPUT], {INPUT: images.float().cpu().numpy()})
     return torch.from_numpy(out)
 

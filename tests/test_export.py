@@ -52,6 +52,18 @@ def test_int8_model_agrees_and_uses_only_web_operators(trained_lenet, images, tm
     assert int8.stat().st_size < 0.5 * fp32.stat().st_size
 
 
+def test_a_rewritten_file_is_run_afresh(trained_lenet, images, tmp_path):
+    """onnx_probabilities keeps its session between calls: not past a change of the file."""
+    path = d2lite.export_onnx(trained_lenet, tmp_path / "m.onnx", size=28)
+    first = d2lite.onnx_probabilities(path, images[:8])
+    torch.manual_seed(0)
+    other = d2lite.lenet().eval()  # untrained: different probabilities
+    d2lite.export_onnx(other, path, size=28)
+    got = d2lite.onnx_probabilities(path, images[:8])
+    assert (got - onnx_reference(other, images[:8])).abs().max().item() <= 1e-3
+    assert (got - first).abs().max().item() > 0.1
+
+
 def test_the_graph_takes_28x28_images_and_resizes_inside(trained_lenet, tmp_path):
     net = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(28), trained_lenet)  # takes any size
     path = d2lite.export_onnx(net, tmp_path / "m.onnx", size=56)  # 56: a resize is needed

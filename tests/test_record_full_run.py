@@ -56,6 +56,19 @@ def test_run_times_count_only_segments_with_an_end():
     assert times["segments_without_end"] == 1
 
 
+@pytest.mark.parametrize(
+    "command, lr",
+    [
+        ("python -m d2lite train --setting full --lr 0.01 --resume", 0.01),
+        ("python -m d2lite train --epochs 12 --lr=1e-3", 0.001),
+        ("python -m d2lite train --setting full", None),  # the setting's own rate: not in the log
+        (None, None),  # a log without a command line
+    ],
+)
+def test_the_record_names_the_rate_the_command_gave(command, lr):
+    assert rec._given_lr(command) == lr
+
+
 def test_a_finished_run_becomes_a_record(tmp_path, fashion_root):
     """End to end on a tiny run of the command line: the record's figures are the run's own
     (history, test evaluation) and the filters are the checkpoint's conv1 weights."""
@@ -97,5 +110,6 @@ def test_a_finished_run_becomes_a_record(tmp_path, fashion_root):
     achieved = speed["sustained_examples_per_sec"] * speed["training_flops_per_example"]
     assert speed["mfu"] == pytest.approx(achieved / speed["matmul_flops"], rel=0.01)
     assert speed["mfu"] > 0 and record["hardware"]["cpu"] == "Test CPU"
+    assert record["lr"] is None  # the log's command gave no --lr
     weights = torch.load(ckpt, weights_only=True)["model"]["0.weight"]
     assert np.array_equal(np.load(filters), weights.float().numpy())

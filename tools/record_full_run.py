@@ -138,6 +138,12 @@ def run_times(segments: list[dict]) -> dict:
     )
 
 
+def _given_lr(command: str | None) -> float | None:
+    """The learning rate the command gave (--lr X or --lr=X); None where it gave none."""
+    m = re.search(r"--lr[ =](\S+)", command or "")
+    return float(m[1]) if m else None
+
+
 def _cpu_flags() -> list[str]:
     try:
         text = Path("/proc/cpuinfo").read_text()
@@ -235,6 +241,7 @@ def record(args) -> dict:
     first = segments[0]
     return dict(
         command=first["command"],
+        lr=_given_lr(first["command"]),
         hardware=dict(
             cpu=first["cpu"],
             flags=_cpu_flags(),

@@ -576,15 +576,16 @@ for key, label, w, w0 in (("init", "at initialisation", W0, W0), ("here", "this 
 # %% mystnb={"image": {"alt": "Horizontal bar chart of the recall of each of the ten classes, two bars per class: this page's model and the full recipe, on a scale from 0 to 1."}}
 assert full["test"]["classes"] == d2lite.TEXT_LABELS["en"]  # the record's class order
 recall_full = torch.tensor([full["test"]["per_class_recall"][c] for c in full["test"]["classes"]])
+order = recall_full.argsort().tolist()  # weakest class of the full recipe at the top
 pos = torch.arange(10).float()
-fig, ax = plt.subplots(figsize=(6, 4))
-ax.barh(pos - 0.2, per_class.tolist(), 0.4, color="tab:blue", label="this page's model")
-ax.barh(pos + 0.2, recall_full.tolist(), 0.4, color="tab:orange", label="the full recipe")
-ax.set_yticks(pos.tolist(), names)
+fig, ax = plt.subplots(figsize=(6, 4.3))
+ax.barh(pos - 0.2, per_class[order].tolist(), 0.4, color="tab:blue", label="this page's model")
+ax.barh(pos + 0.2, recall_full[order].tolist(), 0.4, color="tab:orange", label="the full recipe")
+ax.set_yticks(pos.tolist(), [names[i] for i in order])
 ax.invert_yaxis()
 ax.set_xlim(0, 1)
 ax.set_xlabel("recall (accuracy on this class)")
-ax.legend(loc="lower left", fontsize=8)
+ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=8, frameon=False)
 plt.show()
 gain = recall_full - per_class
 weakest_full, most = int(recall_full.argmin()), int(gain.argmax())
@@ -593,7 +594,7 @@ d2lite.glue("weakest_full_recall", round(recall_full[weakest_full].item(), 3))
 d2lite.glue("gain_class", names[most])
 d2lite.glue("gain_here", round(per_class[most].item(), 3))
 d2lite.glue("gain_full", round(recall_full[most].item(), 3))
-for i in recall_full.argsort().tolist():
+for i in order:
     print(f"{names[i]:>12}: {per_class[i]:.3f} here, {recall_full[i]:.3f} in the full recipe "
           f"({gain[i]:+.3f})")
 

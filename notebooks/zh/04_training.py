@@ -610,6 +610,33 @@ plt.show()
 # 小时，最后一轮的验证精度为 {glue:text}`full_val_acc:.3f`，测试精度为 {glue:text}`full_test_acc:.3f`（见上面的
 # 输出）：同样的方案用全部训练图像多训练几轮，能走到这里。
 #
+# 到最后一轮，它的验证精度仍在上升。AlexNet 论文的做法是：验证精度不再提高时，把学习率除以 10。所以本书给自己留了
+# 一次继续训练的机会，而且在开跑之前就定好了：从第 10 轮的检查点出发，用十分之一的学习率再训练两轮
+# （`python -m d2lite train --setting full --epochs 12 --lr 0.001 --resume`；恢复训练时保留权重和动量，并按给出的
+# `--lr` 训练）。只有最后的验证精度高于第 10 轮，这次继续才算数。测试集不参与这个决定，和之前一样，只在最后评估一次。
+
+# %%
+cont = d2lite.load_record("full-recipe-continued")  # book/runs/full-recipe-continued.json
+for e in cont["epochs"][len(ep):]:  # 完整方案之后的那几轮
+    print(f"第 {e['epoch']} 轮，学习率 {cont['lr']}：训练精度 {e['train_acc']:.3f}，"
+          f"验证精度 {e['val_acc']:.3f}")
+for stop in cont["interruptions"]:
+    print(f"中断（{stop['how']}）：损失了 {stop['steps_lost_at_least']} 步")
+cont_val_acc = d2lite.glue("cont_val_acc", cont["epochs"][-1]["val_acc"])
+cont_test_acc = d2lite.glue("cont_test_acc", cont["final_test"]["acc"])
+print(f"测试精度 {cont_test_acc:.3f}（{cont['final_test']['images']:,} 张测试图像，只评估一次）；"
+      f"实际运行 {cont['times']['ran_seconds'] / 60:.0f} 分钟")
+cont_verdict = d2lite.glue("cont_verdict", (
+    f"验证精度从 {full_val_acc:.3f} 变为 {cont_val_acc:.3f}，所以这次继续"
+    + (f"算数：它的测试精度是 {cont_test_acc:.3f}，第 10 轮之后是 {full_test_acc:.3f}。"
+       if cont_val_acc > full_val_acc else
+       f"不算数，完整方案的结果仍是 {full_test_acc:.3f}。记录在案：继续训练后的模型在测试集上得到 "
+       f"{cont_test_acc:.3f}。")))
+print(cont_verdict)
+
+# %% [markdown]
+# {glue:text}`cont_verdict`
+#
 # ### 28×28 上的小 CNN，用同一个时钟比较
 #
 # 原教程把图像放大到 224×224，只是为了让 AlexNet 放得进去，它自己也说这通常不是明智的做法。代价有多大？下面的单元格
@@ -794,12 +821,13 @@ fig, axes = plt.subplots(1, len(S["dropout_ps"]), figsize=(3.3 * len(S["dropout_
 for ax, p in zip(axes, S["dropout_ps"]):
     c = torch.tensor([curves[p, s] for s in S["head_seeds"]])  # (种子数, 轮数, 2)
     epochs = range(1, c.shape[1] + 1)
-    for k, style in ((0, "b-"), (1, "g--")):  # 训练，验证
-        ax.plot(epochs, c[:, :, k].mean(0), style)
+    for k, style, label in ((0, "b-", "训练（评估模式）"), (1, "g--", "验证")):
+        ax.plot(epochs, c[:, :, k].mean(0), style, label=label)
         ax.fill_between(epochs, c[:, :, k].min(0).values, c[:, :, k].max(0).values,
                         color=style[0], alpha=0.2)
-    d2lite.set_axes(ax, xlabel="轮数", ylabel="精度" if p == S["dropout_ps"][0] else None,
-                    legend=["训练（评估模式）", "验证"] if p == S["dropout_ps"][0] else None)
+    d2lite.set_axes(ax, xlabel="轮数", ylabel="精度" if p == S["dropout_ps"][0] else None)
+    if p == S["dropout_ps"][0]:
+        ax.legend()  # 只给两条均值线加图例，阴影带不加
     ax.set_title(f"暂退概率 p = {p}")
 plt.tight_layout()
 plt.show()

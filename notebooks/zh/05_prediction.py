@@ -530,15 +530,16 @@ for key, label, w, w0 in (("init", "初始化时", W0, W0), ("here", "本页的�
 # %% mystnb={"image": {"alt": "\u6a2a\u5411\u6761\u5f62\u56fe\uff1a\u5341\u4e2a\u7c7b\u522b\u5404\u81ea\u7684\u53ec\u56de\u7387\uff0c\u6bcf\u4e2a\u7c7b\u522b\u4e24\u6839\u6761\uff1a\u672c\u9875\u7684\u6a21\u578b\u548c\u5b8c\u6574\u914d\u65b9\uff0c\u523b\u5ea6\u4ece 0 \u5230 1\u3002"}}
 assert full["test"]["classes"] == d2lite.TEXT_LABELS["en"]  # 记录里类别的顺序
 recall_full = torch.tensor([full["test"]["per_class_recall"][c] for c in full["test"]["classes"]])
+order = recall_full.argsort().tolist()  # 完整配方最弱的类别在最上面
 pos = torch.arange(10).float()
-fig, ax = plt.subplots(figsize=(6, 4))
-ax.barh(pos - 0.2, per_class.tolist(), 0.4, color="tab:blue", label="本页的模型")
-ax.barh(pos + 0.2, recall_full.tolist(), 0.4, color="tab:orange", label="完整配方")
-ax.set_yticks(pos.tolist(), names)
+fig, ax = plt.subplots(figsize=(6, 4.3))
+ax.barh(pos - 0.2, per_class[order].tolist(), 0.4, color="tab:blue", label="本页的模型")
+ax.barh(pos + 0.2, recall_full[order].tolist(), 0.4, color="tab:orange", label="完整配方")
+ax.set_yticks(pos.tolist(), [names[i] for i in order])
 ax.invert_yaxis()
 ax.set_xlim(0, 1)
 ax.set_xlabel("召回率（该类别上的精度）")
-ax.legend(loc="lower left", fontsize=8)
+ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=8, frameon=False)
 plt.show()
 gain = recall_full - per_class
 weakest_full, most = int(recall_full.argmin()), int(gain.argmax())
@@ -547,7 +548,7 @@ d2lite.glue("weakest_full_recall", round(recall_full[weakest_full].item(), 3))
 d2lite.glue("gain_class", names[most])
 d2lite.glue("gain_here", round(per_class[most].item(), 3))
 d2lite.glue("gain_full", round(recall_full[most].item(), 3))
-for i in recall_full.argsort().tolist():
+for i in order:
     print(f"{names[i]:>6}：本页 {per_class[i]:.3f}，完整配方 {recall_full[i]:.3f}"
           f"（{gain[i]:+.3f}）")
 
