@@ -9,6 +9,7 @@ from the .ipynb files (both editions).
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -78,3 +79,32 @@ def test_chapters_4_and_5_print_the_records_figures(record, lang):
     assert acc in ch5 and images in ch5
     for recall in record["test"]["per_class_recall"].values():
         assert f"{recall:.3f}" in ch5
+
+
+@pytest.fixture(scope="module")
+def continued() -> dict:
+    return json.loads((RUNS / "full-recipe-continued.json").read_text())
+
+
+def test_the_continuation_goes_on_from_the_recipes_last_epoch(record, continued):
+    """The one continuation (issue 21): the same run to epoch 10, then 2 epochs at lr / 10."""
+    n = len(record["epochs"])
+    assert continued["epochs"][:n] == record["epochs"]  # the recipe's history, carried over
+    assert [e["epoch"] for e in continued["epochs"][n:]] == [n + 1, n + 2]
+    recipe_lr = float(re.search(r"--lr (\S+)", record["command"])[1])
+    assert "--resume" in continued["command"] and continued["lr"] == pytest.approx(recipe_lr / 10)
+    C = np.array(continued["test"]["confusion_matrix"])
+    assert C.sum() == continued["final_test"]["images"] == 10_000
+    assert np.trace(C) / C.sum() == pytest.approx(continued["final_test"]["acc"], abs=1e-4)
+    assert continued["test"]["acc"] == continued["final_test"]["acc"]
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_chapter_4_says_what_the_continuation_gave(record, continued, lang):
+    ch4 = outputs(ROOT / "book" / lang / "04_training.ipynb")
+    for e in continued["epochs"][len(record["epochs"]) :]:
+        assert f"{e['val_acc']:.3f}" in ch4
+    assert f"{continued['final_test']['acc']:.3f}" in ch4
+    counts = continued["epochs"][-1]["val_acc"] > record["epochs"][-1]["val_acc"]  # its rule
+    said = {"en": ("continuation counts", "continuation does not count"), "zh": ("算数：", "不算数")}
+    assert said[lang][0 if counts else 1] in ch4 and said[lang][1 if counts else 0] not in ch4

@@ -670,7 +670,7 @@ print(f"test acc {cont_test_acc:.3f} on {cont['final_test']['images']:,} test im
 cont_verdict = d2lite.glue("cont_verdict", (
     f"Validation accuracy went from {full_val_acc:.3f} to {cont_val_acc:.3f}, so the "
     + (f"continuation counts: its test accuracy is {cont_test_acc:.3f}, against "
-       f"{full_test_acc:.3f} after epoch 10." if cont_val_acc > full_val_acc else
+       f"{full_test_acc:.3f} after epoch {ep[-1]}." if cont_val_acc > full_val_acc else
        f"continuation does not count, and the recipe's result stays at {full_test_acc:.3f}. "
        f"For the record, the continued model scored {cont_test_acc:.3f} on the test set.")))
 print(cont_verdict)

@@ -628,8 +628,8 @@ print(f"测试精度 {cont_test_acc:.3f}（{cont['final_test']['images']:,} 张�
       f"实际运行 {cont['times']['ran_seconds'] / 60:.0f} 分钟")
 cont_verdict = d2lite.glue("cont_verdict", (
     f"验证精度从 {full_val_acc:.3f} 变为 {cont_val_acc:.3f}，所以这次继续"
-    + (f"算数：它的测试精度是 {cont_test_acc:.3f}，第 10 轮之后是 {full_test_acc:.3f}。"
-       if cont_val_acc > full_val_acc else
+    + (f"算数：它的测试精度是 {cont_test_acc:.3f}，"
+       f"第 {ep[-1]} 轮之后是 {full_test_acc:.3f}。" if cont_val_acc > full_val_acc else
        f"不算数，完整方案的结果仍是 {full_test_acc:.3f}。记录在案：继续训练后的模型在测试集上得到 "
        f"{cont_test_acc:.3f}。")))
 print(cont_verdict)
