@@ -39,7 +39,7 @@ book: $(STAMP) npm-dep  ## build the bilingual site into _build/html (offline, w
 	$(PY) tools/build_book.py
 
 test: $(STAMP) system-deps book  ## the whole suite: library, tools, notebooks (quick mode), site
-	$(PY) -m pytest tests $(NOTEBOOKS) --nbval-lax --nbval-current-env -p no:cacheprovider
+	$(PY) -m pytest tests $(NOTEBOOKS) --nbval-lax --nbval-current-env -p no:cacheprovider --durations=25
 
 test-site: $(STAMP) system-deps book  ## the website in headless Chromium (screenshots in _build/screenshots)
 	$(PY) -m pytest tests/test_site.py -p no:cacheprovider

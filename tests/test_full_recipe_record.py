@@ -106,5 +106,8 @@ def test_chapter_4_says_what_the_continuation_gave(record, continued, lang):
         assert f"{e['val_acc']:.3f}" in ch4
     assert f"{continued['final_test']['acc']:.3f}" in ch4
     counts = continued["epochs"][-1]["val_acc"] > record["epochs"][-1]["val_acc"]  # its rule
-    said = {"en": ("continuation counts", "continuation does not count"), "zh": ("算数：", "不算数")}
+    said = {
+        "en": ("continuation counts", "continuation does not count"),
+        "zh": ("算数：", "不算数"),
+    }
     assert said[lang][0 if counts else 1] in ch4 and said[lang][1 if counts else 0] not in ch4
