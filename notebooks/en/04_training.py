@@ -976,7 +976,8 @@ print(fit_verdict)
 #   setting's record {glue:text}`full_lr_verdict`.
 # - The full recipe reached a test accuracy of {glue:text}`full_test_acc:.3f` in
 #   {glue:text}`full_epochs` epochs. Its one continuation, two epochs at a tenth of the rate, was
-#   judged on validation: {glue:text}`cont_verdict` A small CNN on the 28×28 images processed {glue:text}`cnn_speedup:.0f` times as many images per second.
+#   judged on validation: {glue:text}`cont_verdict` A small CNN on the 28×28 images processed
+#   {glue:text}`cnn_speedup:.0f` times as many images per second.
 # - Dropout zeroes units with probability $p$ and scales the rest by $1/(1-p)$ in training, and
 #   does nothing in eval mode. On dense layers over frozen features: {glue:text}`drop_verdict`
 #
