@@ -14,6 +14,7 @@ import errno
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -327,10 +328,30 @@ def test_a_disk_too_small_for_the_model_is_reported_before_the_first_step(small_
     big.register_buffer("ballast", torch.zeros(2**19))  # 2 MB of weights on a 1 MB disk
     with pytest.raises(d2lite.CheckpointWriteError) as err:
         train_cpu(big, NoTraining(), loaders()[1], 1, checkpoint=disk.path / "run.pt")
-    _assert_write_error(
-        err, disk.path / "run.pt", "the disk is full", "more than the model's 2.0 MB"
-    )
+    _assert_write_error(err, disk.path / "run.pt", "the disk is full", "MB are free")
     assert sorted(p.name for p in disk.path.iterdir()) == []  # the lock went too
+
+
+def test_a_disk_for_one_checkpoint_but_not_its_next_copy_is_refused_before_the_first_step(
+    small_disk,
+):
+    """A checkpoint is rewritten under a temporary name beside the previous one: a run needs
+    room for two. On a 1 MB disk, 0.6 MB of weights (the ballast has no momentum) fit once, so
+    the first epoch's save would succeed and a later one fail mid-run; the run is refused at
+    the start instead, with both sizes in the message."""
+    disk = small_disk()
+    if not disk.real:
+        pytest.skip("needs a real small file system (tmpfs, as root on Linux)")
+    big = fresh()
+    big.register_buffer("ballast", torch.zeros(150_000))  # 0.57 MB, saved, not optimized
+    ckpt = disk.path / "run.pt"
+    with pytest.raises(d2lite.CheckpointWriteError) as err:
+        train_cpu(big, NoTraining(), loaders()[1], 1, checkpoint=ckpt)
+    message = _assert_write_error(err, ckpt, "the disk is full", "a second copy")
+    one = float(re.search(r"a checkpoint of about ([0-9.]+) MB", message).group(1))
+    need = float(re.search(r"the run needs ([0-9.]+) MB", message).group(1))
+    assert 0.57 < one < 1.0 and need == pytest.approx(2 * one, abs=0.11)
+    assert sorted(p.name for p in disk.path.iterdir()) == []
 
 
 def test_a_read_only_folder_is_reported_before_the_first_step(small_disk):

@@ -295,16 +295,26 @@ def load_checkpoint(
     return state
 
 
-def _check_free_space(path: Path, net: nn.Module) -> None:
-    """Refuse to start when the disk cannot hold even the weights (the checkpoint is larger)."""
-    need = sum(t.numel() * t.element_size() for t in _unwrap(net).state_dict().values())
+def _check_free_space(path: Path, net: nn.Module, optimizer=None) -> None:
+    """Refuse to start when the disk cannot hold what the run will write: a checkpoint (the
+    weights, and SGD's momentum buffer beside each parameter) and, while the next one is being
+    written, a second copy under a temporary name (the previous file stays until the new one is
+    complete). A file already at ``path`` is that previous copy."""
+    plain = _unwrap(net)
+    weights = sum(t.numel() * t.element_size() for t in plain.state_dict().values())
+    momentum = optimizer is not None and any(g.get("momentum", 0) for g in optimizer.param_groups)
+    buffers = sum(p.numel() * p.element_size() for p in plain.parameters()) if momentum else 0
+    one = weights + buffers
+    need = one if path.exists() else 2 * one
     free = shutil.disk_usage(path.parent).free
     if free < need:
         raise CheckpointWriteError(
-            f"Cannot write the checkpoint {path}: the disk is full (a checkpoint needs more "
-            f"than the model's {need / 2**20:.1f} MB; {free / 2**20:.1f} MB are free). To fix "
-            f"it, free space there (check with: df -h {path.parent}) or pass checkpoint= a path "
-            "on another disk.",
+            f"Cannot write the checkpoint {path}: the disk is full (the run needs "
+            f"{need / 2**20:.1f} MB there: a checkpoint of about {one / 2**20:.1f} MB, the "
+            f"model's weights{' and momentum' if momentum else ''}, and a second copy while "
+            f"the next one is written; {free / 2**20:.1f} MB are free). To fix it, free space "
+            f"there (check with: df -h {path.parent}) or pass checkpoint= a path on another "
+            "disk.",
             path,
             errno.ENOSPC,
         )
@@ -388,14 +398,14 @@ def _unlock(lock) -> None:
     lock.release()
 
 
-def _open_checkpoint(path: Path, net: nn.Module, verbose: bool):
+def _open_checkpoint(path: Path, net: nn.Module, verbose: bool, optimizer=None):
     """Before the first step: the folder exists and takes a file (the lock naming this run),
-    the disk holds at least the weights, and leftovers of killed runs are gone. Returns the
-    lock to release (:func:`_unlock`) when training ends."""
+    the disk holds the checkpoint and its next copy, and leftovers of killed runs are gone.
+    Returns the lock to release (:func:`_unlock`) when training ends."""
     _make_parent(path)
     lock = _lock(path, verbose)
     try:
-        _check_free_space(path, net)
+        _check_free_space(path, net, optimizer)
         _remove_stale_tmp(path)  # after the lock: never another live run's temp file
     except BaseException:
         _unlock(lock)

@@ -105,7 +105,7 @@ class _RunCheckpoint:
         lock, failure = None, None
         if self.path is not None and self.world.is_main:
             try:
-                lock = _open_checkpoint(self.path, self.net, verbose)
+                lock = _open_checkpoint(self.path, self.net, verbose, self.optimizer)
             except CheckpointError as err:
                 failure = err
         if _agree(failure is not None)[0]:
