@@ -282,7 +282,7 @@ for i, (keys, nbytes) in enumerate(buckets):
 
 # %%
 ROOT = Path(d2lite.__file__).resolve().parents[1]  # d2lite/__init__.py -> the repository root
-WORK = tempfile.TemporaryDirectory(prefix="d2lite-ch6-")  # the runs' files, deleted at the end
+WORK = tempfile.TemporaryDirectory(prefix="d2lite-ch6-")  # the runs' files, deleted once read
 TMP = Path(WORK.name)
 
 
@@ -300,9 +300,10 @@ def run(cmd: list[str], keep: tuple[str, ...]) -> tuple[list[str], float]:
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=3600)
     seconds = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"exit status {proc.returncode}:\n{proc.stdout[-2000:]}\n"
-                           f"{proc.stderr[-2000:]}")
+    if proc.returncode != 0:  # d2lite's own "error:" line first: torchrun's report buries it
+        said = [line for line in proc.stderr.splitlines() if "error:" in line]
+        raise RuntimeError(f"exit status {proc.returncode}: {' / '.join(said)}\n"
+                           f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     return [line for line in proc.stdout.splitlines() if any(k in line for k in keep)], seconds
 
 
@@ -455,6 +456,7 @@ print(f"({seconds_two:.0f} s)")
 h1, h2 = (json.loads((TMP / f"{name}.json").read_text()) for name in ("one", "two"))
 w1, w2 = (torch.load(TMP / f"{name}.pt", map_location="cpu", weights_only=True)["model"]
           for name in ("one", "two"))
+WORK.cleanup()  # both runs' files are read: the two checkpoints (weights and momentum) go now
 print(f"step   1 x {n * b} loss   {n} x {b} loss    |difference|")
 for step, (l1, l2) in enumerate(zip(h1["train_loss"], h2["train_loss"]), start=1):
     print(f"{step:4d}   {l1:.7f}     {l2:.7f}     {abs(l1 - l2):.1e}")
@@ -462,8 +464,8 @@ loss_diff = d2lite.glue("ddp_loss_diff", max(abs(l1 - l2)
                                                for l1, l2 in zip(h1["train_loss"], h2["train_loss"])))
 weight_diff = d2lite.glue("ddp_weight_diff", max((w1[k] - w2[k]).abs().max().item() for k in w1))
 print(f"max |loss diff| {loss_diff:.1e}, max |weight diff| {weight_diff:.1e} over "
-      f"{sum(v.numel() for v in w1.values()):,} weights; test accuracy {h1['test_acc'][-1]:.3f} "
-      f"and {h2['test_acc'][-1]:.3f}")
+      f"{sum(v.numel() for v in w1.values()):,} weights; test accuracy {h1['test']['acc']:.4f} "
+      f"and {h2['test']['acc']:.4f}")
 if DEVICE == "cpu":  # float32 sums in a different order: agreement to rounding, not bit for bit
     assert loss_diff < 1e-5 and weight_diff < 1e-4
 
@@ -493,7 +495,7 @@ print(f"{n} processes / 1 process: {ratio:.2f} times the training examples/s; {S
 # cores: one process with two threads, or two processes with one thread each (`torchrun` sets
 # `OMP_NUM_THREADS=1` for every process unless you set it). The arithmetic is the same, and the
 # two processes also all-reduce 187 MB through gloo every step, after starting a second process
-# and a process group. On this machine, shared with other jobs, the two lines change a lot from
+# and a process group. On 2 cores the two lines change a lot from
 # run to run. In this page's run the {glue:text}`ddp_nproc:d` processes trained at
 # {glue:text}`ddp_ratio:.2f` times the examples per second of one process
 # ({glue:text}`ddp_speed_two:.1f` against {glue:text}`ddp_speed_one:.1f`), and their whole command

@@ -258,7 +258,7 @@ for i, (keys, nbytes) in enumerate(buckets):
 
 # %%
 ROOT = Path(d2lite.__file__).resolve().parents[1]  # d2lite/__init__.py 往上两级：仓库根目录
-WORK = tempfile.TemporaryDirectory(prefix="d2lite-ch6-")  # 两次训练写的文件，最后自动删除
+WORK = tempfile.TemporaryDirectory(prefix="d2lite-ch6-")  # 两次训练写的文件，读完就删除
 TMP = Path(WORK.name)
 
 
@@ -276,9 +276,10 @@ def run(cmd: list[str], keep: tuple[str, ...]) -> tuple[list[str], float]:
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=3600)
     seconds = time.perf_counter() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"退出状态 {proc.returncode}：\n{proc.stdout[-2000:]}\n"
-                           f"{proc.stderr[-2000:]}")
+    if proc.returncode != 0:  # 先给 d2lite 自己的 "error:" 行：torchrun 的失败报告会把它淹没
+        said = [line for line in proc.stderr.splitlines() if "error:" in line]
+        raise RuntimeError(f"退出状态 {proc.returncode}：{' / '.join(said)}\n"
+                           f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     return [line for line in proc.stdout.splitlines() if any(k in line for k in keep)], seconds
 
 
@@ -418,6 +419,7 @@ print(f"（{seconds_two:.0f} 秒）")
 h1, h2 = (json.loads((TMP / f"{name}.json").read_text()) for name in ("one", "two"))
 w1, w2 = (torch.load(TMP / f"{name}.pt", map_location="cpu", weights_only=True)["model"]
           for name in ("one", "two"))
+WORK.cleanup()  # 两次训练的文件都已读完：两个检查点（权重和动量）现在删除
 print(f"步   1 × {n * b} 的损失   {n} × {b} 的损失    |差|")
 for step, (l1, l2) in enumerate(zip(h1["train_loss"], h2["train_loss"]), start=1):
     print(f"{step:2d}   {l1:.7f}      {l2:.7f}      {abs(l1 - l2):.1e}")
@@ -425,8 +427,8 @@ loss_diff = d2lite.glue("ddp_loss_diff", max(abs(l1 - l2)
                                                for l1, l2 in zip(h1["train_loss"], h2["train_loss"])))
 weight_diff = d2lite.glue("ddp_weight_diff", max((w1[k] - w2[k]).abs().max().item() for k in w1))
 print(f"损失的最大差 {loss_diff:.1e}，权重的最大差 {weight_diff:.1e}（共 "
-      f"{sum(v.numel() for v in w1.values()):,} 个权重）；测试精度 {h1['test_acc'][-1]:.3f} "
-      f"和 {h2['test_acc'][-1]:.3f}")
+      f"{sum(v.numel() for v in w1.values()):,} 个权重）；测试精度 {h1['test']['acc']:.4f} "
+      f"和 {h2['test']['acc']:.4f}")
 if DEVICE == "cpu":  # float32 按不同的顺序求和：在舍入误差以内一致，并非逐位相同
     assert loss_diff < 1e-5 and weight_diff < 1e-4
 
@@ -457,7 +459,7 @@ print(f"{n} 个进程 / 1 个进程：每秒训练样本数是 {ratio:.2f} 倍�
 # {glue:text}`ddp_speed_one:.1f`），整条命令（连同启动）用了 {glue:text}`ddp_seconds_two:d` 秒，
 # 单个进程则是 {glue:text}`ddp_seconds_one:d` 秒。
 #
-# 这台机器同时在跑别的任务，这两行数字每次都不一样。两个进程领先时，一个可能的原因（这里没有实测）：一个进程的两个线程在每个运算结束时都要互相等待，别的任务轮流占用核心时，这种等待的代价格外大；两个单线程
+# 在 2 个核心上，这两行数字每次运行都相差不少。两个进程领先时，一个可能的原因（这里没有实测）：一个进程的两个线程在每个运算结束时都要互相等待，别的任务轮流占用核心时，这种等待的代价格外大；两个单线程
 # 的进程每一步只在全归约时互相等待一次。真正的加速只能来自各自带着自己硬件的进程：一块 GPU，或者一台机器。
 # 在 2 个 CPU 核心上，本节要说明的是正确性。
 #
