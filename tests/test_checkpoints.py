@@ -354,6 +354,34 @@ def test_a_disk_for_one_checkpoint_but_not_its_next_copy_is_refused_before_the_f
     assert sorted(p.name for p in disk.path.iterdir()) == []
 
 
+def test_the_free_space_asked_for_is_two_checkpoints_for_a_new_file_and_one_beside_an_old(
+    tmp_path, monkeypatch
+):
+    """The sizes behind the check, on any machine: a checkpoint is the state dict plus one
+    momentum buffer per parameter (SGD with momentum); a new file needs room for two copies
+    (the file, then the next one beside it), an existing file for one more."""
+    from d2lite.run import checkpoints
+
+    net = fresh()
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    one = sum(t.numel() * t.element_size() for t in net.state_dict().values()) + sum(
+        p.numel() * p.element_size() for p in net.parameters()
+    )
+    free = int(1.5 * one)
+    usage = shutil.disk_usage(tmp_path)._replace(free=free)
+    monkeypatch.setattr(checkpoints.shutil, "disk_usage", lambda _: usage)
+    ckpt = tmp_path / "run.pt"
+    with pytest.raises(d2lite.CheckpointWriteError, match="a second copy") as err:
+        checkpoints._check_free_space(ckpt, net, optimizer)
+    assert f"the run needs {2 * one / 2**20:.1f} MB" in str(err.value)
+    assert f"{free / 2**20:.1f} MB are free" in str(err.value)
+    ckpt.write_bytes(b"the previous checkpoint")
+    checkpoints._check_free_space(ckpt, net, optimizer)  # room for the one new copy: accepted
+    ckpt.unlink()
+    plain_sgd = torch.optim.SGD(net.parameters(), lr=0.1)  # no momentum: the weights only
+    checkpoints._check_free_space(ckpt, net, plain_sgd)
+
+
 def test_a_read_only_folder_is_reported_before_the_first_step(small_disk):
     disk = small_disk(read_only=True)
     with pytest.raises(d2lite.CheckpointWriteError) as err:
